@@ -1,0 +1,201 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Work performs iteration n and returns when it has finished.
+type Work func(ctx context.Context, n int64) error
+
+// Clock lets tests run executors without real time.
+type Clock interface {
+	Now() time.Time
+	// SleepUntil returns at t, or early with ctx's error.
+	SleepUntil(ctx context.Context, t time.Time) error
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+func (RealClock) Now() time.Time { return time.Now() }
+
+func (RealClock) SleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}
+
+// Limits end the load: whichever is reached first. Zero means no limit (but
+// at least one must be set).
+type Limits struct {
+	Duration   time.Duration // no start is scheduled at or after this offset
+	Iterations int64         // scheduled starts, dropped ones included
+}
+
+// Result says how the executor's run went.
+type Result struct {
+	Start, End  time.Time // first scheduled start; last iteration finished (or abandoned)
+	LoadEnd     time.Time // when the last start was issued (or the load was stopped)
+	Scheduled   int64
+	Interrupted bool // ctx was cancelled before the limits were reached
+}
+
+// ArrivalRate is the open-loop executor: starts follow the pacer's schedule
+// and never wait for earlier iterations. Latency is measured from the
+// intended start. A start issued more than LateAfter behind schedule is
+// counted late (with its lateness); a start due while MaxInFlight iterations
+// are running is dropped and counted. Nothing is skipped silently.
+type ArrivalRate struct {
+	Pacer       Pacer
+	MaxInFlight int
+	LateAfter   time.Duration
+	Limits      Limits
+	Clock       Clock
+}
+
+// Run drives work until the limits are reached or ctx is cancelled (no new
+// starts), then waits up to grace for in-flight iterations; those still
+// running after that are cancelled and recorded as abandoned.
+func (e ArrivalRate) Run(ctx context.Context, grace time.Duration, rec *Recorder, work Work) Result {
+	clock := e.Clock
+	if clock == nil {
+		clock = RealClock{}
+	}
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var (
+		wg       sync.WaitGroup
+		inFlight atomic.Int64
+		res      = Result{Start: clock.Now()}
+	)
+	for n := int64(0); ; n++ {
+		if e.Limits.Iterations > 0 && n >= e.Limits.Iterations {
+			break
+		}
+		offset := e.Pacer.Due(n)
+		if e.Limits.Duration > 0 && offset >= e.Limits.Duration {
+			break
+		}
+		due := res.Start.Add(offset)
+		if err := clock.SleepUntil(ctx, due); err != nil {
+			res.Interrupted = true
+			break
+		}
+		res.Scheduled++
+		if e.MaxInFlight > 0 && inFlight.Load() >= int64(e.MaxInFlight) {
+			rec.Dropped()
+			continue
+		}
+		actual := clock.Now()
+		lateness := actual.Sub(due)
+		rec.Started(lateness, lateness > e.LateAfter)
+		inFlight.Add(1)
+		wg.Add(1)
+		go func(n int64, due, actual time.Time) {
+			defer wg.Done()
+			err := work(workCtx, n)
+			end := clock.Now()
+			inFlight.Add(-1)
+			rec.Done(outcome(workCtx, err), end.Sub(due), end.Sub(actual))
+		}(n, due, actual)
+	}
+	res.LoadEnd = clock.Now()
+	drain(&wg, grace, cancelWork)
+	res.End = clock.Now()
+	return res
+}
+
+// Concurrency is the closed-loop executor: N loops, each starting the next
+// iteration when its previous one finished. Offered for comparison with
+// closed-loop tools; its latency cannot see stalls (there is no schedule to
+// be late against), so corrected and uncorrected are the same.
+type Concurrency struct {
+	N      int
+	Limits Limits
+	Clock  Clock
+}
+
+// Run drives work as described; ctx and grace behave as in ArrivalRate.Run.
+func (e Concurrency) Run(ctx context.Context, grace time.Duration, rec *Recorder, work Work) Result {
+	clock := e.Clock
+	if clock == nil {
+		clock = RealClock{}
+	}
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	res := Result{Start: clock.Now()}
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range e.N {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				n := next.Add(1) - 1
+				if e.Limits.Iterations > 0 && n >= e.Limits.Iterations {
+					return
+				}
+				actual := clock.Now()
+				if e.Limits.Duration > 0 && actual.Sub(res.Start) >= e.Limits.Duration {
+					return
+				}
+				rec.Started(0, false)
+				err := work(workCtx, n)
+				lat := clock.Now().Sub(actual)
+				rec.Done(outcome(workCtx, err), lat, lat)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		res.Interrupted = true
+		drain(&wg, grace, cancelWork)
+	}
+	res.LoadEnd = clock.Now()
+	res.End = clock.Now()
+	return res
+}
+
+// drain waits for wg up to grace, then cancels the remaining work and waits
+// for it to return (work must honour its context).
+func drain(wg *sync.WaitGroup, grace time.Duration, cancel context.CancelFunc) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		cancel()
+		<-done
+	}
+}
+
+func outcome(workCtx context.Context, err error) Outcome {
+	switch {
+	case err == nil:
+		return Completed
+	case workCtx.Err() != nil && errors.Is(err, context.Canceled):
+		return Abandoned
+	default:
+		return Failed
+	}
+}

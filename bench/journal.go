@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// JournalEntry is one workflow start, as the journal keeps it.
+type JournalEntry struct {
+	Scenario   string `json:"s"`
+	WorkflowID string `json:"id"`
+	RunID      string `json:"run,omitempty"`
+	// Acked is false when the start call returned an error: the workflow
+	// may or may not exist, and verification says which.
+	Acked bool  `json:"ok"`
+	At    int64 `json:"at"` // unix ms
+}
+
+// Journal is the append-only record of every workflow ID started, flushed
+// in batches. Verification reads it back from disk, so it never depends on
+// memory, and memory stays bounded however many workflows a run starts.
+type Journal struct {
+	mu    sync.Mutex
+	f     *os.File
+	w     *bufio.Writer
+	enc   *json.Encoder
+	err   error
+	count int64
+	last  time.Time
+}
+
+// CreateJournal creates (or truncates) path.
+func CreateJournal(path string) (*Journal, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create journal: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 64*1024)
+	return &Journal{f: f, w: w, enc: json.NewEncoder(w), last: time.Now()}, nil
+}
+
+// Started implements scenarios.Journal.
+func (j *Journal) Started(scenario, workflowID, runID string, acked bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return
+	}
+	j.err = j.enc.Encode(JournalEntry{Scenario: scenario, WorkflowID: workflowID, RunID: runID, Acked: acked, At: time.Now().UnixMilli()})
+	j.count++
+	// Flush in batches: when the buffer fills (bufio does that) or a second
+	// has passed, so a killed run loses at most a second of its journal.
+	if now := time.Now(); now.Sub(j.last) >= time.Second {
+		j.last = now
+		if j.err == nil {
+			j.err = j.w.Flush()
+		}
+	}
+}
+
+// Count is the number of entries written.
+func (j *Journal) Count() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.count
+}
+
+// Flush writes buffered entries to the file.
+func (j *Journal) Flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err == nil {
+		j.err = j.w.Flush()
+	}
+	return j.err
+}
+
+// Close flushes and closes the journal.
+func (j *Journal) Close() error {
+	err := j.Flush()
+	if cerr := j.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ReadJournal calls fn for each entry of the journal at path, in order.
+func ReadJournal(path string, fn func(JournalEntry) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return readJournal(f, fn)
+}
+
+func readJournal(r io.Reader, fn func(JournalEntry) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	line := 0
+	for sc.Scan() {
+		line++
+		var e JournalEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return fmt.Errorf("journal line %d: %w", line, err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}

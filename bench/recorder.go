@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Names of the histograms every run records. Scenarios may Observe more
+// (e.g. "activity"); they travel and merge the same way.
+const (
+	HistCorrected   = "corrected"   // completion − intended start
+	HistUncorrected = "uncorrected" // completion − actual start
+	HistLateness    = "lateness"    // actual start − intended start, late starts only
+)
+
+// Counts are what happened to iterations in an interval (or a whole run).
+type Counts struct {
+	Started   int64 `json:"started"`
+	Completed int64 `json:"completed"`
+	Failed    int64 `json:"failed"`
+	Late      int64 `json:"late"`
+	Dropped   int64 `json:"dropped"`
+	// Abandoned iterations were still running when the grace period after
+	// the load ran out; verification decides what became of them.
+	Abandoned int64 `json:"abandoned"`
+}
+
+// Add accumulates o into c.
+func (c *Counts) Add(o Counts) {
+	c.Started += o.Started
+	c.Completed += o.Completed
+	c.Failed += o.Failed
+	c.Late += o.Late
+	c.Dropped += o.Dropped
+	c.Abandoned += o.Abandoned
+}
+
+// Interval is one slice of the run's time series: counts plus the encoded
+// histograms of the values recorded within it.
+type Interval struct {
+	Start    time.Time         `json:"start"`
+	End      time.Time         `json:"end"`
+	InFlight int64             `json:"in_flight"`
+	Rate     float64           `json:"intended_rate,omitempty"`
+	Counts                     // embedded: flat in JSON
+	Hists    map[string]string `json:"hists,omitempty"`
+}
+
+// Recorder collects what the executors report, safe for concurrent use. It
+// keeps one set of histograms per interval; Cut closes the interval, hands
+// it out encoded, and merges it into the run's running totals. Memory stays
+// bounded however long the run.
+type Recorder struct {
+	mu       sync.Mutex
+	start    time.Time
+	counts   Counts
+	hists    map[string]*Histogram
+	total    map[string]*Histogram
+	totalCnt Counts
+	inFlight atomic.Int64
+}
+
+// NewRecorder starts the first interval at now.
+func NewRecorder(now time.Time) *Recorder {
+	return &Recorder{start: now, hists: map[string]*Histogram{}, total: map[string]*Histogram{}}
+}
+
+func (r *Recorder) hist(name string) *Histogram {
+	h := r.hists[name]
+	if h == nil {
+		h = NewHistogram()
+		r.hists[name] = h
+	}
+	return h
+}
+
+// Started records a start that was issued, lateness after its intended time.
+func (r *Recorder) Started(lateness time.Duration, late bool) {
+	r.inFlight.Add(1)
+	r.mu.Lock()
+	r.counts.Started++
+	if late {
+		r.counts.Late++
+		r.hist(HistLateness).Record(lateness)
+	}
+	r.mu.Unlock()
+}
+
+// Dropped records a start that was due but refused (in-flight limit).
+func (r *Recorder) Dropped() {
+	r.mu.Lock()
+	r.counts.Dropped++
+	r.mu.Unlock()
+}
+
+// Outcome of one iteration.
+type Outcome int
+
+const (
+	Completed Outcome = iota
+	Failed
+	Abandoned
+)
+
+// Done records the end of an iteration. Latency is recorded for completed
+// iterations only: a failure's latency says how fast it failed, not how fast
+// the system served.
+func (r *Recorder) Done(o Outcome, corrected, uncorrected time.Duration) {
+	r.inFlight.Add(-1)
+	r.mu.Lock()
+	switch o {
+	case Completed:
+		r.counts.Completed++
+		r.hist(HistCorrected).Record(corrected)
+		r.hist(HistUncorrected).Record(uncorrected)
+	case Failed:
+		r.counts.Failed++
+	case Abandoned:
+		r.counts.Abandoned++
+	}
+	r.mu.Unlock()
+}
+
+// Observe records a scenario-specific duration under name.
+func (r *Recorder) Observe(name string, d time.Duration) {
+	r.mu.Lock()
+	r.hist(name).Record(d)
+	r.mu.Unlock()
+}
+
+// InFlight is the number of iterations started and not yet done.
+func (r *Recorder) InFlight() int64 { return r.inFlight.Load() }
+
+// Cut closes the current interval at now and starts the next.
+func (r *Recorder) Cut(now time.Time) Interval {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	iv := Interval{Start: r.start, End: now, InFlight: r.inFlight.Load(), Counts: r.counts, Hists: map[string]string{}}
+	names := make([]string, 0, len(r.hists))
+	for name := range r.hists {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		h := r.hists[name]
+		if h.Count() == 0 {
+			continue
+		}
+		if enc, err := h.Encode(); err == nil {
+			iv.Hists[name] = enc
+		}
+		t := r.total[name]
+		if t == nil {
+			t = NewHistogram()
+			r.total[name] = t
+		}
+		t.Merge(h)
+		h.Reset()
+	}
+	r.totalCnt.Add(r.counts)
+	r.counts = Counts{}
+	r.start = now
+	return iv
+}
+
+// Totals returns the counts so far and the value of histogram name at
+// quantile q (0–1), both as of the last Cut. For live progress.
+func (r *Recorder) Totals(name string, q float64) (Counts, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var v time.Duration
+	if h := r.total[name]; h != nil {
+		v = h.Quantile(q)
+	}
+	return r.totalCnt, v
+}

@@ -1,0 +1,390 @@
+// Package cluster starts or connects to the Temporal cluster a run drives:
+// the embedded server (this file; run in-process by `squall server`), the same
+// server as a killable child process (child.go), or an existing cluster (dial.go).
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/server/common/authorization"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	tlog "go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/metrics"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+// ServerVersion is the Temporal server version compiled into squall.
+const ServerVersion = "1.32.2"
+
+// DefaultNamespace is registered on every embedded server.
+const DefaultNamespace = "default"
+
+// LoadTestDynamicConfig are the embedded server's defaults, tuned for load
+// tests on a single shard. Each can be overridden with --dynamic-config.
+var LoadTestDynamicConfig = map[string]string{
+	// With one history shard the queue processors poll at most this often; the
+	// default (20/s) adds tens of milliseconds to every task hop under load.
+	"history.transferProcessorMaxPollRPS":   "10000",
+	"history.timerProcessorMaxPollRPS":      "10000",
+	"history.visibilityProcessorMaxPollRPS": "10000",
+	"history.outboundProcessorMaxPollRPS":   "10000",
+	// One partition: with a handful of pollers, tasks in other partitions wait
+	// for forwarding, which inflates latency without adding throughput.
+	"matching.numTaskqueueReadPartitions":  "1",
+	"matching.numTaskqueueWritePartitions": "1",
+	// The benchmark itself is the load; do not let frontend rate limits shape it.
+	"frontend.rps":          "100000",
+	"frontend.namespaceRPS": "100000",
+	// Needed by later scenarios and cheap to allow.
+	"system.enableEagerWorkflowStart": "true",
+}
+
+// ServerOptions configure the embedded server.
+type ServerOptions struct {
+	DBPath      string            // SQLite file; created with schema if absent, reused otherwise
+	BindIP      string            // frontend bind address ("127.0.0.1"; "0.0.0.0" inside a container)
+	Port        int               // frontend gRPC port
+	MetricsPort int               // Prometheus /metrics port; 0 disables
+	Dynamic     map[string]string // dynamic config overrides, YAML scalar values
+	LogLevel    string            // server log level
+	LogFile     string            // server log file; empty = stderr
+}
+
+// UsageError marks bad input: the CLI exits 2 and prints the message alone.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Usagef builds a UsageError.
+func Usagef(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
+
+// IsUsage reports whether err is (or wraps) a UsageError.
+func IsUsage(err error) bool {
+	var u *UsageError
+	return errors.As(err, &u)
+}
+
+// ParseDynamicConfig turns key=value pairs (defaults first, then overrides)
+// into a dynamic config client. Unknown keys and values the server's own
+// validation rejects are usage errors: a typo must not silently do nothing.
+func ParseDynamicConfig(overrides map[string]string) (dynamicconfig.Client, error) {
+	merged := map[string]string{}
+	for k, v := range LoadTestDynamicConfig {
+		merged[k] = v
+	}
+	for k, v := range overrides {
+		merged[k] = v
+	}
+	var loader dynamicconfig.YamlLoader
+	for k, v := range merged {
+		loader.LoadValue(dynamicconfig.MakeKey(k), []byte("[{value: "+v+"}]"))
+	}
+	var problems []string
+	for _, w := range append(loader.Errors, loader.Warnings...) {
+		problems = append(problems, w.Error())
+	}
+	if len(problems) > 0 {
+		return nil, Usagef("bad --dynamic-config: %s (keys are the server's dynamic config names, e.g. history.transferProcessorMaxPollRPS=5000)", strings.Join(problems, "; "))
+	}
+	return staticClient(loader.Map), nil
+}
+
+type staticClient dynamicconfig.ConfigValueMap
+
+func (s staticClient) GetValue(key dynamicconfig.Key) []dynamicconfig.ConstrainedValue {
+	return s[key]
+}
+
+// ParseKeyValues parses repeated key=value flags.
+func ParseKeyValues(flag string, pairs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, Usagef("bad %s %q: want key=value", flag, p)
+		}
+		out[k] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+// checkWritable fails early, with a clear message, when the DB cannot be created.
+func checkWritable(dbPath string) error {
+	dir := filepath.Dir(dbPath)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return Usagef("database directory %s does not exist: create it or choose another --db", dir)
+	}
+	if !st.IsDir() {
+		return Usagef("database path %s: %s is not a directory", dbPath, dir)
+	}
+	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return Usagef("database file %s is not writable (%v): choose another --db", dbPath, err)
+	}
+	return f.Close()
+}
+
+// CheckPortFree fails with a usage error when something already listens on ip:port.
+func CheckPortFree(ip string, port int, flag string) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		return Usagef("port %d is in use (%v): stop whatever listens there or pick another %s", port, err, flag)
+	}
+	return l.Close()
+}
+
+// FreePort asks the kernel for an unused loopback port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// RunServer runs the embedded Temporal server until ctx is cancelled, then
+// stops it cleanly. ready is called once the frontend accepts connections.
+func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)) error {
+	if o.BindIP == "" {
+		o.BindIP = "127.0.0.1"
+	}
+	if o.Port <= 0 || o.Port > 65535-3 {
+		return Usagef("bad --port %d: want 1-65532 (the server also uses the next ports for its internal services)", o.Port)
+	}
+	dc, err := ParseDynamicConfig(o.Dynamic)
+	if err != nil {
+		return err
+	}
+	if o.DBPath == "" {
+		return Usagef("missing --db: name the SQLite file to keep the server's data in")
+	}
+	fresh := true
+	if st, err := os.Stat(o.DBPath); err == nil && st.Size() > 0 {
+		fresh = false
+	}
+	if err := checkWritable(o.DBPath); err != nil {
+		return err
+	}
+	if err := CheckPortFree(o.BindIP, o.Port, "--port"); err != nil {
+		return err
+	}
+	if o.MetricsPort > 0 {
+		if err := CheckPortFree(o.BindIP, o.MetricsPort, "--metrics-port"); err != nil {
+			return err
+		}
+	}
+
+	logger, err := serverLogger(o)
+	if err != nil {
+		return err
+	}
+	cfg, err := serverConfig(o)
+	if err != nil {
+		return err
+	}
+	sqlCfg := cfg.Persistence.DataStores[sqliteplugin.PluginName].SQL
+	if fresh {
+		// OpenFile above may have created an empty file; the schema tool wants to own it.
+		if err := sqlite.SetupSchema(sqlCfg); err != nil {
+			return fmt.Errorf("set up schema in %s: %w", o.DBPath, err)
+		}
+	}
+	ns, err := sqlite.NewNamespaceConfig(cfg.ClusterMetadata.CurrentClusterName, DefaultNamespace, false, nil)
+	if err != nil {
+		return fmt.Errorf("namespace config: %w", err)
+	}
+	if err := sqlite.CreateNamespaces(sqlCfg, ns); err != nil {
+		return fmt.Errorf("register namespace %s: %w", DefaultNamespace, err)
+	}
+	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
+	if err != nil {
+		return fmt.Errorf("authorizer: %w", err)
+	}
+	claimMapper, err := authorization.GetClaimMapperFromConfig(&cfg.Global.Authorization, logger)
+	if err != nil {
+		return fmt.Errorf("claim mapper: %w", err)
+	}
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(cfg),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithLogger(logger),
+		temporal.WithAuthorizer(authorizer),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
+		temporal.WithDynamicConfigClient(dc),
+	)
+	if err != nil {
+		return fmt.Errorf("create server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("start server: %w", err)
+	}
+	hostPort := net.JoinHostPort(advertisedIP(o.BindIP), strconv.Itoa(o.Port))
+	if err := waitTCP(ctx, hostPort, 60*time.Second); err != nil {
+		_ = srv.Stop()
+		return fmt.Errorf("server did not listen on %s: %w", hostPort, err)
+	}
+	if ready != nil {
+		ready(hostPort)
+	}
+	<-ctx.Done()
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Stop() }()
+	select {
+	case err := <-stopped:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("server did not stop within 30s")
+	}
+}
+
+func advertisedIP(bind string) string {
+	if bind == "0.0.0.0" || bind == "" {
+		return "127.0.0.1"
+	}
+	return bind
+}
+
+func waitTCP(ctx context.Context, hostPort string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", hostPort, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func serverLogger(o ServerOptions) (tlog.Logger, error) {
+	level := o.LogLevel
+	if level == "" {
+		level = "warn"
+	}
+	switch level {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, Usagef("bad --log-level %q: want debug, info, warn or error", level)
+	}
+	return tlog.NewZapLogger(tlog.BuildZapLogger(tlog.Config{
+		Stdout:     o.LogFile == "",
+		Level:      level,
+		OutputFile: o.LogFile,
+	})), nil
+}
+
+func serverConfig(o ServerOptions) (*config.Config, error) {
+	cfg := &config.Config{}
+	sqlCfg := &config.SQL{
+		PluginName:   sqliteplugin.PluginName,
+		DatabaseName: o.DBPath,
+		// Bare pragma names: the plugin prefixes them itself. (The server's own
+		// lite server adds "_", which the driver silently ignores, so its WAL
+		// setting never takes effect.)
+		ConnectAttributes: map[string]string{
+			"mode":         "rwc",
+			"journal_mode": "wal",
+			"synchronous":  "normal",
+			"busy_timeout": "10000",
+		},
+		MaxConns:     1,
+		MaxIdleConns: 1,
+	}
+	ports, err := freePorts(7)
+	if err != nil {
+		return nil, err
+	}
+	svc := func(grpc, membership int, frontend bool) config.Service {
+		s := config.Service{RPC: config.RPC{GRPCPort: grpc, MembershipPort: membership, BindOnLocalHost: true}}
+		if frontend && o.BindIP != "127.0.0.1" {
+			s.RPC.BindOnLocalHost = false
+			s.RPC.BindOnIP = o.BindIP
+		}
+		return s
+	}
+	cfg.Global.Membership = config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: "127.0.0.1"}
+	if o.MetricsPort > 0 {
+		cfg.Global.Metrics = &metrics.Config{Prometheus: &metrics.PrometheusConfig{
+			ListenAddress: net.JoinHostPort(o.BindIP, strconv.Itoa(o.MetricsPort)),
+			HandlerPath:   "/metrics",
+		}}
+	}
+	cfg.Persistence = config.Persistence{
+		DefaultStore:     sqliteplugin.PluginName,
+		VisibilityStore:  sqliteplugin.PluginName,
+		NumHistoryShards: 1,
+		DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
+	}
+	cfg.ClusterMetadata = &cluster.Config{
+		EnableGlobalNamespace:    false,
+		FailoverVersionIncrement: 10,
+		MasterClusterName:        "active",
+		CurrentClusterName:       "active",
+		ClusterInformation: map[string]cluster.ClusterInformation{
+			"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: fmt.Sprintf("127.0.0.1:%d", o.Port)},
+		},
+	}
+	cfg.DCRedirectionPolicy = config.DCRedirectionPolicy{Policy: "noop"}
+	cfg.Services = map[string]config.Service{
+		"frontend": svc(o.Port, ports[0], true),
+		"history":  svc(ports[1], ports[2], false),
+		"matching": svc(ports[3], ports[4], false),
+		"worker":   svc(ports[5], ports[6], false),
+	}
+	cfg.Archival = config.Archival{
+		History:    config.HistoryArchival{State: "disabled"},
+		Visibility: config.VisibilityArchival{State: "disabled"},
+	}
+	cfg.PublicClient = config.PublicClient{HostPort: fmt.Sprintf("127.0.0.1:%d", o.Port)}
+	cfg.NamespaceDefaults = config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
+		History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
+		Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
+	}}
+	return cfg, nil
+}
+
+// freePorts reserves n distinct ports at once (holding all listeners until the
+// end, so the kernel cannot hand out the same one twice).
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("reserve internal port: %w", err)
+		}
+		ls = append(ls, l)
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports, nil
+}
+
+// ReadyLine is what `squall server` prints on stdout, followed by host:port,
+// once the frontend accepts connections.
+const ReadyLine = "SQUALL-SERVER-READY"

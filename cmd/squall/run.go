@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/squallbench/squall/reports"
+	"github.com/squallbench/squall/runner"
+	_ "github.com/squallbench/squall/scenarios/all"
+	"github.com/squallbench/squall/workers"
+)
+
+func newRunCmd() *cobra.Command {
+	var f runner.Flags
+	cmd := &cobra.Command{
+		Use:   "run --scenario NAME [flags]",
+		Short: "Run a scenario under load, verify nothing was lost, write reports",
+		Long: `Starts the embedded Temporal server (or connects to --address), starts
+--workers worker processes, drives the scenario open-loop (--rate, --ramp,
+--steps) or closed-loop (--concurrency), verifies every started workflow
+against Temporal and writes results.jsonl, journal.jsonl, report.json and
+report.md into the run directory.
+
+Ctrl-C stops new starts, waits up to --grace for in-flight work, verifies and
+still writes every result gathered; a second Ctrl-C aborts verification.
+
+Exit codes: 0 pass, 1 verdict fail, 2 usage or set-up error.`,
+		Example: `  squall run --scenario noop --rate 40/s --duration 60s
+  squall run --scenario noop --rate 100/s --ramp 30s --duration 90s
+  squall run --scenario noop --steps 20/s:30s,40/s:30s,60/s:30s --duration 90s
+  squall run --scenario noop --concurrency 10 --iterations 5000
+  squall run --scenario noop --address temporal.example:7233 --namespace bench --tls`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.Args = os.Args[1:]
+			plan, err := runner.Validate(f)
+			if err != nil {
+				return err
+			}
+			if plan.Conn.APIKey != "" {
+				// Children read it from the environment, never from argv.
+				os.Setenv(APIKeyEnv, plan.Conn.APIKey)
+			}
+			ctx, loadCtx, stop := interruptContexts(cmd.Context())
+			defer stop()
+			out := cmd.OutOrStdout()
+			rep, dir, err := runner.Run(ctx, loadCtx, plan, runner.Build{Version: version, Commit: commit},
+				runner.Console{Out: out, TTY: term.IsTerminal(int(os.Stdout.Fd()))})
+			if rep != nil {
+				fmt.Fprint(out, "\n", reports.Summary(rep, dir))
+			}
+			if err != nil {
+				return err
+			}
+			if rep.Verdict != "pass" {
+				return errVerdictFailed
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.Scenario, "scenario", "s", "", "scenario to run (see 'squall list scenarios')")
+	fl.StringArrayVarP(&f.Options, "option", "o", nil, "scenario option key=value (repeatable; 'squall list scenarios -v' shows them)")
+	fl.StringVar(&f.Rate, "rate", "", "open-loop start rate, e.g. 50/s, 3000/m (default "+runner.DefaultRate+")")
+	fl.DurationVar(&f.Ramp, "ramp", 0, "ramp the rate linearly from 0 to --rate over this long, then hold it")
+	fl.StringVar(&f.Steps, "steps", "", "step the rate: rate:duration,... e.g. 20/s:30s,40/s:30s (the last step holds)")
+	fl.IntVar(&f.Concurrency, "concurrency", 0, "closed loop instead: N iterations at a time, each starting when one ends")
+	fl.IntVar(&f.MaxInFlight, "max-in-flight", 10000, "open loop: starts due while this many iterations run are dropped (and counted)")
+	fl.DurationVar(&f.LateAfter, "late-after", 10*time.Millisecond, "open loop: a start issued this far behind schedule counts as late")
+	fl.DurationVar(&f.Duration, "duration", 0, "how long to start new iterations (with or instead of --iterations)")
+	fl.Int64Var(&f.Iterations, "iterations", 0, "how many iterations to schedule (with or instead of --duration)")
+	fl.DurationVar(&f.Grace, "grace", 60*time.Second, "after the load (or Ctrl-C), wait this long for in-flight iterations")
+	fl.DurationVar(&f.VerifyWait, "verify-wait", 60*time.Second, "how long verification waits for workflows still running")
+	addConnFlags(fl, &f.Conn, "existing cluster's frontend host:port (default: start the embedded server)")
+	fl.IntVar(&f.ServerPort, "server-port", 0, "embedded server frontend port (0: a free one)")
+	fl.IntVar(&f.MetricsPort, "server-metrics-port", 0, "embedded server Prometheus port (0: a free one)")
+	fl.StringVar(&f.DB, "db", "", "embedded server SQLite file (default: temporal.db in the run directory)")
+	fl.StringArrayVar(&f.Dynamic, "dynamic-config", nil, "embedded server dynamic config key=value (repeatable)")
+	fl.StringVar(&f.ServerLogLevel, "server-log-level", "warn", "embedded server log level")
+	fl.IntVar(&f.Workers, "workers", 1, "worker processes to start (0: bring your own on the run's task queue)")
+	addTuningFlags(fl, &f.Tuning)
+	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>)")
+	return cmd
+}
+
+// addTuningFlags declares the worker tuning knobs (run passes them through).
+func addTuningFlags(f *pflag.FlagSet, t *workers.Tuning) {
+	f.IntVar(&t.WorkflowPollers, "workflow-pollers", 0, "worker: workflow task pollers (0: SDK default)")
+	f.IntVar(&t.ActivityPollers, "activity-pollers", 0, "worker: activity task pollers (0: SDK default)")
+	f.IntVar(&t.WorkflowSlots, "workflow-slots", 0, "worker: concurrent workflow tasks (0: SDK default)")
+	f.IntVar(&t.ActivitySlots, "activity-slots", 0, "worker: concurrent activities (0: SDK default)")
+	f.IntVar(&t.StickyCacheSize, "sticky-cache-size", 0, "worker: sticky workflow cache size (0: SDK default)")
+	f.IntVar(&t.ActivitiesPerSecond, "activities-per-second", 0, "worker: activity rate limit per worker (0: none)")
+}
+
+// interruptContexts: the first SIGINT/SIGTERM ends loadCtx (stop starting,
+// drain, verify, report); a second one ends ctx as well (abort verification).
+func interruptContexts(parent context.Context) (ctx, loadCtx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	loadCtx, cancelLoad := context.WithCancel(ctx)
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		n := 0
+		for range sig {
+			n++
+			if n == 1 {
+				fmt.Fprintln(os.Stderr, "\nsquall: interrupted: no new starts; draining in-flight work, then verifying (Ctrl-C again to abort verification)")
+				cancelLoad()
+			} else {
+				cancel()
+			}
+		}
+	}()
+	return ctx, loadCtx, func() { signal.Stop(sig); cancelLoad(); cancel() }
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/squallbench/squall/cluster"
+)
+
+func newServerCmd() *cobra.Command {
+	var (
+		o       cluster.ServerOptions
+		dynamic []string
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the embedded Temporal server (SQLite file, WAL) until SIGTERM",
+		Long: `Runs the Temporal server compiled into squall, on a SQLite file, with
+namespace "default" registered. Restarting on an existing --db keeps its data.
+'squall run' starts this as a child process; run it by hand to keep a server up
+between runs (then point 'squall run --address' at it).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if o.Dynamic, err = cluster.ParseKeyValues("--dynamic-config", dynamic); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return cluster.RunServer(ctx, o, func(hostPort string) {
+				// The parent process waits for this exact line.
+				fmt.Printf("%s %s\n", cluster.ReadyLine, hostPort)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DBPath, "db", "squall-temporal.db", "SQLite database file (created if absent, reused otherwise)")
+	f.IntVar(&o.Port, "port", 7233, "frontend gRPC port (the server also needs a few free ports it picks itself)")
+	f.StringVar(&o.BindIP, "bind", "127.0.0.1", "frontend bind address (0.0.0.0 inside a container)")
+	f.IntVar(&o.MetricsPort, "metrics-port", 0, "serve the server's Prometheus metrics on this port (0 = off)")
+	f.StringArrayVar(&dynamic, "dynamic-config", nil, "dynamic config override key=value (repeatable), e.g. limit.historyCount.suggestContinueAsNew=500")
+	f.StringVar(&o.LogLevel, "log-level", "warn", "server log level: debug, info, warn, error")
+	f.StringVar(&o.LogFile, "log-file", "", "write the server log to this file instead of stdout")
+	return cmd
+}

@@ -1,0 +1,235 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/scenarios"
+)
+
+// RunEnd is the payload of the run-end record.
+type RunEnd struct {
+	Interrupted bool   `json:"interrupted"`
+	Error       string `json:"error,omitempty"`
+}
+
+const maxErrors = 10
+
+type scenarioAcc struct {
+	s      *Scenario
+	hists  map[string]*bench.Histogram
+	errors map[string]bool
+	counts bench.Counts
+}
+
+// Build accumulates a result stream into a report. It is how `squall run`
+// makes its report and how `squall report RUN_DIR` rebuilds one offline.
+func Build(r io.Reader) (*Report, error) {
+	rep := &Report{SchemaVersion: SchemaVersion}
+	var order []*scenarioAcc
+	byName := map[string]*scenarioAcc{}
+	get := func(name string) (*scenarioAcc, error) {
+		a := byName[name]
+		if a == nil {
+			return nil, fmt.Errorf("record for scenario %q before its scenario-start", name)
+		}
+		return a, nil
+	}
+	ended := false
+	err := bench.ReadStream(r, func(rec bench.Record) error {
+		switch rec.Kind {
+		case bench.KindRunStart:
+			return json.Unmarshal(rec.Data, &rep.Run)
+		case bench.KindScenarioStart:
+			a := &scenarioAcc{s: &Scenario{}, hists: map[string]*bench.Histogram{}, errors: map[string]bool{}}
+			if err := json.Unmarshal(rec.Data, &a.s.ScenarioPlan); err != nil {
+				return err
+			}
+			byName[a.s.Name] = a
+			order = append(order, a)
+		case bench.KindInterval:
+			a, err := get(rec.Scenario)
+			if err != nil || rec.Interval == nil {
+				return err
+			}
+			return a.addInterval(rec.Interval)
+		case bench.KindError:
+			a, err := get(rec.Scenario)
+			if err != nil {
+				return err
+			}
+			if len(a.errors) < maxErrors && !a.errors[rec.Error] {
+				a.errors[rec.Error] = true
+				a.s.Errors = append(a.s.Errors, rec.WorkflowID+": "+rec.Error)
+			}
+		case bench.KindLoadEnd:
+			a, err := get(rec.Scenario)
+			if err != nil {
+				return err
+			}
+			var le bench.Result
+			if err := json.Unmarshal(rec.Data, &le); err != nil {
+				return err
+			}
+			a.s.LoadSeconds = le.End.Sub(le.Start).Seconds()
+			a.s.ScheduledStarts = le.Scheduled
+		case bench.KindVerify:
+			a, err := get(rec.Scenario)
+			if err != nil {
+				return err
+			}
+			var v VerifyRecord
+			if err := json.Unmarshal(rec.Data, &v); err != nil {
+				return err
+			}
+			a.s.Verification = v.Result
+			a.s.Invariants = v.Invariants
+		case bench.KindRunEnd:
+			var e RunEnd
+			if err := json.Unmarshal(rec.Data, &e); err != nil {
+				return err
+			}
+			rep.Run.EndTime = rec.Time
+			rep.Run.Interrupted = e.Interrupted
+			rep.Run.Error = e.Error
+			ended = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("result stream: %w", err)
+	}
+	if !ended && rep.Run.Error == "" {
+		rep.Run.Error = "the run did not finish (no run-end record): the report covers what was recorded"
+	}
+	rep.Verdict = "pass"
+	if rep.Run.Error != "" {
+		rep.Verdict = "fail"
+	}
+	for _, a := range order {
+		a.finish()
+		rep.Scenarios = append(rep.Scenarios, *a.s)
+		for _, inv := range a.s.Invariants {
+			if !inv.OK {
+				rep.Verdict = "fail"
+			}
+		}
+		if a.s.Verification == nil {
+			rep.Verdict = "fail"
+		}
+	}
+	if len(order) == 0 {
+		rep.Verdict = "fail"
+	}
+	return rep, nil
+}
+
+func (a *scenarioAcc) addInterval(iv *bench.Interval) error {
+	a.counts.Add(iv.Counts)
+	row := IntervalRow{
+		OffsetS: iv.End.Sub(iv.Start).Seconds(), Started: iv.Started, Completed: iv.Completed,
+		Failed: iv.Failed, Late: iv.Late, Dropped: iv.Dropped, InFlight: iv.InFlight,
+	}
+	if n := len(a.s.Intervals); n > 0 {
+		row.OffsetS += a.s.Intervals[n-1].OffsetS
+	}
+	names := make([]string, 0, len(iv.Hists))
+	for name := range iv.Hists {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		h, err := bench.DecodeHistogram(iv.Hists[name])
+		if err != nil {
+			return fmt.Errorf("interval histogram %s: %w", name, err)
+		}
+		if name == bench.HistCorrected {
+			q := quantiles(h)
+			row.P50MS, row.P99MS, row.MaxMS = q.P50, q.P99, q.Max
+		}
+		if t := a.hists[name]; t != nil {
+			t.Merge(h)
+		} else {
+			a.hists[name] = h
+		}
+	}
+	a.s.Intervals = append(a.s.Intervals, row)
+	return nil
+}
+
+func (a *scenarioAcc) finish() {
+	s, c := a.s, a.counts
+	s.Started, s.Completed, s.Failed, s.Abandoned = c.Started, c.Completed, c.Failed, c.Abandoned
+	s.LateStarts, s.DroppedStarts = c.Late, c.Dropped
+	if s.LoadSeconds > 0 {
+		s.ThroughputPerS = float64(c.Completed) / s.LoadSeconds
+	}
+	s.LatencyMS = Latency{Corrected: quantiles(a.hists[bench.HistCorrected]), Uncorrected: quantiles(a.hists[bench.HistUncorrected])}
+	s.LatenessMS = quantiles(a.hists[bench.HistLateness])
+	for name, h := range a.hists {
+		switch name {
+		case bench.HistCorrected, bench.HistUncorrected, bench.HistLateness:
+			continue
+		}
+		if s.HistogramsMS == nil {
+			s.HistogramsMS = map[string]Quantiles{}
+		}
+		s.HistogramsMS[name] = quantiles(h)
+	}
+	if v := s.Verification; v != nil {
+		s.Lost = v.Lost
+		s.History = History{MaxLength: v.HistoryMaxLength, MaxBytes: v.HistoryMaxBytes}
+	}
+	// Every iteration must have succeeded: a failure the scenario did not
+	// expect is a finding, whatever Temporal says about the workflow.
+	s.Invariants = append(s.Invariants, scenarios.Invariant{
+		Name:   "no-failed-iterations",
+		OK:     c.Failed == 0 && c.Abandoned == 0,
+		Detail: fmt.Sprintf("%d started, %d completed, %d failed, %d abandoned", c.Started, c.Completed, c.Failed, c.Abandoned),
+	})
+	if s.Invariants == nil {
+		s.Invariants = []scenarios.Invariant{}
+	}
+}
+
+// Files written into a run directory.
+const (
+	FileStream   = "results.jsonl"
+	FileJournal  = "journal.jsonl"
+	FileJSON     = "report.json"
+	FileMarkdown = "report.md"
+)
+
+// WriteAll renders rep into dir as report.json and report.md.
+func WriteAll(dir string, rep *Report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, FileJSON), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write report.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, FileMarkdown), []byte(Markdown(rep)), 0o644); err != nil {
+		return fmt.Errorf("write report.md: %w", err)
+	}
+	return nil
+}
+
+// Rebuild reads dir's result stream and writes its reports again.
+func Rebuild(dir string) (*Report, error) {
+	f, err := os.Open(filepath.Join(dir, FileStream))
+	if err != nil {
+		return nil, fmt.Errorf("no result stream in %s (%v): is it a squall run directory?", dir, err)
+	}
+	defer f.Close()
+	rep, err := Build(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, FileStream), err)
+	}
+	return rep, WriteAll(dir, rep)
+}

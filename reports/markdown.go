@@ -1,0 +1,133 @@
+package reports
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Markdown renders rep for people and CI job summaries.
+func Markdown(rep *Report) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	verdict := "✅ pass"
+	if rep.Verdict != "pass" {
+		verdict = "❌ fail"
+	}
+	w("# squall report: %s\n\n", verdict)
+	r := rep.Run
+	w("| run | |\n|---|---|\n")
+	w("| squall | %s (commit %s) |\n", r.SquallVersion, r.Commit)
+	w("| cluster | %s %s, Temporal server %s, namespace %s |\n", r.Cluster, r.Address, r.ServerVersion, r.Namespace)
+	w("| workers | %d, tuning %v |\n", r.Workers, r.WorkerTuning)
+	w("| machine | %d cores, %s, %s |\n", r.Cores, r.OS, r.GoVersion)
+	w("| time | %s → %s (%s) |\n", r.StartTime.Format("2006-01-02 15:04:05Z07:00"), r.EndTime.Format("15:04:05"), r.EndTime.Sub(r.StartTime).Round(1e9))
+	w("| flags | `%s` |\n", strings.Join(r.Flags, " "))
+	if r.Interrupted {
+		w("| interrupted | yes: the load was stopped early; results cover what ran |\n")
+	}
+	if r.Error != "" {
+		w("| error | %s |\n", r.Error)
+	}
+	w("\n")
+	for _, s := range rep.Scenarios {
+		w("## %s\n\n", s.Name)
+		w("%s", planLine(s.ScenarioPlan))
+		w("| started | completed | failed | lost | abandoned | throughput/s | late starts | dropped starts |\n")
+		w("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("| %d | %d | %d | %d | %d | %.1f | %d | %d |\n\n", s.Started, s.Completed, s.Failed, s.Lost, s.Abandoned,
+			s.ThroughputPerS, s.LateStarts, s.DroppedStarts)
+		w("| latency (ms) | count | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		row := func(name string, q Quantiles) {
+			w("| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f |\n", name, q.Count, q.P50, q.P90, q.P99, q.P999, q.Max)
+		}
+		row("corrected (from intended start)", s.LatencyMS.Corrected)
+		row("uncorrected (from actual start)", s.LatencyMS.Uncorrected)
+		if s.LatenessMS.Count > 0 {
+			row("start lateness (late starts)", s.LatenessMS)
+		}
+		names := make([]string, 0, len(s.HistogramsMS))
+		for n := range s.HistogramsMS {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			row(n, s.HistogramsMS[n])
+		}
+		w("\nHistory: max %d events, max %d bytes.\n\n", s.History.MaxLength, s.History.MaxBytes)
+		w("| invariant | ok | detail |\n|---|---|---|\n")
+		for _, inv := range s.Invariants {
+			ok := "✅"
+			if !inv.OK {
+				ok = "❌"
+			}
+			w("| %s | %s | %s |\n", inv.Name, ok, strings.ReplaceAll(inv.Detail, "|", "\\|"))
+		}
+		if len(s.Errors) > 0 {
+			w("\nFirst errors:\n\n")
+			for _, e := range s.Errors {
+				w("- `%s`\n", e)
+			}
+		}
+		if len(s.Intervals) > 0 {
+			w("\n<details><summary>Per-interval time series (%d rows)</summary>\n\n", len(s.Intervals))
+			w("| t (s) | started | completed | failed | late | dropped | in flight | p50 ms | p99 ms | max ms |\n")
+			w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			for _, iv := range s.Intervals {
+				w("| %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f |\n", iv.OffsetS, iv.Started, iv.Completed,
+					iv.Failed, iv.Late, iv.Dropped, iv.InFlight, iv.P50MS, iv.P99MS, iv.MaxMS)
+			}
+			w("\n</details>\n")
+		}
+		w("\n")
+	}
+	return b.String()
+}
+
+func planLine(p ScenarioPlan) string {
+	var parts []string
+	if p.Executor == "arrival-rate" {
+		parts = append(parts, fmt.Sprintf("open loop (%s, max in flight %d, late after %s)", p.Pacer, p.MaxInFlight, p.LateAfter))
+	} else {
+		parts = append(parts, fmt.Sprintf("closed loop (concurrency %d)", p.Concurrency))
+	}
+	if p.Duration != "" {
+		parts = append(parts, "for "+p.Duration)
+	}
+	if p.Iterations > 0 {
+		parts = append(parts, fmt.Sprintf("%d iterations", p.Iterations))
+	}
+	keys := make([]string, 0, len(p.Options))
+	for k := range p.Options {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parts = append(parts, k+"="+p.Options[k])
+	}
+	return strings.Join(parts, "; ") + "\n\n"
+}
+
+// Summary is the one-screen summary printed at the end of a run.
+func Summary(rep *Report, dir string) string {
+	var b strings.Builder
+	for _, s := range rep.Scenarios {
+		c := s.LatencyMS.Corrected
+		fmt.Fprintf(&b, "%-12s started %d  completed %d  failed %d  lost %d  late %d  dropped %d\n", s.Name,
+			s.Started, s.Completed, s.Failed, s.Lost, s.LateStarts, s.DroppedStarts)
+		fmt.Fprintf(&b, "%-12s throughput %.1f/s  corrected p50 %.1f ms  p99 %.1f ms  p99.9 %.1f ms  max %.1f ms (uncorrected p99 %.1f ms)\n",
+			"", s.ThroughputPerS, c.P50, c.P99, c.P999, c.Max, s.LatencyMS.Uncorrected.P99)
+		for _, inv := range s.Invariants {
+			mark := "ok  "
+			if !inv.OK {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(&b, "%-12s %s %s: %s\n", "", mark, inv.Name, inv.Detail)
+		}
+	}
+	if rep.Run.Error != "" {
+		fmt.Fprintf(&b, "error: %s\n", rep.Run.Error)
+	}
+	fmt.Fprintf(&b, "verdict: %s\nreport: %s/%s\n", rep.Verdict, dir, FileMarkdown)
+	return b.String()
+}

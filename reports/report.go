@@ -1,0 +1,151 @@
+// Package reports turns a run's result stream into reports: it accumulates
+// the records once (Build), and each output format is a renderer over the
+// same numbers (JSON here, Markdown in markdown.go).
+package reports
+
+import (
+	"time"
+
+	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/verify"
+)
+
+// SchemaVersion of report.json. Bump it when a field changes meaning or
+// goes away; adding fields does not need a bump.
+const SchemaVersion = 1
+
+// Report is report.json: the machine contract CI scripts rely on.
+type Report struct {
+	SchemaVersion int        `json:"schema_version"`
+	Verdict       string     `json:"verdict"` // "pass" or "fail"
+	Run           RunInfo    `json:"run"`
+	Scenarios     []Scenario `json:"scenarios"`
+}
+
+// RunInfo describes the run: what ran where, with which flags, when.
+type RunInfo struct {
+	SquallVersion string            `json:"squall_version"`
+	Commit        string            `json:"commit"`
+	ServerVersion string            `json:"server_version"`
+	Cluster       string            `json:"cluster"` // embedded or external
+	Address       string            `json:"address"`
+	Namespace     string            `json:"namespace"`
+	TaskQueue     string            `json:"task_queue"`
+	Flags         []string          `json:"flags"`
+	Cores         int               `json:"cores"`
+	GoVersion     string            `json:"go_version"`
+	OS            string            `json:"os"`
+	Workers       int               `json:"workers"`
+	WorkerTuning  any               `json:"worker_tuning"`
+	DynamicConfig map[string]string `json:"dynamic_config,omitempty"`
+	StartTime     time.Time         `json:"start_time"`
+	EndTime       time.Time         `json:"end_time"`
+	Interrupted   bool              `json:"interrupted"`
+	// Error is set when the run stopped early on a set-up or run error.
+	Error string `json:"error,omitempty"`
+}
+
+// ScenarioPlan is what the run intended for a scenario (written at its start).
+type ScenarioPlan struct {
+	Name        string            `json:"name"`
+	Options     map[string]string `json:"options"`
+	Executor    string            `json:"executor"` // arrival-rate or concurrency
+	Pacer       string            `json:"pacer,omitempty"`
+	Concurrency int               `json:"concurrency,omitempty"`
+	MaxInFlight int               `json:"max_in_flight,omitempty"`
+	Duration    string            `json:"duration,omitempty"`
+	Iterations  int64             `json:"iterations,omitempty"`
+	LateAfter   string            `json:"late_after"`
+}
+
+// Quantiles of a latency histogram, in milliseconds.
+type Quantiles struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	Max   float64 `json:"max"`
+}
+
+// Latency holds the two views of end-to-end latency.
+type Latency struct {
+	// Corrected: from the intended start (what a user of the system saw).
+	Corrected Quantiles `json:"corrected"`
+	// Uncorrected: from the actual start (what a closed-loop tool reports).
+	Uncorrected Quantiles `json:"uncorrected"`
+}
+
+// History is the largest history seen among the scenario's workflows.
+type History struct {
+	MaxLength int64 `json:"max_length"`
+	MaxBytes  int64 `json:"max_bytes"`
+}
+
+// Scenario is one scenario's results.
+type Scenario struct {
+	ScenarioPlan
+	Started        int64   `json:"started"`
+	Completed      int64   `json:"completed"`
+	Failed         int64   `json:"failed"`
+	Lost           int64   `json:"lost"`
+	Abandoned      int64   `json:"abandoned"`
+	ThroughputPerS float64 `json:"throughput_per_s"`
+	LateStarts     int64   `json:"late_starts"`
+	DroppedStarts  int64   `json:"dropped_starts"`
+	// ScheduledStarts counts every start the schedule called for (issued + dropped).
+	ScheduledStarts int64                 `json:"scheduled_starts"`
+	LoadSeconds     float64               `json:"load_seconds"`
+	LatencyMS       Latency               `json:"latency_ms"`
+	LatenessMS      Quantiles             `json:"lateness_ms"`
+	HistogramsMS    map[string]Quantiles  `json:"histograms_ms,omitempty"` // scenario-specific
+	History         History               `json:"history"`
+	Verification    *verify.Result        `json:"verification,omitempty"`
+	Invariants      []scenarios.Invariant `json:"invariants"`
+	Errors          []string              `json:"errors,omitempty"` // first few distinct iteration errors
+	Intervals       []IntervalRow         `json:"intervals"`
+}
+
+// IntervalRow is one row of the per-interval time series.
+type IntervalRow struct {
+	OffsetS   float64 `json:"offset_s"` // interval end, seconds since the scenario's load began
+	Started   int64   `json:"started"`
+	Completed int64   `json:"completed"`
+	Failed    int64   `json:"failed"`
+	Late      int64   `json:"late"`
+	Dropped   int64   `json:"dropped"`
+	InFlight  int64   `json:"in_flight"`
+	P50MS     float64 `json:"p50_ms"`
+	P99MS     float64 `json:"p99_ms"`
+	MaxMS     float64 `json:"max_ms"`
+}
+
+// VerifyRecord is the payload of a verify record in the result stream.
+type VerifyRecord struct {
+	Result     *verify.Result        `json:"result"`
+	Invariants []scenarios.Invariant `json:"invariants"` // generic ones first, then the scenario's own
+}
+
+// LoadEnd is the payload of a load-end record.
+type LoadEnd struct {
+	bench.Result
+}
+
+func quantiles(h *bench.Histogram) Quantiles {
+	if h == nil || h.Count() == 0 {
+		return Quantiles{}
+	}
+	return Quantiles{
+		Count: h.Count(),
+		P50:   ms(h.Quantile(0.5)),
+		P90:   ms(h.Quantile(0.9)),
+		P99:   ms(h.Quantile(0.99)),
+		P999:  ms(h.Quantile(0.999)),
+		Max:   ms(h.Max()),
+	}
+}
+
+func ms(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}

@@ -1,0 +1,347 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/reports"
+	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/verify"
+	"github.com/squallbench/squall/workers"
+)
+
+// Build identifies the squall binary in reports.
+type Build struct{ Version, Commit string }
+
+// Console is where a run talks to the user.
+type Console struct {
+	Out io.Writer // progress and summary
+	TTY bool      // Out is a terminal: live progress line
+}
+
+// Run executes p. loadCtx ending stops new starts (Ctrl-C); ctx ending aborts
+// verification too (a second Ctrl-C). Whatever was gathered is written to
+// the run directory, which is returned even when err is not nil.
+func Run(ctx, loadCtx context.Context, p *Plan, b Build, con Console) (*reports.Report, string, error) {
+	runID := newRunID()
+	dir := p.Out
+	if dir == "" {
+		dir = filepath.Join("reports", "out", runID+"-"+p.Scenario.Name)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", cluster.Usagef("cannot create run directory %s (%v): choose another --out", dir, err)
+	}
+	stream, err := bench.CreateStream(filepath.Join(dir, reports.FileStream))
+	if err != nil {
+		return nil, dir, cluster.Usagef("run directory %s: %v: choose another --out", dir, err)
+	}
+	journal, err := bench.CreateJournal(filepath.Join(dir, reports.FileJournal))
+	if err != nil {
+		stream.Close()
+		return nil, dir, cluster.Usagef("run directory %s: %v: choose another --out", dir, err)
+	}
+	r := &run{plan: p, build: b, con: con, dir: dir, runID: runID, stream: stream, journal: journal,
+		taskQueue: "squall-" + runID, started: time.Now()}
+	runErr := r.execute(ctx, loadCtx)
+
+	// Whatever happened, close the books and write the report.
+	r.stopProcesses()
+	end := reports.RunEnd{Interrupted: loadCtx.Err() != nil}
+	if runErr != nil {
+		end.Error = runErr.Error()
+	}
+	if !r.wroteStart {
+		r.writeRunStart()
+	}
+	stream.Write(bench.Record{Kind: bench.KindRunEnd}, end)
+	_ = journal.Close()
+	if err := stream.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("write result stream: %w", err)
+	}
+	rep, err := reports.Rebuild(dir)
+	if err != nil && runErr == nil {
+		runErr = err
+	}
+	return rep, dir, runErr
+}
+
+type run struct {
+	plan      *Plan
+	build     Build
+	con       Console
+	dir       string
+	runID     string
+	taskQueue string
+	stream    *bench.Stream
+	journal   *bench.Journal
+
+	conn       cluster.Conn
+	server     *cluster.Child
+	workers    []*cluster.Child
+	client     client.Client
+	started    time.Time
+	wroteStart bool
+}
+
+func newRunID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+func (r *run) execute(ctx, loadCtx context.Context) error {
+	p := r.plan
+	if err := r.clusterUp(ctx); err != nil {
+		return err
+	}
+	if err := r.workersUp(ctx); err != nil {
+		return err
+	}
+	r.writeRunStart()
+
+	env := scenarios.Env{Client: r.client, TaskQueue: r.taskQueue, RunID: r.runID, Journal: r.journal, Dir: r.dir}
+	driver, err := p.Scenario.New(ctx, env, p.Options)
+	if err != nil {
+		return fmt.Errorf("prepare scenario %s: %w", p.Scenario.Name, err)
+	}
+	defer driver.Close()
+
+	r.load(loadCtx, driver)
+
+	// Verification: the journal on disk against Temporal itself.
+	if err := r.journal.Flush(); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	fmt.Fprintf(r.con.Out, "verifying %d workflows against Temporal (waiting up to %s for running ones)...\n", r.journal.Count(), p.VerifyWait)
+	results, verr := verify.Journal(ctx, r.client, filepath.Join(r.dir, reports.FileJournal), verify.Options{
+		Wait:     p.VerifyWait,
+		Expected: map[string]enumspb.WorkflowExecutionStatus{p.Scenario.Name: driver.ExpectedStatus()},
+	})
+	res := results[p.Scenario.Name]
+	if res == nil { // nothing was journaled
+		res = &verify.Result{Scenario: p.Scenario.Name, Expected: verify.StatusName(driver.ExpectedStatus()), ByStatus: map[string]int64{}}
+	}
+	invs := append(res.Invariants(), driver.Invariants(ctx)...)
+	r.stream.Write(bench.Record{Kind: bench.KindVerify, Scenario: p.Scenario.Name}, reports.VerifyRecord{Result: res, Invariants: invs})
+	if verr != nil {
+		return fmt.Errorf("verification: %w", verr)
+	}
+	return nil
+}
+
+// load runs the executor, cutting an interval every second into the stream.
+func (r *run) load(loadCtx context.Context, driver scenarios.Driver) {
+	p := r.plan
+	name := p.Scenario.Name
+	plan := reports.ScenarioPlan{Name: name, Options: p.Options.Display(), MaxInFlight: p.MaxInFlight,
+		Iterations: p.Iterations, LateAfter: p.LateAfter.String()}
+	if p.Duration > 0 {
+		plan.Duration = p.Duration.String()
+	}
+	if p.Pacer != nil {
+		plan.Executor, plan.Pacer = "arrival-rate", p.Pacer.String()
+	} else {
+		plan.Executor, plan.Concurrency = "concurrency", p.Concurrency
+	}
+	start := time.Now()
+	r.stream.Write(bench.Record{Time: start, Kind: bench.KindScenarioStart, Scenario: name}, plan)
+	rec := bench.NewRecorder(start)
+
+	var errCount int
+	var errMu sync.Mutex
+	work := func(ctx context.Context, n int64) error {
+		err := driver.Iterate(ctx, scenarios.Iteration{N: n})
+		if err != nil && ctx.Err() == nil {
+			errMu.Lock()
+			errCount++
+			first := errCount <= 1000 // the report keeps the first few; the stream, a bounded sample
+			errMu.Unlock()
+			if first {
+				r.stream.Write(bench.Record{Kind: bench.KindError, Scenario: name, Error: err.Error()}, nil)
+			}
+		}
+		return err
+	}
+
+	prog := &bench.Progress{Out: r.con.Out, TTY: r.con.TTY, LogEvery: 10 * time.Second, Scenario: name}
+	cut := func(now time.Time) {
+		iv := rec.Cut(now)
+		if p.Pacer != nil {
+			iv.Rate = p.Pacer.Rate(now.Sub(start))
+		}
+		r.stream.Write(bench.Record{Time: now, Kind: bench.KindInterval, Scenario: name, Interval: &iv}, nil)
+		totals, p99 := rec.Totals(bench.HistCorrected, 0.99)
+		prog.Update(iv, totals, p99, now.Sub(start))
+	}
+	stopTicker := make(chan struct{})
+	tickerDone := make(chan struct{})
+	go func() {
+		defer close(tickerDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopTicker:
+				return
+			case now := <-t.C:
+				cut(now)
+			}
+		}
+	}()
+
+	limits := bench.Limits{Duration: p.Duration, Iterations: p.Iterations}
+	var res bench.Result
+	if p.Pacer != nil {
+		res = bench.ArrivalRate{Pacer: p.Pacer, MaxInFlight: p.MaxInFlight, LateAfter: p.LateAfter, Limits: limits}.
+			Run(loadCtx, p.Grace, rec, work)
+	} else {
+		res = bench.Concurrency{N: p.Concurrency, Limits: limits}.Run(loadCtx, p.Grace, rec, work)
+	}
+	close(stopTicker)
+	<-tickerDone
+	cut(time.Now())
+	prog.Done()
+	r.stream.Write(bench.Record{Kind: bench.KindLoadEnd, Scenario: name}, res)
+}
+
+func (r *run) clusterUp(ctx context.Context) error {
+	p := r.plan
+	r.conn = p.Conn
+	if r.conn.Namespace == "" {
+		r.conn.Namespace = cluster.DefaultNamespace
+	}
+	if p.Embedded {
+		addr, err := r.startServer(ctx)
+		if err != nil {
+			return err
+		}
+		r.conn.Address = addr
+	}
+	cl, err := r.conn.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	r.client = cl
+	return nil
+}
+
+func (r *run) startServer(ctx context.Context) (string, error) {
+	p := r.plan
+	port := p.ServerPort
+	if port == 0 {
+		var err error
+		if port, err = cluster.FreePort(); err != nil {
+			return "", fmt.Errorf("pick server port: %w", err)
+		}
+	}
+	metrics := p.MetricsPort
+	if metrics == 0 {
+		var err error
+		if metrics, err = cluster.FreePort(); err != nil {
+			return "", fmt.Errorf("pick metrics port: %w", err)
+		}
+	}
+	db := p.DB
+	if db == "" {
+		db = filepath.Join(r.dir, "temporal.db")
+	}
+	args := []string{"server", "--db", db, "--port", strconv.Itoa(port), "--metrics-port", strconv.Itoa(metrics),
+		"--log-file", filepath.Join(r.dir, "server.log")}
+	if p.ServerLogLevel != "" {
+		args = append(args, "--log-level", p.ServerLogLevel)
+	}
+	for k, v := range p.Dynamic {
+		args = append(args, "--dynamic-config", k+"="+v)
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find own binary: %w", err)
+	}
+	r.server = &cluster.Child{Name: "embedded server", Bin: bin, Args: args,
+		LogPath: filepath.Join(r.dir, "server.out"), ReadyPrefix: cluster.ReadyLine}
+	addr, err := r.server.Start(ctx, 90*time.Second)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(r.con.Out, "embedded Temporal %s on %s (metrics :%d/metrics, db %s)\n", cluster.ServerVersion, addr, metrics, db)
+	return addr, nil
+}
+
+func (r *run) workersUp(ctx context.Context) error {
+	p := r.plan
+	bin, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, p.Workers)
+	for i := range p.Workers {
+		args := append([]string{"worker", "--task-queue", r.taskQueue}, r.conn.Args()...)
+		args = append(args, p.Tuning.Args()...)
+		c := &cluster.Child{Name: fmt.Sprintf("worker %d", i), Bin: bin, Args: args,
+			LogPath: filepath.Join(r.dir, fmt.Sprintf("worker-%d.log", i)), ReadyPrefix: workers.ReadyLine}
+		r.workers = append(r.workers, c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Start(ctx, 60*time.Second); err != nil {
+				errs[i] = fmt.Errorf("start worker %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	if p.Workers > 0 {
+		fmt.Fprintf(r.con.Out, "%d worker process(es) polling task queue %s\n", p.Workers, r.taskQueue)
+	}
+	return nil
+}
+
+func (r *run) stopProcesses() {
+	if r.client != nil {
+		r.client.Close()
+	}
+	var wg sync.WaitGroup
+	for _, w := range r.workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = w.Stop(15 * time.Second) }()
+	}
+	wg.Wait()
+	if r.server != nil {
+		_ = r.server.Stop(30 * time.Second)
+	}
+}
+
+func (r *run) writeRunStart() {
+	p := r.plan
+	cl := "external"
+	if p.Embedded {
+		cl = "embedded"
+	}
+	info := reports.RunInfo{
+		SquallVersion: r.build.Version, Commit: r.build.Commit, ServerVersion: cluster.ServerVersion,
+		Cluster: cl, Address: r.conn.Address, Namespace: r.conn.Namespace, TaskQueue: r.taskQueue,
+		Flags: p.Args, Cores: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
+		Workers: p.Workers, WorkerTuning: p.Tuning, DynamicConfig: p.Dynamic, StartTime: r.started,
+	}
+	r.stream.Write(bench.Record{Kind: bench.KindRunStart}, info)
+	r.wroteStart = true
+}

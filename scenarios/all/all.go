@@ -1,0 +1,7 @@
+// Package all links every scenario into the binary. Add one import line per
+// new scenario package.
+package all
+
+import (
+	_ "github.com/squallbench/squall/scenarios/noop"
+)

@@ -1,0 +1,132 @@
+// Package scenarios holds the registry of squall scenarios. Each scenario is
+// its own package (scenarios/noop, ...) and registers itself in init(); a new
+// scenario is one new folder plus one import line in scenarios/all.
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+)
+
+// Scenario is mostly data: what it is called, what it takes, what it
+// registers on workers, and how to drive one run of it.
+type Scenario struct {
+	Name        string
+	Description string
+	Options     []Option
+	// Register adds the scenario's workflows and activities to a worker.
+	Register func(r worker.Registry)
+	// New prepares one run (fake services, per-run state) and returns its driver.
+	New func(ctx context.Context, env Env, opts Values) (Driver, error)
+}
+
+// Env is what a driver gets from the harness.
+type Env struct {
+	Client    client.Client
+	TaskQueue string
+	// RunID is unique per run; drivers put it into workflow IDs so runs
+	// against one cluster never collide.
+	RunID string
+	// Journal must be told about every workflow the driver starts.
+	Journal Journal
+	// Dir is the run directory, for any files the scenario keeps.
+	Dir string
+}
+
+// Journal records started workflows so verification never depends on memory.
+type Journal interface {
+	// Started records a start attempt; acked is false when the start call
+	// returned an error (the workflow may or may not exist).
+	Started(scenario, workflowID, runID string, acked bool)
+}
+
+// Iteration is one unit of load as the executor schedules it.
+type Iteration struct {
+	N int64 // 0-based sequence number within the run
+}
+
+// Driver runs one scenario's iterations and checks its own invariants.
+type Driver interface {
+	// Iterate performs one iteration and returns when it has finished
+	// (typically: start a workflow, journal it, wait for its result).
+	Iterate(ctx context.Context, it Iteration) error
+	// ExpectedStatus is the state every journaled workflow must end in.
+	ExpectedStatus() enumspb.WorkflowExecutionStatus
+	// Invariants checks scenario-specific invariants after the load.
+	Invariants(ctx context.Context) []Invariant
+	// Close releases the run's resources (fake services, files).
+	Close() error
+}
+
+// Invariant is one checked property of a run.
+type Invariant struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]*Scenario{}
+)
+
+// Register adds s to the registry. Duplicate or empty names are programming
+// errors and panic at start-up.
+func Register(s *Scenario) {
+	mu.Lock()
+	defer mu.Unlock()
+	if s.Name == "" || s.New == nil || s.Register == nil {
+		panic(fmt.Sprintf("scenarios: incomplete scenario %q", s.Name))
+	}
+	if _, dup := registry[s.Name]; dup {
+		panic("scenarios: duplicate scenario name " + s.Name)
+	}
+	for i, o := range s.Options {
+		if err := o.check(); err != nil {
+			panic(fmt.Sprintf("scenarios: %s option %d: %v", s.Name, i, err))
+		}
+	}
+	registry[s.Name] = s
+}
+
+// Get returns the scenario named name.
+func Get(name string) (*Scenario, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	s, ok := registry[name]
+	return s, ok
+}
+
+// All returns every registered scenario, sorted by name.
+func All() []*Scenario {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]*Scenario, 0, len(registry))
+	for _, s := range registry {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Names lists the registered scenario names, sorted.
+func Names() []string {
+	var names []string
+	for _, s := range All() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// RegisterAll registers every scenario's workflows and activities on r.
+func RegisterAll(r worker.Registry) {
+	for _, s := range All() {
+		s.Register(r)
+	}
+}

@@ -1,0 +1,253 @@
+// Package verify checks, after the load, that every workflow the journal
+// says was started exists in Temporal and ended as its scenario expects.
+// It reads the journal from disk and asks Temporal itself: it trusts nothing
+// the driver remembers.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/scenarios"
+)
+
+// Result is the verification outcome of one scenario.
+type Result struct {
+	Scenario  string `json:"scenario"`
+	Expected  string `json:"expected_status"`
+	Journaled int64  `json:"journaled"`
+	// ByStatus counts workflows by their final status as Temporal reports it
+	// ("completed", "failed", "running", ...), plus "missing".
+	ByStatus map[string]int64 `json:"by_status"`
+	// Lost: the start was acknowledged, yet Temporal does not know the workflow.
+	Lost int64 `json:"lost"`
+	// Unexpected: the workflow exists but did not end in the expected status
+	// (still running after the wait counts here too).
+	Unexpected int64 `json:"unexpected"`
+	// StartFailed: the start call failed and the workflow does not exist
+	// (already counted as a failed iteration; not lost).
+	StartFailed int64 `json:"start_failed"`
+	// StartedDespiteError: the start call failed but the workflow exists
+	// (e.g. a timeout after the write): verified like any other.
+	StartedDespiteError int64 `json:"started_despite_error"`
+	// Unverifiable: Temporal could not be asked (errors other than not-found).
+	Unverifiable int64    `json:"unverifiable"`
+	Examples     []string `json:"examples,omitempty"` // a few problem workflows, for a human to look at
+	// History of the checked workflows' latest runs.
+	HistoryMaxLength int64  `json:"history_max_length"`
+	HistoryMaxBytes  int64  `json:"history_max_bytes"`
+	Duration         string `json:"duration"`
+}
+
+// Invariants renders the generic invariants every scenario has.
+func (r *Result) Invariants() []scenarios.Invariant {
+	return []scenarios.Invariant{
+		{Name: "no-lost-workflows", OK: r.Lost == 0 && r.Unverifiable == 0,
+			Detail: fmt.Sprintf("%d journaled, %d lost, %d unverifiable%s", r.Journaled, r.Lost, r.Unverifiable, r.examples())},
+		{Name: "expected-end-state", OK: r.Unexpected == 0,
+			Detail: fmt.Sprintf("expected %s; found %s%s", r.Expected, formatCounts(r.ByStatus), r.examples())},
+	}
+}
+
+func (r *Result) examples() string {
+	if len(r.Examples) == 0 {
+		return ""
+	}
+	return "; e.g. " + strings.Join(r.Examples, ", ")
+}
+
+func formatCounts(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// StatusName is the short lower-case name of a workflow status.
+func StatusName(s enumspb.WorkflowExecutionStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_"))
+}
+
+// Options tune a verification pass.
+type Options struct {
+	// Wait bounds how long to keep polling workflows still running.
+	Wait time.Duration
+	// Concurrency is the number of parallel Describe calls.
+	Concurrency int
+	// Expected gives each scenario's expected final status.
+	Expected map[string]enumspb.WorkflowExecutionStatus
+}
+
+const maxExamples = 5
+
+type check struct {
+	e     bench.JournalEntry
+	state string // status name, "missing", or "error"
+	hlen  int64
+	hsize int64
+}
+
+// Journal verifies every entry of the journal at path.
+func Journal(ctx context.Context, cl client.Client, path string, o Options) (map[string]*Result, error) {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	began := time.Now()
+	deadline := began.Add(o.Wait)
+	results := map[string]*Result{}
+	var mu sync.Mutex
+	var running []bench.JournalEntry // still running after a pass: asked again
+
+	settle := func(c check) {
+		mu.Lock()
+		defer mu.Unlock()
+		r := results[c.e.Scenario]
+		if r == nil {
+			exp := o.Expected[c.e.Scenario]
+			if exp == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED {
+				exp = enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+			}
+			r = &Result{Scenario: c.e.Scenario, Expected: StatusName(exp), ByStatus: map[string]int64{}}
+			results[c.e.Scenario] = r
+		}
+		if c.state == "running" && time.Now().Before(deadline) {
+			running = append(running, c.e)
+			return
+		}
+		r.Journaled++
+		r.ByStatus[c.state]++
+		r.HistoryMaxLength = max(r.HistoryMaxLength, c.hlen)
+		r.HistoryMaxBytes = max(r.HistoryMaxBytes, c.hsize)
+		problem := ""
+		switch {
+		case c.state == "error":
+			r.Unverifiable++
+			problem = "unverifiable"
+		case c.state == "missing" && c.e.Acked:
+			r.Lost++
+			problem = "lost"
+		case c.state == "missing":
+			r.StartFailed++
+		default:
+			if !c.e.Acked {
+				r.StartedDespiteError++
+			}
+			if c.state != r.Expected {
+				r.Unexpected++
+				problem = c.state
+			}
+		}
+		if problem != "" && len(r.Examples) < maxExamples {
+			r.Examples = append(r.Examples, c.e.WorkflowID+" ("+problem+")")
+		}
+	}
+
+	pass := func(feed func(chan<- bench.JournalEntry) error) error {
+		jobs := make(chan bench.JournalEntry, o.Concurrency*4)
+		var wg sync.WaitGroup
+		for range o.Concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for e := range jobs {
+					settle(describe(ctx, cl, e))
+				}
+			}()
+		}
+		err := feed(jobs)
+		close(jobs)
+		wg.Wait()
+		return err
+	}
+
+	err := pass(func(jobs chan<- bench.JournalEntry) error {
+		return bench.ReadJournal(path, func(e bench.JournalEntry) error {
+			select {
+			case jobs <- e:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	})
+	if err != nil {
+		return results, fmt.Errorf("read journal: %w", err)
+	}
+	for len(running) > 0 && ctx.Err() == nil {
+		again := running
+		running = nil
+		if time.Now().Before(deadline) {
+			sleepCtx(ctx, 500*time.Millisecond)
+		}
+		_ = pass(func(jobs chan<- bench.JournalEntry) error {
+			for _, e := range again {
+				jobs <- e
+			}
+			return nil
+		})
+	}
+	// Interrupted while waiting: what is still running is reported as such.
+	deadline = time.Time{}
+	for _, e := range running {
+		settle(check{e: e, state: "running"})
+	}
+	for _, r := range results {
+		r.Duration = time.Since(began).Round(time.Millisecond).String()
+	}
+	return results, ctx.Err()
+}
+
+func describe(ctx context.Context, cl client.Client, e bench.JournalEntry) check {
+	c := check{e: e}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		d, derr := cl.DescribeWorkflowExecution(ctx, e.WorkflowID, "")
+		err = derr
+		if err == nil {
+			info := d.GetWorkflowExecutionInfo()
+			c.state = StatusName(info.GetStatus())
+			c.hlen = info.GetHistoryLength()
+			c.hsize = info.GetHistorySizeBytes()
+			return c
+		}
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			c.state = "missing"
+			return c
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		sleepCtx(ctx, time.Duration(attempt+1)*200*time.Millisecond)
+	}
+	c.state = "error"
+	return c
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
