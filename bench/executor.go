@@ -68,13 +68,15 @@ type ArrivalRate struct {
 
 // Run drives work until the limits are reached or ctx is cancelled (no new
 // starts), then waits up to grace for in-flight iterations; those still
-// running after that are cancelled and recorded as abandoned.
-func (e ArrivalRate) Run(ctx context.Context, grace time.Duration, rec *Recorder, work Work) Result {
+// running after that (or when workCtx ends) are cancelled and recorded as
+// abandoned. Iterations run under workCtx, which outlives ctx on purpose:
+// stopping the load must not kill the work already started.
+func (e ArrivalRate) Run(ctx, workCtx context.Context, grace time.Duration, rec *Recorder, work Work) Result {
 	clock := e.Clock
 	if clock == nil {
 		clock = RealClock{}
 	}
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	workCtx, cancelWork := context.WithCancel(workCtx)
 	defer cancelWork()
 	var (
 		wg       sync.WaitGroup
@@ -128,13 +130,13 @@ type Concurrency struct {
 	Clock  Clock
 }
 
-// Run drives work as described; ctx and grace behave as in ArrivalRate.Run.
-func (e Concurrency) Run(ctx context.Context, grace time.Duration, rec *Recorder, work Work) Result {
+// Run drives work as described; the contexts and grace behave as in ArrivalRate.Run.
+func (e Concurrency) Run(ctx, workCtx context.Context, grace time.Duration, rec *Recorder, work Work) Result {
 	clock := e.Clock
 	if clock == nil {
 		clock = RealClock{}
 	}
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	workCtx, cancelWork := context.WithCancel(workCtx)
 	defer cancelWork()
 	res := Result{Start: clock.Now()}
 	var (

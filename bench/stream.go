@@ -18,6 +18,7 @@ const (
 	KindError         = "error"          // an iteration failed (WorkflowID, Error)
 	KindLoadEnd       = "load-end"       // Data: the executor's Result
 	KindVerify        = "verify"         // Data: the verification outcome
+	KindDetail        = "detail"         // Data: {key: value}, scenario-specific results
 	KindFaultInject   = "fault-inject"   // Data: the fault's kind and parameters
 	KindFaultHeal     = "fault-heal"
 	KindRunEnd        = "run-end"

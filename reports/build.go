@@ -78,6 +78,21 @@ func Build(r io.Reader) (*Report, error) {
 			}
 			a.s.LoadSeconds = le.End.Sub(le.Start).Seconds()
 			a.s.ScheduledStarts = le.Scheduled
+		case bench.KindDetail:
+			a, err := get(rec.Scenario)
+			if err != nil {
+				return err
+			}
+			var kv map[string]json.RawMessage
+			if err := json.Unmarshal(rec.Data, &kv); err != nil {
+				return err
+			}
+			if a.s.Details == nil {
+				a.s.Details = map[string]json.RawMessage{}
+			}
+			for k, v := range kv {
+				a.s.Details[k] = v
+			}
 		case bench.KindVerify:
 			a, err := get(rec.Scenario)
 			if err != nil {

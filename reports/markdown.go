@@ -1,6 +1,8 @@
 package reports
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -62,6 +64,14 @@ func Markdown(rep *Report) string {
 				ok = "❌"
 			}
 			w("| %s | %s | %s |\n", inv.Name, ok, strings.ReplaceAll(inv.Detail, "|", "\\|"))
+		}
+		dkeys := make([]string, 0, len(s.Details))
+		for k := range s.Details {
+			dkeys = append(dkeys, k)
+		}
+		sort.Strings(dkeys)
+		for _, k := range dkeys {
+			w("\n**%s**\n\n```json\n%s\n```\n", k, indentJSON(s.Details[k]))
 		}
 		if len(s.Errors) > 0 {
 			w("\nFirst errors:\n\n")
@@ -129,5 +139,13 @@ func Summary(rep *Report, dir string) string {
 		fmt.Fprintf(&b, "error: %s\n", rep.Run.Error)
 	}
 	fmt.Fprintf(&b, "verdict: %s\nreport: %s/%s\n", rep.Verdict, dir, FileMarkdown)
+	return b.String()
+}
+
+func indentJSON(raw []byte) string {
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return string(raw)
+	}
 	return b.String()
 }

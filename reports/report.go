@@ -4,6 +4,7 @@
 package reports
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/squallbench/squall/bench"
@@ -104,7 +105,9 @@ type Scenario struct {
 	Verification    *verify.Result        `json:"verification,omitempty"`
 	Invariants      []scenarios.Invariant `json:"invariants"`
 	Errors          []string              `json:"errors,omitempty"` // first few distinct iteration errors
-	Intervals       []IntervalRow         `json:"intervals"`
+	// Details are scenario-specific results (Env.Emit), by key.
+	Details   map[string]json.RawMessage `json:"details,omitempty"`
+	Intervals []IntervalRow              `json:"intervals"`
 }
 
 // IntervalRow is one row of the per-interval time series.

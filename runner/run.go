@@ -93,6 +93,7 @@ type run struct {
 	server     *cluster.Child
 	workers    []*cluster.Child
 	client     client.Client
+	rec        *bench.Recorder
 	started    time.Time
 	wroteStart bool
 }
@@ -113,14 +114,27 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 	}
 	r.writeRunStart()
 
-	env := scenarios.Env{Client: r.client, TaskQueue: r.taskQueue, RunID: r.runID, Journal: r.journal, Dir: r.dir}
+	name := p.Scenario.Name
+	r.rec = bench.NewRecorder(time.Now())
+	env := scenarios.Env{Client: r.client, TaskQueue: r.taskQueue, RunID: r.runID, Journal: r.journal, Dir: r.dir,
+		Address: r.conn.Address, Namespace: r.conn.Namespace,
+		Observe: func(h string, d time.Duration) { r.rec.Observe(h, d) },
+		Emit: func(key string, v any) {
+			r.stream.Write(bench.Record{Kind: bench.KindDetail, Scenario: name}, map[string]any{key: v})
+		},
+	}
 	driver, err := p.Scenario.New(ctx, env, p.Options)
 	if err != nil {
-		return fmt.Errorf("prepare scenario %s: %w", p.Scenario.Name, err)
+		return fmt.Errorf("prepare scenario %s: %w", name, err)
 	}
 	defer driver.Close()
 
-	r.load(loadCtx, driver)
+	r.load(ctx, loadCtx, driver)
+	if f, ok := driver.(scenarios.Finisher); ok {
+		if err := f.Finish(ctx); err != nil {
+			r.stream.Write(bench.Record{Kind: bench.KindError, Scenario: name, Error: "finish: " + err.Error()}, nil)
+		}
+	}
 
 	// Verification: the journal on disk against Temporal itself.
 	if err := r.journal.Flush(); err != nil {
@@ -144,7 +158,7 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 }
 
 // load runs the executor, cutting an interval every second into the stream.
-func (r *run) load(loadCtx context.Context, driver scenarios.Driver) {
+func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver) {
 	p := r.plan
 	name := p.Scenario.Name
 	plan := reports.ScenarioPlan{Name: name, Options: p.Options.Display(), MaxInFlight: p.MaxInFlight,
@@ -159,7 +173,8 @@ func (r *run) load(loadCtx context.Context, driver scenarios.Driver) {
 	}
 	start := time.Now()
 	r.stream.Write(bench.Record{Time: start, Kind: bench.KindScenarioStart, Scenario: name}, plan)
-	rec := bench.NewRecorder(start)
+	rec := r.rec
+	rec.Cut(start) // anything observed while preparing belongs to no interval
 
 	var errCount int
 	var errMu sync.Mutex
@@ -207,9 +222,9 @@ func (r *run) load(loadCtx context.Context, driver scenarios.Driver) {
 	var res bench.Result
 	if p.Pacer != nil {
 		res = bench.ArrivalRate{Pacer: p.Pacer, MaxInFlight: p.MaxInFlight, LateAfter: p.LateAfter, Limits: limits}.
-			Run(loadCtx, p.Grace, rec, work)
+			Run(loadCtx, ctx, p.Grace, rec, work)
 	} else {
-		res = bench.Concurrency{N: p.Concurrency, Limits: limits}.Run(loadCtx, p.Grace, rec, work)
+		res = bench.Concurrency{N: p.Concurrency, Limits: limits}.Run(loadCtx, ctx, p.Grace, rec, work)
 	}
 	close(stopTicker)
 	<-tickerDone

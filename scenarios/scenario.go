@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -37,6 +38,23 @@ type Env struct {
 	Journal Journal
 	// Dir is the run directory, for any files the scenario keeps.
 	Dir string
+	// Observe records a scenario-specific duration (e.g. "activity") into an
+	// HDR histogram of that name; it appears in the report's histograms_ms.
+	Observe func(name string, d time.Duration)
+	// Emit records scenario-specific results under key (e.g. "runs per
+	// entity", a sweep table) into the result stream; the report shows the
+	// last value per key under details.
+	Emit func(key string, v any)
+	// Address is the cluster's frontend host:port, for scenarios that run
+	// their own in-process workers or clients (e.g. with special tuning).
+	Address   string
+	Namespace string
+}
+
+// Finisher is implemented by drivers that must act after the load and
+// before verification (e.g. tell long-running entities to close).
+type Finisher interface {
+	Finish(ctx context.Context) error
 }
 
 // Journal records started workflows so verification never depends on memory.

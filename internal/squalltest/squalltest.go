@@ -1,0 +1,157 @@
+// Package squalltest runs the real squall binary in end-to-end tests, the
+// way a user (or CI) does, and reads back the report it wrote.
+package squalltest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/squallbench/squall/reports"
+)
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// Binary returns the path of a squall binary: $SQUALL_BIN (the Makefile
+// builds bin/squall and sets it), or one built once per test process.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if b := os.Getenv("SQUALL_BIN"); b != "" {
+		abs, err := filepath.Abs(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			t.Fatalf("SQUALL_BIN=%s: %v (run 'make build')", b, err)
+		}
+		return abs
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "squall-test-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "squall")
+		cmd := exec.Command("go", "build", "-o", builtBin, "github.com/squallbench/squall/cmd/squall")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build squall: %v", buildErr)
+	}
+	return builtBin
+}
+
+// Result is what one squall invocation did.
+type Result struct {
+	Exit   int
+	Stdout string
+	Stderr string
+	Dir    string          // the run directory (--out), when Run chose it
+	Report *reports.Report // report.json, if one was written
+}
+
+// Exec runs squall with args and returns its exit code and output.
+func Exec(t testing.TB, timeout time.Duration, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(Binary(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("squall %v did not finish within %s\nstdout:\n%s\nstderr:\n%s", args, timeout, out.String(), errb.String())
+	}
+	res := Result{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.Exit = ee.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	return res
+}
+
+// Run runs `squall run ARGS --out DIR` (DIR a fresh temp dir) and reads the
+// report it wrote. The run directory is kept if the test fails.
+func Run(t testing.TB, timeout time.Duration, args ...string) Result {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "run")
+	res := Exec(t, timeout, append(append([]string{"run"}, args...), "--out", dir)...)
+	res.Dir = dir
+	b, err := os.ReadFile(filepath.Join(dir, reports.FileJSON))
+	if err == nil {
+		var rep reports.Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatalf("report.json does not parse: %v", err)
+		}
+		res.Report = &rep
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("squall %v\nexit %d\nstdout:\n%s\nstderr:\n%s", args, res.Exit, res.Stdout, res.Stderr)
+			if b, err := os.ReadFile(filepath.Join(dir, "worker-0.log")); err == nil && len(b) > 0 {
+				t.Logf("worker-0.log (tail):\n%s", tail(b, 3000))
+			}
+		}
+	})
+	return res
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// Scenario returns the named scenario of rep, failing the test if absent.
+func Scenario(t testing.TB, rep *reports.Report, name string) reports.Scenario {
+	t.Helper()
+	if rep == nil {
+		t.Fatalf("no report.json written")
+	}
+	for _, s := range rep.Scenarios {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("report has no scenario %q", name)
+	return reports.Scenario{}
+}
+
+// SkipIfShort skips slow end-to-end tests under -short, and on non-Linux
+// systems where child-process management (Pdeathsig) is not available.
+func SkipIfShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("end-to-end tests need Linux")
+	}
+}
