@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,8 +95,7 @@ func TestContainerSmoke(t *testing.T) {
 	require.NoError(t, err, "build and start the squall container")
 	t.Logf("image built and server ready in %s", time.Since(start).Round(time.Millisecond))
 
-	hostPort, err := ctr.PortEndpoint(ctx, "7233/tcp", "")
-	require.NoError(t, err)
+	hostPort := frontendEndpoint(ctx, t, ctr)
 
 	c, err := client.Dial(client.Options{
 		HostPort:  hostPort,
@@ -126,6 +126,42 @@ func TestContainerSmoke(t *testing.T) {
 	desc, err := c.DescribeWorkflowExecution(wfCtx, run.GetID(), run.GetRunID())
 	require.NoError(t, err)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.GetWorkflowExecutionInfo().GetStatus())
+}
+
+// frontendEndpoint returns a host:port for the container's 7233/tcp that
+// this process can actually connect to.
+//
+// testcontainers picks the host from the Docker setup; when the test itself
+// runs in a container (/.dockerenv exists) it assumes the Docker socket was
+// mounted from the host and uses a gateway address. With Docker running
+// inside that same container (the engine's ports published on this network
+// namespace) that guess is wrong: on a bridge network whose IPAM lists no
+// gateway it falls back to the default route's gateway, where nothing
+// listens. Loopback is then the right answer. An explicit
+// TESTCONTAINERS_HOST_OVERRIDE is always taken as given.
+func frontendEndpoint(ctx context.Context, t *testing.T, ctr testcontainers.Container) string {
+	t.Helper()
+	hostPort, err := ctr.PortEndpoint(ctx, "7233/tcp", "")
+	require.NoError(t, err)
+	if _, set := os.LookupEnv("TESTCONTAINERS_HOST_OVERRIDE"); set || canConnect(hostPort) {
+		return hostPort
+	}
+	_, port, err := net.SplitHostPort(hostPort)
+	require.NoError(t, err)
+	if loopback := net.JoinHostPort("127.0.0.1", port); canConnect(loopback) {
+		t.Logf("%s is unreachable from here, using %s (set TESTCONTAINERS_HOST_OVERRIDE to choose)", hostPort, loopback)
+		return loopback
+	}
+	return hostPort // neither answers: let Dial report the original address
+}
+
+func canConnect(hostPort string) bool {
+	c, err := net.DialTimeout("tcp", hostPort, 2*time.Second)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
 }
 
 // squallBinary returns a statically linked squall: $SQUALL_BIN when set (the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	_ "time/tzdata" // the FROM scratch image has no zoneinfo
 
 	"github.com/spf13/cobra"
 
