@@ -3,5 +3,7 @@
 package all
 
 import (
+	_ "github.com/squallbench/squall/scenarios/entity"
 	_ "github.com/squallbench/squall/scenarios/noop"
+	_ "github.com/squallbench/squall/scenarios/orders"
 )

@@ -1,0 +1,226 @@
+// Package orders is the orders-batch scenario: a batch of orders (default
+// 100,000), each with an id and an amount, processed through batched
+// activities and aggregated into totals, in one of four shapes (the
+// chapter's sections 9.2 and 9.3): one workflow with bounded parallel
+// groups, MapReduce, a parent fanning out to child workflows, or one child
+// per order (the cautionary comparison, for small batches only).
+//
+// One iteration is one whole batch. The orders live in a fake order store
+// (package orderstore) served by the driver process over loopback; the
+// workflows carry only references (store URL, batch, ranges). The store is
+// the ground truth of the invariants: every order applied exactly once in
+// effect, the grand total equal to the sum of the amounts, the counts the
+// workflows return equal to the store's, and duplicate attempts reported.
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/orders/orderstore"
+)
+
+// Name is the scenario's registry name.
+const Name = "orders-batch"
+
+// Modes.
+const (
+	ModeBatched   = "batched"
+	ModeMapReduce = "mapreduce"
+	ModeChildren  = "children"
+	ModePerOrder  = "per-order-children"
+)
+
+func init() {
+	scenarios.Register(&scenarios.Scenario{
+		Name: Name,
+		Description: "a batch of orders (default 100,000) from a fake order store through batched activities, " +
+			"MapReduce or child workflows, with seeded partial failure; the store proves every order applied exactly once",
+		Options: []scenarios.Option{
+			{Name: "mode", Kind: scenarios.Enum, Default: ModeBatched, Choices: []string{ModeBatched, ModeMapReduce, ModeChildren, ModePerOrder},
+				Help: "batched: one workflow, activities in bounded parallel groups; mapreduce: map activities (rolling window) + one reduce; " +
+					"children: a parent fans out to child workflows, each batching its slice; per-order-children: one child per order (small batches only)"},
+			{Name: "orders", Kind: scenarios.Int, Default: "100000", Min: scenarios.MinOf(1), Help: "orders per batch (one batch per iteration)"},
+			{Name: "batch-size", Kind: scenarios.Int, Default: "100", Min: scenarios.MinOf(1), Help: "orders per activity"},
+			{Name: "parallel", Kind: scenarios.Int, Default: "10", Min: scenarios.MinOf(1), Help: "activities in flight per workflow, at most"},
+			{Name: "children", Kind: scenarios.Int, Default: "100", Min: scenarios.MinOf(1), Help: "children mode: child workflows per batch (orders split evenly)"},
+			{Name: "max-children", Kind: scenarios.Int, Default: "20", Min: scenarios.MinOf(1), Help: "children modes: child workflows in flight, at most (rolling window)"},
+			{Name: "failure-rate", Kind: scenarios.Float, Default: "0", Min: scenarios.MinOf(0), Help: "fraction (or %) of orders the store refuses on every attempt (seeded)"},
+			{Name: "transient-failure-rate", Kind: scenarios.Float, Default: "0", Min: scenarios.MinOf(0), Help: "fraction (or %) of orders the store refuses on the first attempt only (seeded)"},
+			{Name: "failure-threshold", Kind: scenarios.Float, Default: "10%", Min: scenarios.MinOf(0), Help: "a batch fails as a whole when more than this fraction of its orders failed"},
+			{Name: "max-attempts", Kind: scenarios.Int, Default: "3", Min: scenarios.MinOf(1), Help: "apply activity attempts (bounded retry policy)"},
+			{Name: "retry-interval", Kind: scenarios.Duration, Default: "100ms", Min: scenarios.MinOf(0.001), Help: "first retry backoff of the apply activities (doubling)"},
+			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of the order amounts and of the failing subsets"},
+			{Name: "inject-duplicates", Kind: scenarios.Int, Default: "0", Min: scenarios.MinOf(0),
+				Help: "verifier self-test: re-apply this many already-applied orders per batch from a separate activity; the run must then fail its no-double-application invariant"},
+			{Name: "history-sample", Kind: scenarios.Int, Default: "10", Min: scenarios.MinOf(0), Help: "children described per parent for the history distribution"},
+			{Name: "max-history-events", Kind: scenarios.Int, Default: fmt.Sprint(DefaultMaxHistoryEvents), Min: scenarios.MinOf(100),
+				Help: "the cluster's limit.historyCount.error: sizes whose history could reach it are refused"},
+		},
+		Register: Register,
+		New:      newDriver,
+	})
+}
+
+type batchRec struct {
+	n        int64
+	parentID string
+}
+
+type driver struct {
+	env   scenarios.Env
+	in    Input // template; Batch set per iteration
+	mode  string
+	plan  Plan
+	pred  orderstore.Prediction
+	model orderstore.Model
+
+	expected      enumspb.WorkflowExecutionStatus
+	journalKids   bool // children are journaled (they end as ExpectedStatus says)
+	historySample int64
+
+	store *orderstore.Store
+	srv   *orderstore.Server
+
+	mu      sync.Mutex
+	batches []batchRec
+}
+
+func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenarios.Driver, error) {
+	mode := o.String("mode")
+	m := orderstore.Model{Seed: o.Int("seed"), FailureRate: o.Float("failure-rate"), TransientRate: o.Float("transient-failure-rate")}
+	in := Input{
+		Orders: o.Int("orders"), BatchSize: o.Int("batch-size"), Parallel: int(o.Int("parallel")),
+		MaxChildren: int(o.Int("max-children")),
+		Retry:       Retry{MaxAttempts: int32(o.Int("max-attempts")), Interval: o.Duration("retry-interval")},
+		Threshold:   o.Float("failure-threshold"), InjectDuplicates: o.Int("inject-duplicates"),
+	}
+	var problems []string
+	if m.FailureRate+m.TransientRate > 1 {
+		problems = append(problems, "failure-rate + transient-failure-rate must not exceed 1 (100%)")
+	}
+	if in.Threshold > 1 {
+		problems = append(problems, "failure-threshold must be at most 1 (100%)")
+	}
+	if in.InjectDuplicates > in.Orders {
+		problems = append(problems, fmt.Sprintf("inject-duplicates=%d exceeds orders=%d", in.InjectDuplicates, in.Orders))
+	}
+	if mode == ModeChildren && o.Int("children") > in.Orders {
+		problems = append(problems, fmt.Sprintf("children=%d exceeds orders=%d", o.Int("children"), in.Orders))
+	}
+	if in.Retry.MaxAttempts > 1000 {
+		problems = append(problems, "max-attempts must be at most 1000")
+	}
+	plan := NewPlan(mode, in.Orders, in.BatchSize, in.Parallel, o.Int("children"), in.MaxChildren, in.InjectDuplicates > 0)
+	if err := plan.Check(o.Int("max-history-events")); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	in.Slices = plan.Slices
+
+	d := &driver{env: env, in: in, mode: mode, plan: plan, model: m, historySample: o.Int("history-sample"),
+		pred: m.Predict(in.Orders, int(in.Retry.MaxAttempts))}
+	d.expected = enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	if float64(d.pred.Failed)/float64(d.pred.Orders) > in.Threshold {
+		d.expected = enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+	}
+	// Children always complete (the threshold is the parent's): the generic
+	// verifier can check them only when that is also the parent's status.
+	d.journalKids = plan.Slices > 0 && d.expected == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	d.store = orderstore.New(m, env.Observe)
+	srv, err := orderstore.Serve(d.store)
+	if err != nil {
+		return nil, err
+	}
+	d.srv = srv
+	d.in.StoreURL = srv.URL
+	return d, nil
+}
+
+// WorkflowID names batch n of a run.
+func WorkflowID(runID string, n int64) string { return fmt.Sprintf("%s-%s-%d", Name, runID, n) }
+
+func (d *driver) workflowType() string {
+	switch d.mode {
+	case ModeMapReduce:
+		return WorkflowMapReduce
+	case ModeChildren, ModePerOrder:
+		return WorkflowParent
+	}
+	return WorkflowBatched
+}
+
+// outcome reads a finished batch workflow: its totals, and whether it
+// failed by the threshold. Any other failure is returned as err.
+func outcome(ctx context.Context, run client.WorkflowRun) (t Totals, thresholdFailed bool, err error) {
+	err = run.Get(ctx, &t)
+	if err == nil {
+		return t, false, nil
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == ErrThreshold {
+		if derr := app.Details(&t); derr != nil {
+			return t, true, fmt.Errorf("threshold failure without totals: %w", derr)
+		}
+		return t, true, nil
+	}
+	return t, false, err
+}
+
+func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
+	id := WorkflowID(d.env.RunID, it.N)
+	if err := d.store.Open(it.N, d.in.Orders); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.batches = append(d.batches, batchRec{n: it.N, parentID: id})
+	d.mu.Unlock()
+	in := d.in
+	in.Batch = it.N
+	run, err := d.env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, d.workflowType(), in)
+	if err != nil {
+		d.env.Journal.Started(Name, id, "", false)
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	d.env.Journal.Started(Name, id, run.GetRunID(), true)
+	t, thresholdFailed, err := outcome(ctx, run)
+	if d.journalKids && ctx.Err() == nil {
+		// The parent has closed, so every child it started has too. Their
+		// IDs are deterministic; journaled here they are verified like the
+		// parent (they exist, they completed). acked=false when the parent
+		// did not complete: then a missing child is not a lost one.
+		for i := range d.plan.Slices {
+			d.env.Journal.Started(Name, ChildID(id, i), "", err == nil)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("batch %s: %w", id, err)
+	}
+	wantFail := d.expected == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+	switch {
+	case thresholdFailed && !wantFail:
+		return fmt.Errorf("batch %s failed by the threshold (%d of %d failed) though %d failures were predicted", id, t.Failed, t.Orders, d.pred.Failed)
+	case !thresholdFailed && wantFail:
+		return fmt.Errorf("batch %s completed (%d of %d failed) though %d failures, above the threshold, were predicted", id, t.Failed, t.Orders, d.pred.Failed)
+	}
+	return nil
+}
+
+func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus { return d.expected }
+
+func (d *driver) Close() error {
+	if d.srv != nil {
+		return d.srv.Close()
+	}
+	return nil
+}
