@@ -302,7 +302,7 @@ func (s *Store) Reduce(b int64, r ReduceRequest) error {
 
 // Ledger is the store's own record of one batch.
 type Ledger struct {
-	Batch  int64 `json:"batch"`
+	Batch  int64 `json:"batch,omitempty"`
 	Orders int64 `json:"orders"`
 	// Applied orders (each applied exactly once in effect) and the sum of
 	// their amounts, accumulated as they were applied.
@@ -356,6 +356,21 @@ func (s *Store) Ledger(b int64) (Ledger, bool) {
 		}
 	}
 	return l, true
+}
+
+// Owners lists who applied orders of batch b (or tried to).
+func (s *Store) Owners(b int64) []string {
+	bt := s.get(b)
+	if bt == nil {
+		return nil
+	}
+	bt.mu.Lock()
+	defer bt.mu.Unlock()
+	out := make([]string, len(bt.owners))
+	for o, i := range bt.owners {
+		out[i] = o
+	}
+	return out
 }
 
 // Batches lists the open batches.

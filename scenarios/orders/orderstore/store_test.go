@@ -1,0 +1,124 @@
+package orderstore
+
+import (
+	"context"
+	"math"
+	"net/http/httptest"
+	"testing"
+)
+
+func ids(from, to int64) []int64 {
+	var out []int64
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// A deliberately double-applied order is reported, by whom, and never
+// changes the effect; a retry by the same owner is told apart.
+func TestDoubleApplicationIsReported(t *testing.T) {
+	s := New(Model{Seed: 1}, nil)
+	if err := s.Open(0, 10); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Apply(0, ApplyRequest{IDs: ids(0, 10), Owner: "wf/1"})
+	if err != nil || st != "aaaaaaaaaa" {
+		t.Fatalf("first apply: %q %v", st, err)
+	}
+	before, _ := s.Ledger(0)
+	st, _ = s.Apply(0, ApplyRequest{IDs: []int64{3, 4}, Owner: "wf/1"}) // the same activity, retried
+	if st != "rr" {
+		t.Fatalf("retry by the same owner: %q, want rr", st)
+	}
+	st, _ = s.Apply(0, ApplyRequest{IDs: []int64{5}, Owner: "wf/2"}) // someone else
+	if st != "d" {
+		t.Fatalf("apply by another owner: %q, want d", st)
+	}
+	l, _ := s.Ledger(0)
+	if l.Applied != 10 || l.Amount != before.Amount {
+		t.Fatalf("duplicates changed the effect: %+v", l)
+	}
+	if l.RetryDuplicates != 2 || l.ForeignDuplicates != 1 || len(l.ForeignExamples) != 1 || l.Attempts != 13 {
+		t.Fatalf("ledger %+v: want 2 retry duplicates, 1 foreign (with example), 13 attempts", l)
+	}
+}
+
+func TestFailureClasses(t *testing.T) {
+	m := Model{Seed: 9, FailureRate: 0.05, TransientRate: 0.1}
+	const n = 100_000
+	var perm, trans int
+	for id := range int64(n) {
+		switch m.Class(id) {
+		case ClassPermanent:
+			perm++
+		case ClassTransient:
+			trans++
+		}
+	}
+	if math.Abs(float64(perm)/n-0.05) > 0.005 || math.Abs(float64(trans)/n-0.1) > 0.005 {
+		t.Fatalf("%d permanent, %d transient of %d: rates off", perm, trans, n)
+	}
+	s := New(m, nil)
+	_ = s.Open(0, 1000)
+	all := ids(0, 1000)
+	for attempt := 1; attempt <= 3; attempt++ {
+		st, _ := s.Apply(0, ApplyRequest{IDs: all, Owner: "x"})
+		var pending []int64
+		for i, c := range []byte(st) {
+			id := all[i]
+			switch {
+			case c == StatusFailed && m.Class(id) == ClassOK:
+				t.Fatalf("attempt %d: ok order %d refused", attempt, id)
+			case c == StatusFailed && m.Class(id) == ClassTransient && attempt > 1:
+				t.Fatalf("attempt %d: transient order %d refused again", attempt, id)
+			case c != StatusFailed && m.Class(id) == ClassPermanent:
+				t.Fatalf("attempt %d: permanent order %d applied", attempt, id)
+			case c == StatusFailed:
+				pending = append(pending, id)
+			}
+		}
+		all = pending
+	}
+	l, _ := s.Ledger(0)
+	p := m.Predict(1000, 3)
+	if l.Applied != p.Successful || l.Failed != p.Failed || l.Amount != p.Amount || l.Misapplied != 0 {
+		t.Fatalf("ledger %+v, prediction %+v", l, p)
+	}
+	if p1 := m.Predict(1000, 1); p1.Failed <= p.Failed {
+		t.Fatalf("with one attempt transient failures must count as failed: %+v vs %+v", p1, p)
+	}
+}
+
+func TestHTTPRoundTrip(t *testing.T) {
+	s := New(Model{Seed: 2}, nil)
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	_ = s.Open(4, 50)
+	ctx := context.Background()
+	c := DefaultClient
+	orders, err := c.Orders(ctx, srv.URL, 4, 10, 20)
+	if err != nil || len(orders) != 10 || orders[0].ID != 10 || orders[0].Amount != s.Model.Amount(10) {
+		t.Fatalf("orders: %v %v", orders, err)
+	}
+	st, err := c.Apply(ctx, srv.URL, 4, ApplyRequest{IDs: []int64{10, 11}, Owner: "o"})
+	if err != nil || st != "aa" {
+		t.Fatalf("apply: %q %v", st, err)
+	}
+	if err := c.Reduce(ctx, srv.URL, 4, ReduceRequest{Successful: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Orders(ctx, srv.URL, 99, 0, 1); err == nil {
+		t.Fatal("unknown batch must be an error")
+	}
+	if _, err := c.Apply(ctx, srv.URL, 4, ApplyRequest{IDs: []int64{1}}); err == nil {
+		t.Fatal("apply without owner must be an error")
+	}
+	l, _ := s.Ledger(4)
+	if l.Applied != 2 || len(l.Reduces) != 1 || l.NeverAttempted != 48 {
+		t.Fatalf("ledger %+v", l)
+	}
+	if err := s.Open(4, 1); err == nil {
+		t.Fatal("reopening a batch must be an error")
+	}
+}
