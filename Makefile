@@ -22,7 +22,7 @@ BENCH_ARGS     ?=
 .PHONY: build bench test test-short lint image clean
 
 build:
-	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/squall
+	go build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/squall
 
 bench: build
 	./$(BIN) run --scenario $(BENCH_SCENARIO) --rate $(BENCH_RATE) --duration $(BENCH_DURATION) $(BENCH_ARGS)
