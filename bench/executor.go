@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,11 +190,15 @@ func drain(wg *sync.WaitGroup, grace time.Duration, cancel context.CancelFunc) {
 	}
 }
 
+// outcome classifies an iteration's end. Once the work context is gone (the
+// grace period ran out, or a second Ctrl-C), whatever error the iteration
+// returned — the SDK reports a cancelled wait in several shapes — means it
+// was abandoned, not that it failed.
 func outcome(workCtx context.Context, err error) Outcome {
 	switch {
 	case err == nil:
 		return Completed
-	case workCtx.Err() != nil && errors.Is(err, context.Canceled):
+	case workCtx.Err() != nil:
 		return Abandoned
 	default:
 		return Failed

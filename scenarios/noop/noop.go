@@ -75,7 +75,10 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
 	d.env.Journal.Started(Name, id, run.GetRunID(), true)
-	return run.Get(ctx, nil)
+	if err := scenarios.AwaitResult(ctx, run, nil); err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
+	return nil
 }
 
 func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {
