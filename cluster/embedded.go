@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -60,6 +61,11 @@ type ServerOptions struct {
 	Dynamic     map[string]string // dynamic config overrides, YAML scalar values
 	LogLevel    string            // server log level
 	LogFile     string            // server log file; empty = stderr
+	// ControlPort serves run-time persistence fault switching (0: off).
+	ControlPort int
+	// PersistenceFaults are static fault-injection rules, fixed for this
+	// server process (the way to get ExecuteAndTimeout).
+	PersistenceFaults []PersistenceRule
 }
 
 // UsageError marks bad input: the CLI exits 2 and prints the message alone.
@@ -196,6 +202,19 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 	cfg, err := serverConfig(o)
 	if err != nil {
 		return err
+	}
+	if o.ControlPort > 0 || len(o.PersistenceFaults) > 0 {
+		rf := &runtimeFaults{rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
+		ds := cfg.Persistence.DataStores[sqliteplugin.PluginName]
+		ds.FaultInjection = &config.FaultInjection{Targets: staticFaultConfig(o.PersistenceFaults), Injector: rf.inject}
+		cfg.Persistence.DataStores[sqliteplugin.PluginName] = ds
+		if o.ControlPort > 0 {
+			stop, err := rf.serveControl(o.ControlPort)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 	}
 	sqlCfg := cfg.Persistence.DataStores[sqliteplugin.PluginName].SQL
 	if fresh {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/scenarios"
@@ -20,7 +21,14 @@ type RunEnd struct {
 
 const maxErrors = 10
 
+type span struct {
+	start, end time.Time
+	counts     bench.Counts
+	maxMS      float64
+}
+
 type scenarioAcc struct {
+	spans  []span // absolute interval times, for fault windows
 	s      *Scenario
 	hists  map[string]*bench.Histogram
 	errors map[string]bool
@@ -104,6 +112,13 @@ func Build(r io.Reader) (*Report, error) {
 			}
 			a.s.Verification = v.Result
 			a.s.Invariants = v.Invariants
+		case bench.KindFaultHeal:
+			var w FaultWindow
+			if err := json.Unmarshal(rec.Data, &w); err != nil {
+				return err
+			}
+			w.Scenario = rec.Scenario
+			rep.Faults = append(rep.Faults, w)
 		case bench.KindRunEnd:
 			var e RunEnd
 			if err := json.Unmarshal(rec.Data, &e); err != nil {
@@ -141,6 +156,14 @@ func Build(r io.Reader) (*Report, error) {
 	if len(order) == 0 {
 		rep.Verdict = "fail"
 	}
+	for i := range rep.Faults {
+		if a := byName[rep.Faults[i].Scenario]; a != nil {
+			a.window(&rep.Faults[i])
+		}
+	}
+	if rep.Faults == nil {
+		rep.Faults = []FaultWindow{}
+	}
 	return rep, nil
 }
 
@@ -174,7 +197,39 @@ func (a *scenarioAcc) addInterval(iv *bench.Interval) error {
 		}
 	}
 	a.s.Intervals = append(a.s.Intervals, row)
+	a.spans = append(a.spans, span{start: iv.Start, end: iv.End, counts: iv.Counts, maxMS: row.MaxMS})
 	return nil
+}
+
+// window fills in what the load did while w was active.
+func (a *scenarioAcc) window(w *FaultWindow) {
+	if w.InjectedAt.IsZero() {
+		return // skipped or never injected
+	}
+	end := w.HealedAt
+	if end.IsZero() {
+		end = w.InjectedAt
+	}
+	for i, sp := range a.spans {
+		if sp.end.Before(w.InjectedAt) || sp.start.After(end) {
+			continue
+		}
+		a.s.Intervals[i].Faults = append(a.s.Intervals[i].Faults, w.Kind)
+		w.Started += sp.counts.Started
+		w.Completed += sp.counts.Completed
+		w.Failed += sp.counts.Failed
+		w.Late += sp.counts.Late
+		w.Dropped += sp.counts.Dropped
+		w.MaxCorrectedMS = max(w.MaxCorrectedMS, sp.maxMS)
+	}
+	if v := a.s.Verification; v != nil {
+		for _, at := range v.LostAt {
+			t := time.UnixMilli(at)
+			if !t.Before(w.InjectedAt) && !t.After(end) {
+				w.Lost++
+			}
+		}
+	}
 }
 
 func (a *scenarioAcc) finish() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Markdown renders rep for people and CI job summaries.
@@ -32,6 +33,20 @@ func Markdown(rep *Report) string {
 		w("| error | %s |\n", r.Error)
 	}
 	w("\n")
+	if len(rep.Faults) > 0 {
+		w("## Fault windows\n\n")
+		w("| fault | injected | healed | started | completed | failed | late | dropped | lost | max corrected ms | note |\n")
+		w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, f := range rep.Faults {
+			note := f.Error
+			if f.Skipped != "" {
+				note = "skipped: " + f.Skipped
+			}
+			w("| `%s` | %s | %s | %d | %d | %d | %d | %d | %d | %.0f | %s |\n", f.Spec, clock(f.InjectedAt), clock(f.HealedAt),
+				f.Started, f.Completed, f.Failed, f.Late, f.Dropped, f.Lost, f.MaxCorrectedMS, note)
+		}
+		w("\n")
+	}
 	for _, s := range rep.Scenarios {
 		w("## %s\n\n", s.Name)
 		w("%s", planLine(s.ScenarioPlan))
@@ -81,11 +96,11 @@ func Markdown(rep *Report) string {
 		}
 		if len(s.Intervals) > 0 {
 			w("\n<details><summary>Per-interval time series (%d rows)</summary>\n\n", len(s.Intervals))
-			w("| t (s) | started | completed | failed | late | dropped | in flight | p50 ms | p99 ms | max ms |\n")
-			w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			w("| t (s) | started | completed | failed | late | dropped | in flight | p50 ms | p99 ms | max ms | fault |\n")
+			w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 			for _, iv := range s.Intervals {
-				w("| %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f |\n", iv.OffsetS, iv.Started, iv.Completed,
-					iv.Failed, iv.Late, iv.Dropped, iv.InFlight, iv.P50MS, iv.P99MS, iv.MaxMS)
+				w("| %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %s |\n", iv.OffsetS, iv.Started, iv.Completed,
+					iv.Failed, iv.Late, iv.Dropped, iv.InFlight, iv.P50MS, iv.P99MS, iv.MaxMS, strings.Join(iv.Faults, ", "))
 			}
 			w("\n</details>\n")
 		}
@@ -148,4 +163,11 @@ func indentJSON(raw []byte) string {
 		return string(raw)
 	}
 	return b.String()
+}
+
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format("15:04:05.000")
 }

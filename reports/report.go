@@ -22,6 +22,29 @@ type Report struct {
 	Verdict       string     `json:"verdict"` // "pass" or "fail"
 	Run           RunInfo    `json:"run"`
 	Scenarios     []Scenario `json:"scenarios"`
+	// Faults are the injected fault windows, with what happened during each.
+	Faults []FaultWindow `json:"faults"`
+}
+
+// FaultWindow is one scheduled fault and the load it met.
+type FaultWindow struct {
+	Kind       string            `json:"kind"`
+	Spec       string            `json:"spec"`
+	Params     map[string]string `json:"params"`
+	Scenario   string            `json:"scenario"`
+	InjectedAt time.Time         `json:"injected_at"`
+	HealedAt   time.Time         `json:"healed_at"`
+	Error      string            `json:"error,omitempty"`
+	Skipped    string            `json:"skipped,omitempty"`
+	// What the load did in the one-second intervals overlapping the window.
+	Started        int64   `json:"started"`
+	Completed      int64   `json:"completed"`
+	Failed         int64   `json:"failed"`
+	Late           int64   `json:"late"`
+	Dropped        int64   `json:"dropped"`
+	MaxCorrectedMS float64 `json:"max_corrected_ms"`
+	// Lost: workflows started within the window that Temporal does not know.
+	Lost int64 `json:"lost"`
 }
 
 // RunInfo describes the run: what ran where, with which flags, when.
@@ -112,16 +135,17 @@ type Scenario struct {
 
 // IntervalRow is one row of the per-interval time series.
 type IntervalRow struct {
-	OffsetS   float64 `json:"offset_s"` // interval end, seconds since the scenario's load began
-	Started   int64   `json:"started"`
-	Completed int64   `json:"completed"`
-	Failed    int64   `json:"failed"`
-	Late      int64   `json:"late"`
-	Dropped   int64   `json:"dropped"`
-	InFlight  int64   `json:"in_flight"`
-	P50MS     float64 `json:"p50_ms"`
-	P99MS     float64 `json:"p99_ms"`
-	MaxMS     float64 `json:"max_ms"`
+	OffsetS   float64  `json:"offset_s"` // interval end, seconds since the scenario's load began
+	Started   int64    `json:"started"`
+	Completed int64    `json:"completed"`
+	Failed    int64    `json:"failed"`
+	Late      int64    `json:"late"`
+	Dropped   int64    `json:"dropped"`
+	InFlight  int64    `json:"in_flight"`
+	P50MS     float64  `json:"p50_ms"`
+	P99MS     float64  `json:"p99_ms"`
+	MaxMS     float64  `json:"max_ms"`
+	Faults    []string `json:"faults,omitempty"` // fault kinds active during the interval
 }
 
 // VerifyRecord is the payload of a verify record in the result stream.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/faults"
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/workers"
 )
@@ -39,6 +40,8 @@ type Flags struct {
 	Workers int
 	Tuning  workers.Tuning
 
+	Faults []string // 'KIND at=30s for=10s key=value...'
+
 	Out  string
 	Args []string // the command line, recorded in the report
 }
@@ -51,6 +54,7 @@ type Plan struct {
 	Pacer    bench.Pacer // nil for closed loop
 	Dynamic  map[string]string
 	Embedded bool
+	Faults   []faults.Spec
 }
 
 // Validate checks every input before anything starts and reports every
@@ -119,6 +123,7 @@ func Validate(f Flags) (*Plan, error) {
 	if !p.Embedded && (len(f.Dynamic) > 0 || f.DB != "" || f.ServerPort != 0) {
 		bad("--dynamic-config, --db and --server-port configure the embedded server; with --address, configure your cluster itself")
 	}
+	p.Faults = validateFaults(f, p.Embedded, bad)
 	if len(problems) > 0 {
 		return nil, cluster.Usagef("%s", strings.Join(problems, "; "))
 	}

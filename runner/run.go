@@ -18,6 +18,7 @@ import (
 
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/faults"
 	"github.com/squallbench/squall/reports"
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/verify"
@@ -89,13 +90,17 @@ type run struct {
 	stream    *bench.Stream
 	journal   *bench.Journal
 
-	conn       cluster.Conn
-	server     *cluster.Child
-	workers    []*cluster.Child
-	client     client.Client
-	rec        *bench.Recorder
-	started    time.Time
-	wroteStart bool
+	conn         cluster.Conn
+	server       *cluster.Child
+	workers      []*cluster.Child
+	client       client.Client
+	proxy        *faults.NetProxy
+	serverArgs   []string // without fault flags
+	controlPort  int
+	staticFaults bool // the server runs with static persistence faults
+	rec          *bench.Recorder
+	started      time.Time
+	wroteStart   bool
 }
 
 func newRunID() string {
@@ -128,8 +133,12 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 		return fmt.Errorf("prepare scenario %s: %w", name, err)
 	}
 	defer driver.Close()
+	fenv, err := r.faultEnv(driver)
+	if err != nil {
+		return err
+	}
 
-	r.load(ctx, loadCtx, driver)
+	r.load(ctx, loadCtx, driver, fenv)
 	if f, ok := driver.(scenarios.Finisher); ok {
 		if err := f.Finish(ctx); err != nil {
 			r.stream.Write(bench.Record{Kind: bench.KindError, Scenario: name, Error: "finish: " + err.Error()}, nil)
@@ -158,7 +167,7 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 }
 
 // load runs the executor, cutting an interval every second into the stream.
-func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver) {
+func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *faults.Env) {
 	p := r.plan
 	name := p.Scenario.Name
 	plan := reports.ScenarioPlan{Name: name, Options: p.Options.Display(), MaxInFlight: p.MaxInFlight,
@@ -218,6 +227,16 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver) {
 		}
 	}()
 
+	// Faults run beside the load; when the load is over (or stopped), any
+	// still active are healed at once and pending ones are skipped.
+	faultCtx, stopFaults := context.WithCancel(ctx)
+	faultsDone := make(chan struct{})
+	go func() {
+		defer close(faultsDone)
+		faults.Run(faultCtx, fenv, start, p.Faults, faultStream{r})
+	}()
+	defer func() { stopFaults(); <-faultsDone }()
+
 	limits := bench.Limits{Duration: p.Duration, Iterations: p.Iterations}
 	var res bench.Result
 	if p.Pacer != nil {
@@ -226,6 +245,8 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver) {
 	} else {
 		res = bench.Concurrency{N: p.Concurrency, Limits: limits}.Run(loadCtx, ctx, p.Grace, rec, work)
 	}
+	stopFaults()
+	<-faultsDone
 	close(stopTicker)
 	<-tickerDone
 	cut(time.Now())
@@ -245,6 +266,15 @@ func (r *run) clusterUp(ctx context.Context) error {
 			return err
 		}
 		r.conn.Address = addr
+	}
+	if needs(p.Faults, faults.NeedProxy) {
+		px, err := faults.StartNetProxy(r.conn.Address)
+		if err != nil {
+			return err
+		}
+		r.proxy = px
+		fmt.Fprintf(r.con.Out, "network faults scheduled: clients and workers connect through a proxy on %s\n", px.Addr())
+		r.conn.Address = px.Addr()
 	}
 	cl, err := r.conn.Dial(ctx)
 	if err != nil {
@@ -282,6 +312,14 @@ func (r *run) startServer(ctx context.Context) (string, error) {
 	for k, v := range p.Dynamic {
 		args = append(args, "--dynamic-config", k+"="+v)
 	}
+	if needs(p.Faults, faults.NeedEmbedded) {
+		var err error
+		if r.controlPort, err = cluster.FreePort(); err != nil {
+			return "", fmt.Errorf("pick control port: %w", err)
+		}
+		args = append(args, "--control-port", strconv.Itoa(r.controlPort))
+	}
+	r.serverArgs = args
 	bin, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("find own binary: %w", err)
@@ -342,6 +380,9 @@ func (r *run) stopProcesses() {
 	wg.Wait()
 	if r.server != nil {
 		_ = r.server.Stop(30 * time.Second)
+	}
+	if r.proxy != nil {
+		r.proxy.Close()
 	}
 }
 

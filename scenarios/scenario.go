@@ -148,3 +148,16 @@ func RegisterAll(r worker.Registry) {
 		s.Register(r)
 	}
 }
+
+// APIControl switches one of a scenario's fake external services into error
+// or slow mode (the api-errors and api-latency faults). Zero values heal.
+type APIControl interface {
+	Name() string
+	SetFaults(errorRate float64, latency time.Duration)
+}
+
+// APIProvider is implemented by drivers whose scenario has fake external
+// services that faults may act on.
+type APIProvider interface {
+	APIs() []APIControl
+}

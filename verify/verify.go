@@ -43,6 +43,9 @@ type Result struct {
 	// Unverifiable: Temporal could not be asked (errors other than not-found).
 	Unverifiable int64    `json:"unverifiable"`
 	Examples     []string `json:"examples,omitempty"` // a few problem workflows, for a human to look at
+	// LostAt are the start times (unix ms) of lost workflows, at most
+	// maxLostAt of them, so reports can place losses in fault windows.
+	LostAt []int64 `json:"lost_at,omitempty"`
 	// History of the checked workflows' latest runs.
 	HistoryMaxLength int64  `json:"history_max_length"`
 	HistoryMaxBytes  int64  `json:"history_max_bytes"`
@@ -97,7 +100,10 @@ type Options struct {
 	Expected map[string]enumspb.WorkflowExecutionStatus
 }
 
-const maxExamples = 5
+const (
+	maxExamples = 5
+	maxLostAt   = 10000
+)
 
 type check struct {
 	e     bench.JournalEntry
@@ -145,6 +151,9 @@ func Journal(ctx context.Context, cl client.Client, path string, o Options) (map
 		case c.state == "missing" && c.e.Acked:
 			r.Lost++
 			problem = "lost"
+			if len(r.LostAt) < maxLostAt {
+				r.LostAt = append(r.LostAt, c.e.At)
+			}
 		case c.state == "missing":
 			r.StartFailed++
 		default:

@@ -37,6 +37,7 @@ Exit codes: 0 pass, 1 verdict fail, 2 usage or set-up error.`,
   squall run --scenario noop --rate 100/s --ramp 30s --duration 90s
   squall run --scenario noop --steps 20/s:30s,40/s:30s,60/s:30s --duration 90s
   squall run --scenario noop --concurrency 10 --iterations 5000
+  squall run --scenario noop --rate 20/s --duration 60s --fault 'server-kill at=20s for=5s' --fault 'worker-pause at=40s for=5s'
   squall run --scenario noop --address temporal.example:7233 --namespace bench --tls`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -85,6 +86,7 @@ Exit codes: 0 pass, 1 verdict fail, 2 usage or set-up error.`,
 	fl.StringVar(&f.DB, "db", "", "embedded server SQLite file (default: temporal.db in the run directory)")
 	fl.StringArrayVar(&f.Dynamic, "dynamic-config", nil, "embedded server dynamic config key=value (repeatable)")
 	fl.StringVar(&f.ServerLogLevel, "server-log-level", "warn", "embedded server log level")
+	fl.StringArrayVar(&f.Faults, "fault", nil, "inject a fault during the load: 'KIND at=30s for=10s key=value...' (repeatable; 'squall list faults')")
 	fl.IntVar(&f.Workers, "workers", 1, "worker processes to start (0: bring your own on the run's task queue)")
 	addTuningFlags(fl, &f.Tuning)
 	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>)")

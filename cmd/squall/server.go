@@ -15,6 +15,7 @@ func newServerCmd() *cobra.Command {
 	var (
 		o       cluster.ServerOptions
 		dynamic []string
+		pfaults []string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -28,6 +29,13 @@ between runs (then point 'squall run --address' at it).`,
 			var err error
 			if o.Dynamic, err = cluster.ParseKeyValues("--dynamic-config", dynamic); err != nil {
 				return err
+			}
+			for _, pf := range pfaults {
+				r, err := cluster.ParsePersistenceRule(pf)
+				if err != nil {
+					return cluster.Usagef("%v", err)
+				}
+				o.PersistenceFaults = append(o.PersistenceFaults, r)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
@@ -45,5 +53,7 @@ between runs (then point 'squall run --address' at it).`,
 	f.StringArrayVar(&dynamic, "dynamic-config", nil, "dynamic config override key=value (repeatable), e.g. limit.historyCount.suggestContinueAsNew=500")
 	f.StringVar(&o.LogLevel, "log-level", "warn", "server log level: debug, info, warn, error")
 	f.StringVar(&o.LogFile, "log-file", "", "write the server log to this file instead of stdout")
+	f.IntVar(&o.ControlPort, "control-port", 0, "serve run-time persistence fault switching on this loopback port (0: off)")
+	f.StringArrayVar(&pfaults, "persistence-fault", nil, "static persistence fault STORE.METHOD=ERROR:RATE (repeatable), e.g. ExecutionStore.UpdateWorkflowExecution=ExecuteAndTimeout:0.05")
 	return cmd
 }

@@ -1,0 +1,141 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/faults"
+	"github.com/squallbench/squall/scenarios"
+)
+
+// validateFaults parses every --fault and checks it fits this run.
+func validateFaults(f Flags, embedded bool, bad func(string, ...any)) []faults.Spec {
+	var specs []faults.Spec
+	for _, raw := range f.Faults {
+		s, err := faults.ParseSpec(raw)
+		if err != nil {
+			bad("%v", err)
+			continue
+		}
+		switch s.Kind.Needs {
+		case faults.NeedEmbedded:
+			if !embedded {
+				bad("--fault %s needs the embedded server (squall cannot kill, pause or reconfigure a cluster given with --address)", s.Kind.Name)
+			}
+		case faults.NeedWorkers:
+			if f.Workers == 0 {
+				bad("--fault %s needs worker processes started by squall (--workers 1 or more)", s.Kind.Name)
+			} else if w := s.Params.String("worker"); w != "all" {
+				if i, err := strconv.Atoi(w); err != nil || i < 0 || i >= f.Workers {
+					bad("--fault %q: worker=%s: want all or an index below --workers %d", raw, w, f.Workers)
+				}
+			}
+		}
+		if f.Duration > 0 && s.At >= f.Duration {
+			bad("--fault %q: at=%s is not within the load (--duration %s)", raw, s.At, f.Duration)
+		}
+		specs = append(specs, s)
+	}
+	return specs
+}
+
+func needs(specs []faults.Spec, n faults.Need) bool {
+	return slices.ContainsFunc(specs, func(s faults.Spec) bool { return s.Kind.Needs == n })
+}
+
+// faultEnv is what the schedule acts on in this run.
+func (r *run) faultEnv(driver scenarios.Driver) (*faults.Env, error) {
+	env := &faults.Env{
+		Server:  r.server,
+		Workers: r.workers,
+		Proxy:   r.proxy,
+		Restart: func(ctx context.Context, c *cluster.Child) error {
+			_, err := c.Start(ctx, 90*time.Second)
+			return err
+		},
+		Persistence: r.setPersistenceFaults,
+	}
+	if ap, ok := driver.(scenarios.APIProvider); ok {
+		env.APIs = ap.APIs()
+	}
+	if needs(r.plan.Faults, faults.NeedFakeService) && len(env.APIs) == 0 {
+		return nil, cluster.Usagef("api faults need a scenario with fake external services; %s has none", r.plan.Scenario.Name)
+	}
+	return env, nil
+}
+
+// setPersistenceFaults switches the embedded server's datastore faults: at
+// run time over its control port, or — for ExecuteAndTimeout, which exists
+// only in the server's static config — by restarting it with the rules
+// (and without them, to heal).
+func (r *run) setPersistenceFaults(ctx context.Context, rules []cluster.PersistenceRule) error {
+	static := slices.ContainsFunc(rules, func(x cluster.PersistenceRule) bool { return x.Error == "ExecuteAndTimeout" })
+	if static || r.staticFaults {
+		args := slices.Clone(r.serverArgs)
+		for _, x := range rules {
+			args = append(args, "--persistence-fault", x.String())
+		}
+		if err := r.server.Stop(30 * time.Second); err != nil {
+			return fmt.Errorf("stop server: %w", err)
+		}
+		r.server.Args = args
+		if _, err := r.server.Start(ctx, 90*time.Second); err != nil {
+			return fmt.Errorf("restart server: %w", err)
+		}
+		r.staticFaults = static
+		return nil
+	}
+	if rules == nil {
+		rules = []cluster.PersistenceRule{}
+	}
+	body, _ := json.Marshal(rules)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut,
+		fmt.Sprintf("http://127.0.0.1:%d/persistence-faults", r.controlPort), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("server control port: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		var b strings.Builder
+		_, _ = fmt.Fprintf(&b, "server refused persistence faults: %s", resp.Status)
+		return fmt.Errorf("%s", b.String())
+	}
+	return nil
+}
+
+// faultStream writes fault windows into the result stream and tells the user.
+type faultStream struct{ r *run }
+
+func (s faultStream) Injected(w faults.Window) {
+	s.r.stream.Write(bench.Record{Time: w.InjectedAt, Kind: bench.KindFaultInject, Scenario: s.r.plan.Scenario.Name}, w)
+	msg := "injected"
+	if w.Error != "" {
+		msg = "inject failed: " + w.Error
+	}
+	fmt.Fprintf(s.r.con.Out, "\nfault %s: %s\n", w.Spec, msg)
+}
+
+func (s faultStream) Healed(w faults.Window) {
+	s.r.stream.Write(bench.Record{Kind: bench.KindFaultHeal, Scenario: s.r.plan.Scenario.Name}, w)
+	msg := "healed"
+	switch {
+	case w.Skipped != "":
+		msg = "skipped: " + w.Skipped
+	case w.Error != "":
+		msg = "error: " + w.Error
+	}
+	fmt.Fprintf(s.r.con.Out, "\nfault %s: %s\n", w.Spec, msg)
+}
