@@ -3,6 +3,8 @@
 package all
 
 import (
+	_ "github.com/squallbench/squall/scenarios/cansweep"
+	_ "github.com/squallbench/squall/scenarios/entity"
 	_ "github.com/squallbench/squall/scenarios/fanout"
 	_ "github.com/squallbench/squall/scenarios/noop"
 	_ "github.com/squallbench/squall/scenarios/orders"

@@ -1,0 +1,191 @@
+package cansweep
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Server defaults (v1.32.2) and the chapter's rules of thumb the
+// recommendation is compared with.
+const (
+	ServerSuggestEvents = 4096
+	ServerSuggestBytes  = 4 << 20
+	ServerErrorEvents   = 51200
+	ChapterCANBeyond    = 10000 // "Performance Degradation: ab 10,000 Events merklich"
+	ChapterPracticalMax = 50000 // "Empfohlenes Maximum: 50,000 Events"
+)
+
+// Recommendation is the sweep's answer: the largest history length whose
+// p99 workflow-task latency without sticky cache stays within the budget,
+// next to the server's suggestion and the chapter's rules of thumb.
+type Recommendation struct {
+	BudgetMS float64 `json:"budget_ms"`
+	// MaxEvents: the largest tested length such that it and every shorter
+	// tested length kept p99 under the budget (0: not even the shortest).
+	MaxEvents int   `json:"recommended_max_events"`
+	MaxBytes  int64 `json:"recommended_max_bytes"`
+	// FirstOverBudget: the shortest tested length over the budget (0: none).
+	FirstOverBudget int `json:"first_over_budget_events,omitempty"`
+	// Linear fits over the tested lengths (least squares, per 1,000 events).
+	ReplayMSPer1k  float64 `json:"replay_ms_per_1k_events"`
+	TaskP99MSPer1k float64 `json:"task_p99_ms_per_1k_events"`
+	// EstimatedEventsAtBudget: where the fitted p99 line meets the budget
+	// (extrapolated beyond the tested lengths; 0 if the fit has no slope).
+	EstimatedEventsAtBudget int `json:"estimated_events_at_budget,omitempty"`
+	// The server's default suggestion and where this sweep saw it.
+	ServerSuggestEvents int   `json:"server_suggest_events"`
+	ServerSuggestBytes  int64 `json:"server_suggest_bytes"`
+	SuggestionSeenAt    int   `json:"suggestion_seen_at_events,omitempty"`
+	// The chapter's rules of thumb, judged by this sweep.
+	Chapter []RuleCheck `json:"chapter"`
+	Summary string      `json:"summary"`
+}
+
+// RuleCheck judges one rule of thumb against the measured (or fitted) p99.
+type RuleCheck struct {
+	Rule     string  `json:"rule"`
+	Events   int     `json:"events"`
+	P99MS    float64 `json:"p99_ms"`
+	Source   string  `json:"source"` // measured or fitted
+	InBudget bool    `json:"within_budget"`
+}
+
+func recommend(rows []Row, budget time.Duration) Recommendation {
+	r := Recommendation{BudgetMS: ms(budget), ServerSuggestEvents: ServerSuggestEvents, ServerSuggestBytes: ServerSuggestBytes}
+	var xs, replay, task []float64
+	prefixOK := true
+	for _, row := range rows {
+		if row.Error != "" || row.TaskMS.Count == 0 {
+			prefixOK = false
+			continue
+		}
+		x := float64(row.Events)
+		xs = append(xs, x)
+		replay = append(replay, row.ReplayMS.Median)
+		task = append(task, row.TaskMS.P99)
+		if row.UnderBudget && prefixOK {
+			r.MaxEvents, r.MaxBytes = int(row.Events), row.Bytes
+		} else if !row.UnderBudget {
+			prefixOK = false
+			if r.FirstOverBudget == 0 {
+				r.FirstOverBudget = int(row.Events)
+			}
+		}
+		if row.Suggested && (r.SuggestionSeenAt == 0 || row.SuggestedAtEvents < r.SuggestionSeenAt) {
+			r.SuggestionSeenAt = row.SuggestedAtEvents
+		}
+	}
+	rSlope, _, okR := fit(xs, replay)
+	tSlope, tIcpt, okT := fit(xs, task)
+	if okR {
+		r.ReplayMSPer1k = round3(rSlope * 1000)
+	}
+	if okT {
+		r.TaskP99MSPer1k = round3(tSlope * 1000)
+		if tSlope > 0 {
+			r.EstimatedEventsAtBudget = int(math.Max(0, (r.BudgetMS-tIcpt)/tSlope))
+		}
+	}
+	p99At := func(events int) (float64, string, bool) {
+		for _, row := range rows {
+			if row.Error == "" && row.TaskMS.Count > 0 && math.Abs(float64(row.Events-int64(events))) <= 0.05*float64(events) {
+				return row.TaskMS.P99, "measured", true
+			}
+		}
+		if okT {
+			return round3(tIcpt + tSlope*float64(events)), "fitted", true
+		}
+		return 0, "", false
+	}
+	for _, rule := range []struct {
+		name   string
+		events int
+	}{
+		{"server default: suggest continue-as-new", ServerSuggestEvents},
+		{"chapter: continue-as-new beyond 10,000 events", ChapterCANBeyond},
+		{"chapter: 50,000 events practical maximum", ChapterPracticalMax},
+	} {
+		if p, src, ok := p99At(rule.events); ok {
+			r.Chapter = append(r.Chapter, RuleCheck{Rule: rule.name, Events: rule.events, P99MS: p, Source: src, InBudget: p < r.BudgetMS})
+		}
+	}
+	r.Summary = r.summary(rows)
+	return r
+}
+
+func (r Recommendation) summary(rows []Row) string {
+	var b strings.Builder
+	budget := fmt.Sprintf("%gms", r.BudgetMS)
+	switch {
+	case len(rows) == 0:
+		return "no lengths were measured"
+	case r.MaxEvents == 0:
+		fmt.Fprintf(&b, "Even the shortest tested history (%d events) exceeds the p99 budget of %s for a workflow task without sticky cache: "+
+			"continue-as-new well before that, or raise the budget.", rows[0].Target, budget)
+	case r.FirstOverBudget == 0:
+		fmt.Fprintf(&b, "Every tested length up to %d events (%s) keeps the p99 workflow-task latency without sticky cache under %s; "+
+			"continue-as-new at up to %d events is within budget here", r.MaxEvents, mib(r.MaxBytes), budget, r.MaxEvents)
+		if r.EstimatedEventsAtBudget > r.MaxEvents {
+			fmt.Fprintf(&b, " (the fitted line reaches the budget near %d events, beyond what was tested", r.EstimatedEventsAtBudget)
+			if r.EstimatedEventsAtBudget > ServerErrorEvents {
+				fmt.Fprintf(&b, " and beyond the server's %d-event hard limit", ServerErrorEvents)
+			}
+			b.WriteString(")")
+		}
+		b.WriteString(".")
+	default:
+		fmt.Fprintf(&b, "Recommended continue-as-new threshold: at most %d events (%s), the largest tested length whose p99 "+
+			"workflow-task latency without sticky cache stays under %s; at %d events it is over budget.",
+			r.MaxEvents, mib(r.MaxBytes), budget, r.FirstOverBudget)
+	}
+	if r.ReplayMSPer1k > 0 {
+		fmt.Fprintf(&b, " Cold replay costs %.2f ms per 1,000 events and a non-sticky task %.2f ms more p99 per 1,000 events.", r.ReplayMSPer1k, r.TaskP99MSPer1k)
+	}
+	if r.SuggestionSeenAt > 0 {
+		fmt.Fprintf(&b, " The server suggested continue-as-new from event %d on", r.SuggestionSeenAt)
+	} else {
+		b.WriteString(" The server never suggested continue-as-new in these histories")
+	}
+	fmt.Fprintf(&b, " (default %d events / %s)", ServerSuggestEvents, mib(ServerSuggestBytes))
+	if r.MaxEvents > 0 && r.SuggestionSeenAt > 0 {
+		fmt.Fprintf(&b, ": following it keeps histories %.1fx below the recommended maximum", float64(r.MaxEvents)/float64(r.SuggestionSeenAt))
+	}
+	b.WriteString(".")
+	for _, c := range r.Chapter {
+		verdict := "within"
+		if !c.InBudget {
+			verdict = "over"
+		}
+		fmt.Fprintf(&b, " %s (%d events): p99 %.0f ms (%s), %s budget.", c.Rule, c.Events, c.P99MS, c.Source, verdict)
+	}
+	return b.String()
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// fit is an ordinary least-squares line y = a*x + b; ok is false with fewer
+// than two distinct x.
+func fit(xs, ys []float64) (a, b float64, ok bool) {
+	n := float64(len(xs))
+	if len(xs) < 2 {
+		return 0, 0, false
+	}
+	var sx, sy, sxx, sxy float64
+	for i := range xs {
+		sx += xs[i]
+		sy += ys[i]
+		sxx += xs[i] * xs[i]
+		sxy += xs[i] * ys[i]
+	}
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return 0, 0, false
+	}
+	a = (n*sxy - sx*sy) / den
+	b = (sy - a*sx) / n
+	return a, b, true
+}

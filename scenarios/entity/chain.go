@@ -1,0 +1,175 @@
+package entity
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+)
+
+// RunStat is what the server's history says about one run of an entity.
+type RunStat struct {
+	RunID  string `json:"run_id"`
+	Status string `json:"status"` // continued_as_new, completed, terminated, ...
+	// Events and Bytes: the run's history length and size (Describe), i.e.
+	// at its continue-as-new for every run but the last.
+	Events int64 `json:"events"`
+	Bytes  int64 `json:"bytes"`
+	// Tx is the number of transaction signals recorded in the run.
+	Tx int64 `json:"tx"`
+	// TxBeforeLastTask: transactions the run had processed before its last
+	// completed workflow task (the one that continued or closed it).
+	TxBeforeLastTask int64 `json:"tx_before_last_task"`
+	// SuggestedTasks counts completed workflow tasks whose start carried the
+	// server's continue-as-new suggestion; LastTaskSuggested is that flag
+	// for the run's last completed task.
+	SuggestedTasks    int           `json:"suggested_tasks"`
+	LastTaskSuggested bool          `json:"last_task_suggested"`
+	Age               time.Duration `json:"age_ns"`
+	// TerminateReason and TerminateIdentity, when the run was terminated.
+	TerminateReason   string `json:"terminate_reason,omitempty"`
+	TerminateIdentity string `json:"terminate_identity,omitempty"`
+}
+
+// Chain is the server's record of an entity: every run, oldest first, and
+// the transaction signals recorded across them.
+type Chain struct {
+	Runs []RunStat
+	// Count, Hash and Amount of the recorded transaction signals.
+	Count  int64
+	Hash   uint64
+	Amount int64
+	// Unprocessed: recorded, but no workflow task completed after them in
+	// their run (only a terminated run can leave such signals).
+	Unprocessed int64
+	Events      int64 // events read
+	// ids of the recorded transactions, in history order (only when asked
+	// for: can=never, where their number is bounded by the history limit).
+	ids []int64
+}
+
+// walkChain reads every run of workflow id from the server, newest first
+// (each run's start event names the run it continued), and reports each
+// recorded transaction signal to onTx with the time the workflow task that
+// applied it completed (zero if none did).
+func walkChain(ctx context.Context, cl client.Client, id string, keepIDs bool, onTx func(tx Tx, processed time.Time)) (Chain, error) {
+	var ch Chain
+	if keepIDs {
+		ch.ids = []int64{}
+	}
+	desc, err := cl.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return ch, fmt.Errorf("describe %s: %w", id, err)
+	}
+	runID := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	dc := converter.GetDefaultDataConverter()
+	var newestFirst []RunStat
+	for runID != "" {
+		if len(newestFirst) > 100000 {
+			return ch, fmt.Errorf("%s: more than 100,000 runs; refusing to walk further", id)
+		}
+		rs := RunStat{RunID: runID}
+		d, err := cl.DescribeWorkflowExecution(ctx, id, runID)
+		if err != nil {
+			return ch, fmt.Errorf("describe %s run %s: %w", id, runID, err)
+		}
+		info := d.GetWorkflowExecutionInfo()
+		rs.Status = statusName(info.GetStatus())
+		rs.Bytes = info.GetHistorySizeBytes()
+
+		prev := ""
+		var pending []Tx // recorded, not yet applied by a completed task
+		var processed int64
+		lastStartedSuggested := false
+		var first, last time.Time
+		it := cl.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				return ch, fmt.Errorf("history of %s run %s: %w", id, runID, err)
+			}
+			rs.Events++
+			ch.Events++
+			t := ev.GetEventTime().AsTime()
+			if first.IsZero() {
+				first = t
+			}
+			last = t
+			switch ev.GetEventType() {
+			case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+				prev = ev.GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
+			case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+				a := ev.GetWorkflowExecutionSignaledEventAttributes()
+				if a.GetSignalName() != SignalTx {
+					continue
+				}
+				var tx Tx
+				if err := dc.FromPayloads(a.GetInput(), &tx); err != nil {
+					return ch, fmt.Errorf("%s run %s event %d: decode tx: %w", id, runID, ev.GetEventId(), err)
+				}
+				rs.Tx++
+				ch.Count++
+				ch.Hash += IDHashOf(tx.ID)
+				ch.Amount += tx.Amount
+				pending = append(pending, tx)
+				if keepIDs {
+					ch.ids = append(ch.ids, tx.ID)
+				}
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+				lastStartedSuggested = ev.GetWorkflowTaskStartedEventAttributes().GetSuggestContinueAsNew()
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+				// Signals are written before the task that sees them starts
+				// (those arriving during a task are buffered until it
+				// completes), so everything pending was applied by this task.
+				rs.TxBeforeLastTask = processed
+				rs.LastTaskSuggested = lastStartedSuggested
+				if lastStartedSuggested {
+					rs.SuggestedTasks++
+				}
+				for _, tx := range pending {
+					onTx(tx, t)
+				}
+				processed += int64(len(pending))
+				pending = pending[:0]
+			case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+				a := ev.GetWorkflowExecutionTerminatedEventAttributes()
+				rs.TerminateReason, rs.TerminateIdentity = a.GetReason(), a.GetIdentity()
+			}
+		}
+		for _, tx := range pending {
+			onTx(tx, time.Time{})
+		}
+		ch.Unprocessed += int64(len(pending))
+		rs.Age = last.Sub(first)
+		newestFirst = append(newestFirst, rs)
+		runID = prev
+	}
+	for i := len(newestFirst) - 1; i >= 0; i-- {
+		ch.Runs = append(ch.Runs, newestFirst[i])
+	}
+	return ch, nil
+}
+
+func statusName(s enumspb.WorkflowExecutionStatus) string {
+	switch s {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "continued_as_new"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "completed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "running"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "timed_out"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "canceled"
+	default:
+		return s.String()
+	}
+}
