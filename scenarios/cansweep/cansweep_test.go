@@ -2,6 +2,7 @@ package cansweep
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,11 @@ func TestRecommend(t *testing.T) {
 	// Nothing within budget.
 	if r := recommend([]Row{row(1000, 2000, 10)}, time.Second); r.MaxEvents != 0 || !strings.Contains(r.Summary, "Even the shortest") {
 		t.Fatalf("%+v", r)
+	}
+	// A falling fit (noise) is not extrapolated.
+	r = recommend([]Row{row(1000, 300, 20), row(2000, 200, 10)}, time.Second)
+	if len(r.Chapter) != 0 || r.EstimatedEventsAtBudget != 0 || regexp.MustCompile(` -[0-9]`).MatchString(r.Summary) {
+		t.Fatalf("falling fit extrapolated: %+v", r)
 	}
 	// All within budget: the fitted crossing is reported.
 	r = recommend([]Row{row(1000, 100, 10), row(2000, 200, 20)}, time.Second)

@@ -94,8 +94,10 @@ func recommend(rows []Row, budget time.Duration) Recommendation {
 				return row.TaskMS.P99, "measured", true
 			}
 		}
-		if okT {
-			return round3(tIcpt + tSlope*float64(events)), "fitted", true
+		// Extrapolate only along a rising line: a flat or falling fit over
+		// noisy points says nothing about longer histories.
+		if okT && tSlope > 0 {
+			return round3(math.Max(0, tIcpt+tSlope*float64(events))), "fitted", true
 		}
 		return 0, "", false
 	}
@@ -141,7 +143,11 @@ func (r Recommendation) summary(rows []Row) string {
 			r.MaxEvents, mib(r.MaxBytes), budget, r.FirstOverBudget)
 	}
 	if r.ReplayMSPer1k > 0 {
-		fmt.Fprintf(&b, " Cold replay costs %.2f ms per 1,000 events and a non-sticky task %.2f ms more p99 per 1,000 events.", r.ReplayMSPer1k, r.TaskP99MSPer1k)
+		fmt.Fprintf(&b, " Cold replay costs %.2f ms per 1,000 events (fitted)", r.ReplayMSPer1k)
+		if r.TaskP99MSPer1k > 0 {
+			fmt.Fprintf(&b, "; a workflow task without sticky cache %.2f ms more p99 per 1,000 events", r.TaskP99MSPer1k)
+		}
+		b.WriteString(".")
 	}
 	if r.SuggestionSeenAt > 0 {
 		fmt.Fprintf(&b, " The server suggested continue-as-new from event %d on", r.SuggestionSeenAt)

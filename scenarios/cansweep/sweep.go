@@ -3,6 +3,9 @@ package cansweep
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"time"
 
@@ -126,6 +129,7 @@ func (d *driver) sweep(ctx context.Context, it scenarios.Iteration) *outcome {
 		}
 		d.env.Journal.Started(Name, w.id, run.GetRunID(), true)
 		w.run = run
+		d.logf("started %s: building %d events (batch %d, payload %d bytes)", w.id, l-c.reserve(), c.batch, c.payload)
 	}
 	if err := d.waitBuilt(ctx, wfs, began); err != nil {
 		o.err = err
@@ -133,6 +137,7 @@ func (d *driver) sweep(ctx context.Context, it scenarios.Iteration) *outcome {
 		return o
 	}
 	stopW1()
+	d.logf("all histories built in %s; switching to a worker without sticky cache", time.Since(began).Round(time.Millisecond))
 
 	// Phase 2: probe, on a worker without a sticky cache: every workflow
 	// task fetches and replays the whole history. The cache size is
@@ -149,28 +154,52 @@ func (d *driver) sweep(ctx context.Context, it scenarios.Iteration) *outcome {
 	stopW2 := sync1(w2.Stop)
 	defer stopW2()
 	for _, w := range wfs {
+		t := time.Now()
 		if err := d.probe(ctx, w); err != nil {
 			w.err = err
 			d.abort([]*sweepWF{w}, err)
+			d.logf("probing %d failed: %v", w.length, err)
+			continue
 		}
+		d.logf("probed %d (%d tasks) in %s", w.length, c.probes+1, time.Since(t).Round(time.Millisecond))
 	}
 	stopW2()
 
 	// Phase 3: measure each history.
 	for _, w := range wfs {
 		row := d.measure(ctx, w)
+		d.logf("measured %d: %d events, %d bytes, task p99 %.1f ms, replay median %.1f ms, suggested at %d%s",
+			w.length, row.Events, row.Bytes, row.TaskMS.P99, row.ReplayMS.Median, row.SuggestedAtEvents, errNote(row.Error))
 		o.rows = append(o.rows, row)
 		if row.Error != "" && o.err == nil {
 			o.err = fmt.Errorf("length %d: %s", w.length, row.Error)
 		}
 	}
 	o.rec = recommend(o.rows, c.budget)
+	d.logf("recommendation: %s", o.rec.Summary)
 	d.env.Emit("sweep", o.rows)
 	d.env.Emit("recommendation", o.rec)
 	if path, err := writeSVG(d.env.Dir, o.rows, c.budget); err == nil && path != "" {
 		d.env.Emit("plot", path)
 	}
 	return o
+}
+
+// LogFile is the sweep's progress log in the run directory (tail -f it
+// during a long sweep).
+const LogFile = "can-sweep.log"
+
+// logf appends one line to the progress log; logging never fails the sweep.
+func (d *driver) logf(format string, a ...any) {
+	if d.env.Dir == "" {
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(d.env.Dir, LogFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s %s\n", time.Now().UTC().Format("15:04:05.000"), fmt.Sprintf(format, a...))
 }
 
 // sync1 makes f idempotent.
@@ -188,7 +217,9 @@ func sync1(f func()) func() {
 // history (or one failed).
 func (d *driver) waitBuilt(ctx context.Context, wfs []*sweepWF, began time.Time) error {
 	pending := len(wfs)
+	lastLog := time.Now()
 	for pending > 0 {
+		logged := false
 		for _, w := range wfs {
 			if w.built > 0 {
 				continue
@@ -212,7 +243,14 @@ func (d *driver) waitBuilt(ctx context.Context, wfs []*sweepWF, began time.Time)
 			if p.Phase != PhaseBuilding {
 				w.built = time.Since(began)
 				pending--
+				d.logf("built %d: %d events, %d bytes in %s", w.length, p.Length, p.Bytes, w.built.Round(time.Millisecond))
+			} else if time.Since(lastLog) >= 10*time.Second {
+				d.logf("building %d: at %d events, %d bytes", w.length, p.Length, p.Bytes)
+				logged = true
 			}
+		}
+		if logged {
+			lastLog = time.Now()
 		}
 		if pending > 0 {
 			select {
@@ -294,6 +332,7 @@ func (d *driver) measure(ctx context.Context, w *sweepWF) Row {
 	for range c.replays {
 		rp := worker.NewWorkflowReplayer()
 		rp.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
+		runtime.GC() // start each replay from the same heap: the history fetch left garbage
 		t := time.Now()
 		err := rp.ReplayWorkflowHistory(nil, hist)
 		times = append(times, time.Since(t))
@@ -350,6 +389,13 @@ func analyzeProbes(events []*historypb.HistoryEvent) probeFacts {
 		}
 	}
 	return f
+}
+
+func errNote(e string) string {
+	if e == "" {
+		return ""
+	}
+	return "; error: " + e
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
