@@ -8,4 +8,5 @@ import (
 	_ "github.com/squallbench/squall/scenarios/fanout"
 	_ "github.com/squallbench/squall/scenarios/noop"
 	_ "github.com/squallbench/squall/scenarios/orders"
+	_ "github.com/squallbench/squall/scenarios/throttled"
 )

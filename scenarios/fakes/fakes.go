@@ -11,12 +11,14 @@
 // A Service can enforce its own rate limit (Limit requests per Window,
 // answering 429 above it, as a throttled third-party API does), fail a
 // fraction of requests (503) and add latency. The failure rate and latency
-// are switchable while a run is in progress through SetMode: that is the Go
-// API fault injection uses (see Running and Find for how to reach the
-// services of the current process).
+// are switchable while a run is in progress through SetMode (SetFaults is
+// the same as scenarios.APIControl, for the api-errors and api-latency
+// faults: drivers return their services from APIs()). Running and Find reach
+// the services of the current process by name.
 package fakes
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,11 +27,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/squallbench/squall/scenarios"
 )
 
 // Config describes one fake service.
@@ -187,6 +192,15 @@ func (s *Service) SetMode(errorRate float64, latency time.Duration) error {
 	return nil
 }
 
+// SetFaults is SetMode for the api-errors and api-latency faults
+// (scenarios.APIControl): an error rate outside 0..1 and a negative latency
+// are clamped; zero values heal.
+func (s *Service) SetFaults(errorRate float64, latency time.Duration) {
+	_ = s.SetMode(min(max(errorRate, 0), 1), max(latency, 0))
+}
+
+var _ scenarios.APIControl = (*Service)(nil)
+
 // Mode returns the current failure rate and latency.
 func (s *Service) Mode() (errorRate float64, latency time.Duration) {
 	s.mu.Lock()
@@ -335,4 +349,26 @@ func Call(ctx context.Context, base, key string) (Reply, error) {
 		return Reply{}, fmt.Errorf("decode answer of %s: %w", base, err)
 	}
 	return rep, nil
+}
+
+// WriteLog writes the request log to path as JSON lines (one Entry per
+// line), for inspection after a run.
+func (s *Service) WriteLog(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for _, e := range s.Log() {
+		if err := enc.Encode(e); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
