@@ -15,10 +15,17 @@ import (
 // fail although the workflow is fine, and counting that as a failed
 // iteration would blame the workflow for the harness's wait. Errors of the
 // workflow (it failed, timed out, was terminated) are returned as they are.
+//
+// Each wait is also bounded (pollEvery) and then asked again: a long poll
+// that outlived a server restart or lost its notification would otherwise
+// sit out its full timeout although the workflow closed long ago; a fresh
+// call answers at once.
 func AwaitResult(ctx context.Context, run client.WorkflowRun, valuePtr any) error {
 	for {
-		err := run.Get(ctx, valuePtr)
-		if err == nil || ctx.Err() != nil || !transient(err) {
+		attempt, cancel := context.WithTimeout(ctx, pollEvery)
+		err := run.Get(attempt, valuePtr)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(transient(err) || attempt.Err() != nil) {
 			return err
 		}
 		select {
@@ -28,6 +35,8 @@ func AwaitResult(ctx context.Context, run client.WorkflowRun, valuePtr any) erro
 		}
 	}
 }
+
+const pollEvery = 10 * time.Second
 
 func transient(err error) bool {
 	var (
@@ -39,3 +48,34 @@ func transient(err error) bool {
 	return errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &exhausted) ||
 		errors.As(err, &canceled) || errors.Is(err, context.DeadlineExceeded)
 }
+
+// StartWorkflow starts a workflow like client.ExecuteWorkflow, retrying
+// transient failures of the start call itself with the same workflow ID.
+// A retried start may find the workflow already started by the attempt
+// whose answer was lost (a timeout after the write): then it is that
+// workflow, and its handle is returned.
+func StartWorkflow(ctx context.Context, c client.Client, opts client.StartWorkflowOptions, wf any, args ...any) (client.WorkflowRun, error) {
+	for attempt := 0; ; attempt++ {
+		run, err := c.ExecuteWorkflow(ctx, opts, wf, args...)
+		if err == nil {
+			return run, nil
+		}
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if attempt > 0 && errors.As(err, &started) {
+			return c.GetWorkflow(ctx, opts.ID, started.RunId), nil
+		}
+		if ctx.Err() != nil || !transient(err) || attempt >= startAttempts {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
+		}
+	}
+}
+
+// startAttempts bounds StartWorkflow's retries (about 30 s of backoff on
+// top of the SDK's own per-call retries): a cluster down longer than that
+// is a finding, not something to wait out silently.
+const startAttempts = 10

@@ -66,7 +66,7 @@ func WorkflowID(runID string, n int64) string { return fmt.Sprintf("%s-%s-%d", N
 
 func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	id := WorkflowID(d.env.RunID, it.N)
-	run, err := d.env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: d.env.TaskQueue,
 	}, "squall.noop", d.activities)
