@@ -19,7 +19,7 @@ BENCH_RATE     ?= 40/s
 BENCH_DURATION ?= 60s
 BENCH_ARGS     ?=
 
-.PHONY: build bench test test-short lint image clean
+.PHONY: build bench chaos test test-short lint image clean
 
 build:
 	go build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/squall
@@ -46,3 +46,10 @@ image: build
 
 clean:
 	rm -rf bin
+
+# Chaos suite: every scenario at moderate scale under a mixed fault schedule
+# (worker kill, server kill, network latency and partition, persistence
+# errors, API errors where the scenario has fake services); every run must
+# end with zero lost workflows and zero invariant violations.
+chaos: build
+	./scripts/chaos.sh
