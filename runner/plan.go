@@ -74,6 +74,9 @@ func Validate(f Flags) (*Plan, error) {
 		if err == nil {
 			p.Options, err = s.ParseOptions(raw)
 		}
+		if err == nil && s.Validate != nil {
+			err = s.Validate(p.Options)
+		}
 		if err != nil {
 			bad("%v", err)
 		}

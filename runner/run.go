@@ -120,6 +120,9 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 	r.writeRunStart()
 
 	name := p.Scenario.Name
+	// The scenario's records start here: details it emits while preparing
+	// belong to it.
+	r.stream.Write(bench.Record{Kind: bench.KindScenarioStart, Scenario: name}, r.scenarioPlan())
 	r.rec = bench.NewRecorder(time.Now())
 	env := scenarios.Env{Client: r.client, TaskQueue: r.taskQueue, RunID: r.runID, Journal: r.journal, Dir: r.dir,
 		Address: r.conn.Address, Namespace: r.conn.Namespace,
@@ -159,6 +162,10 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 		res = &verify.Result{Scenario: p.Scenario.Name, Expected: verify.StatusName(driver.ExpectedStatus()), ByStatus: map[string]int64{}}
 	}
 	invs := append(res.Invariants(), driver.Invariants(ctx)...)
+	// What the scenario observed while checking (e.g. histories) is kept too.
+	if iv := r.rec.Cut(time.Now()); len(iv.Hists) > 0 {
+		r.stream.Write(bench.Record{Time: iv.End, Kind: bench.KindInterval, Scenario: name, Interval: &iv}, nil)
+	}
 	r.stream.Write(bench.Record{Kind: bench.KindVerify, Scenario: p.Scenario.Name}, reports.VerifyRecord{Result: res, Invariants: invs})
 	if verr != nil {
 		return fmt.Errorf("verification: %w", verr)
@@ -166,11 +173,9 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 	return nil
 }
 
-// load runs the executor, cutting an interval every second into the stream.
-func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *faults.Env) {
+func (r *run) scenarioPlan() reports.ScenarioPlan {
 	p := r.plan
-	name := p.Scenario.Name
-	plan := reports.ScenarioPlan{Name: name, Options: p.Options.Display(), MaxInFlight: p.MaxInFlight,
+	plan := reports.ScenarioPlan{Name: p.Scenario.Name, Options: p.Options.Display(), MaxInFlight: p.MaxInFlight,
 		Iterations: p.Iterations, LateAfter: p.LateAfter.String()}
 	if p.Duration > 0 {
 		plan.Duration = p.Duration.String()
@@ -180,8 +185,14 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 	} else {
 		plan.Executor, plan.Concurrency = "concurrency", p.Concurrency
 	}
+	return plan
+}
+
+// load runs the executor, cutting an interval every second into the stream.
+func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *faults.Env) {
+	p := r.plan
+	name := p.Scenario.Name
 	start := time.Now()
-	r.stream.Write(bench.Record{Time: start, Kind: bench.KindScenarioStart, Scenario: name}, plan)
 	rec := r.rec
 	rec.Cut(start) // anything observed while preparing belongs to no interval
 

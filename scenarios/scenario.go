@@ -21,6 +21,9 @@ type Scenario struct {
 	Name        string
 	Description string
 	Options     []Option
+	// Validate, if set, checks the options as a whole before anything starts
+	// (e.g. a size the server's limits cannot take); its error is a usage error.
+	Validate func(Values) error
 	// Register adds the scenario's workflows and activities to a worker.
 	Register func(r worker.Registry)
 	// New prepares one run (fake services, per-run state) and returns its driver.
