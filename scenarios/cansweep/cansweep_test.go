@@ -77,8 +77,15 @@ func TestRecommend(t *testing.T) {
 	if len(r.Chapter) != 3 || !r.Chapter[1].InBudget || r.Chapter[1].Source != "measured" || r.Chapter[2].InBudget || r.Chapter[2].Source != "fitted" {
 		t.Fatalf("chapter %+v", r.Chapter)
 	}
-	if !strings.Contains(r.Summary, "at most 10000 events") {
+	if !strings.Contains(r.Summary, "at most 10000 events") || strings.Contains(r.Summary, "superlinear") {
 		t.Fatalf("summary %s", r.Summary)
+	}
+
+	// Replay per 1,000 events growing with length is called out.
+	rows[4].ReplayMS.Median, rows[4].ReplayMSPer1k = 2000, 100
+	rows[0].ReplayMSPer1k = 10
+	if r := recommend(rows, time.Second); r.ReplayMSPer1kShortest != 10 || r.ReplayMSPer1kLongest != 100 || !strings.Contains(r.Summary, "superlinear") {
+		t.Fatalf("%+v", r)
 	}
 
 	// A noisy dip over budget stops the recommendation there even if a

@@ -31,6 +31,11 @@ type Recommendation struct {
 	// Linear fits over the tested lengths (least squares, per 1,000 events).
 	ReplayMSPer1k  float64 `json:"replay_ms_per_1k_events"`
 	TaskP99MSPer1k float64 `json:"task_p99_ms_per_1k_events"`
+	// ReplayMSPer1kShortest/Longest: cold replay per 1,000 events at the
+	// shortest and the longest measured history. A growing ratio means
+	// replay cost is superlinear in the history length.
+	ReplayMSPer1kShortest float64 `json:"replay_ms_per_1k_events_shortest"`
+	ReplayMSPer1kLongest  float64 `json:"replay_ms_per_1k_events_longest"`
 	// EstimatedEventsAtBudget: where the fitted p99 line meets the budget
 	// (extrapolated beyond the tested lengths; 0 if the fit has no slope).
 	EstimatedEventsAtBudget int `json:"estimated_events_at_budget,omitempty"`
@@ -72,6 +77,12 @@ func recommend(rows []Row, budget time.Duration) Recommendation {
 			if r.FirstOverBudget == 0 {
 				r.FirstOverBudget = int(row.Events)
 			}
+		}
+		if row.ReplayMSPer1k > 0 {
+			if r.ReplayMSPer1kShortest == 0 {
+				r.ReplayMSPer1kShortest = round3(row.ReplayMSPer1k)
+			}
+			r.ReplayMSPer1kLongest = round3(row.ReplayMSPer1k)
 		}
 		if row.Suggested && (r.SuggestionSeenAt == 0 || row.SuggestedAtEvents < r.SuggestionSeenAt) {
 			r.SuggestionSeenAt = row.SuggestedAtEvents
@@ -148,6 +159,13 @@ func (r Recommendation) summary(rows []Row) string {
 			fmt.Fprintf(&b, "; a workflow task without sticky cache %.2f ms more p99 per 1,000 events", r.TaskP99MSPer1k)
 		}
 		b.WriteString(".")
+	}
+	if r.ReplayMSPer1kShortest > 0 && r.ReplayMSPer1kLongest > 2*r.ReplayMSPer1kShortest {
+		fmt.Fprintf(&b, " Cold replay per 1,000 events grows from %.1f ms (shortest history) to %.1f ms (longest): superlinear. "+
+			"The Go SDK's replayer holds the whole history in memory and copies the remaining events after every workflow task "+
+			"(internal history.prepareTask), so replayer time overstates what a worker pays on long histories; a worker "+
+			"without sticky cache loads the history page by page, and its task latency is what the recommendation uses.",
+			r.ReplayMSPer1kShortest, r.ReplayMSPer1kLongest)
 	}
 	if r.SuggestionSeenAt > 0 {
 		fmt.Fprintf(&b, " The server suggested continue-as-new from event %d on", r.SuggestionSeenAt)
