@@ -15,8 +15,10 @@ import (
 
 // RunEnd is the payload of the run-end record.
 type RunEnd struct {
-	Interrupted bool   `json:"interrupted"`
-	Error       string `json:"error,omitempty"`
+	Interrupted        bool    `json:"interrupted"`
+	Error              string  `json:"error,omitempty"`
+	DriverCPUSeconds   float64 `json:"driver_cpu_s"`
+	ChildrenCPUSeconds float64 `json:"children_cpu_s"`
 }
 
 const maxErrors = 10
@@ -127,6 +129,7 @@ func Build(r io.Reader) (*Report, error) {
 			rep.Run.EndTime = rec.Time
 			rep.Run.Interrupted = e.Interrupted
 			rep.Run.Error = e.Error
+			rep.Run.DriverCPUSeconds, rep.Run.ChildrenCPUSeconds = e.DriverCPUSeconds, e.ChildrenCPUSeconds
 			ended = true
 		}
 		return nil

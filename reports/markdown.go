@@ -22,10 +22,12 @@ func Markdown(rep *Report) string {
 	w("| run | |\n|---|---|\n")
 	w("| squall | %s (commit %s) |\n", r.SquallVersion, r.Commit)
 	w("| cluster | %s %s, Temporal server %s, namespace %s |\n", r.Cluster, r.Address, r.ServerVersion, r.Namespace)
-	w("| workers | %d, tuning %v |\n", r.Workers, r.WorkerTuning)
+	tuning, _ := json.Marshal(r.WorkerTuning)
+	w("| workers | %d, tuning `%s` (0: SDK default) |\n", r.Workers, tuning)
 	w("| machine | %d cores, %s, %s |\n", r.Cores, r.OS, r.GoVersion)
 	w("| time | %s → %s (%s) |\n", r.StartTime.Format("2006-01-02 15:04:05Z07:00"), r.EndTime.Format("15:04:05"), r.EndTime.Sub(r.StartTime).Round(1e9))
 	w("| flags | `%s` |\n", strings.Join(r.Flags, " "))
+	w("| CPU | driver %.1f s, server and workers %.1f s |\n", r.DriverCPUSeconds, r.ChildrenCPUSeconds)
 	if r.Interrupted {
 		w("| interrupted | yes: the load was stopped early; results cover what ran |\n")
 	}
@@ -153,6 +155,7 @@ func Summary(rep *Report, dir string) string {
 	if rep.Run.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n", rep.Run.Error)
 	}
+	fmt.Fprintf(&b, "cpu: driver %.1f s, server+workers %.1f s\n", rep.Run.DriverCPUSeconds, rep.Run.ChildrenCPUSeconds)
 	fmt.Fprintf(&b, "verdict: %s\nreport: %s/%s\n", rep.Verdict, dir, FileMarkdown)
 	return b.String()
 }

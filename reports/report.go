@@ -66,6 +66,10 @@ type RunInfo struct {
 	StartTime     time.Time         `json:"start_time"`
 	EndTime       time.Time         `json:"end_time"`
 	Interrupted   bool              `json:"interrupted"`
+	// CPU time of the driver (squall run itself) and of its children
+	// (embedded server, workers): the load generator's own share.
+	DriverCPUSeconds   float64 `json:"driver_cpu_s"`
+	ChildrenCPUSeconds float64 `json:"children_cpu_s"`
 	// Error is set when the run stopped early on a set-up or run error.
 	Error string `json:"error,omitempty"`
 }

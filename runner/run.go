@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -62,6 +63,7 @@ func Run(ctx, loadCtx context.Context, p *Plan, b Build, con Console) (*reports.
 	// Whatever happened, close the books and write the report.
 	r.stopProcesses()
 	end := reports.RunEnd{Interrupted: loadCtx.Err() != nil}
+	end.DriverCPUSeconds, end.ChildrenCPUSeconds = cpuSeconds()
 	if runErr != nil {
 		end.Error = runErr.Error()
 	}
@@ -411,4 +413,21 @@ func (r *run) writeRunStart() {
 	}
 	r.stream.Write(bench.Record{Kind: bench.KindRunStart}, info)
 	r.wroteStart = true
+}
+
+// cpuSeconds is the CPU time (user+system) used by this process — the
+// driver — and by its waited-for children (embedded server and workers), so
+// the report can say how much of the machine the load generator took.
+func cpuSeconds() (self, children float64) {
+	sec := func(u syscall.Rusage) float64 {
+		return float64(u.Utime.Sec+u.Stime.Sec) + float64(u.Utime.Usec+u.Stime.Usec)/1e6
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		self = sec(ru)
+	}
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru) == nil {
+		children = sec(ru)
+	}
+	return self, children
 }
