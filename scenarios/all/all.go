@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/squallbench/squall/scenarios/cansweep"
+	_ "github.com/squallbench/squall/scenarios/degradation"
 	_ "github.com/squallbench/squall/scenarios/entity"
 	_ "github.com/squallbench/squall/scenarios/fanout"
 	_ "github.com/squallbench/squall/scenarios/noop"

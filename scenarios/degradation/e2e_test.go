@@ -1,0 +1,55 @@
+package degradation
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/squallbench/squall/internal/squalltest"
+)
+
+// Six workflows of twenty requests, a second apart; the primary fails
+// 100% from +3 s to +11 s. Every breaker opens after its threshold, the
+// primary's own log shows no request while open, every breaker closes
+// after the recovery, every request is answered and its source matches
+// the services' logs.
+func TestDegradationOutageEndToEnd(t *testing.T) {
+	squalltest.SkipIfShort(t)
+	res := squalltest.Run(t, 3*time.Minute, "--scenario", Name,
+		"--option", "outage-start=3s", "--option", "outage-duration=8s", "--option", "open-timeout=3s",
+		"--option", "requests=20", "--rate", "1/s", "--iterations", "6")
+	if res.Exit != 0 {
+		t.Errorf("exit %d, want 0", res.Exit)
+	}
+	s := squalltest.Scenario(t, res.Report, Name)
+	want := map[string]bool{"every-request-answered": false, "answer-source-matches-services": false, "breaker-blocks-primary": false,
+		"breaker-follows-rules": false, "breaker-opens-in-outage": false, "breaker-closes-after-recovery": false,
+		"no-lost-workflows": false, "expected-end-state": false}
+	for _, i := range s.Invariants {
+		t.Logf("%v %s: %s", i.OK, i.Name, i.Detail)
+		if !i.OK {
+			t.Errorf("invariant %s failed: %s", i.Name, i.Detail)
+		}
+		if _, ok := want[i.Name]; ok {
+			want[i.Name] = true
+		}
+	}
+	for n, found := range want {
+		if !found {
+			t.Errorf("invariant %s not reported", n)
+		}
+	}
+	var sum Summary
+	if err := json.Unmarshal(s.Details["summary"], &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Answers != 120 || sum.BySource[SourceSecondary] == 0 || sum.BySource[SourcePrimary] == 0 ||
+		sum.Transitions[Open] < 6 || sum.Transitions[Closed] < 6 || sum.BlockedByBreaker == 0 ||
+		sum.DegradedFraction <= 0 || sum.DegradedFraction >= 1 {
+		t.Errorf("summary %+v", sum)
+	}
+	var tl []Second
+	if err := json.Unmarshal(s.Details["timeline"], &tl); err != nil || len(tl) < 15 {
+		t.Errorf("timeline of %d seconds (%v)", len(tl), err)
+	}
+}
