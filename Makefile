@@ -29,7 +29,7 @@ bench: build
 
 # End-to-end tests run the real binary; SQUALL_BIN spares each package a build.
 test: build
-	SQUALL_BIN=$(CURDIR)/$(BIN) go test -count=1 -timeout 25m ./...
+	SQUALL_BIN=$(CURDIR)/$(BIN) go test -p 1 -count=1 -timeout 25m ./...
 
 # Unit tests only: no servers, no containers.
 test-short:
