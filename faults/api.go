@@ -2,6 +2,8 @@ package faults
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/squallbench/squall/scenarios"
@@ -31,17 +33,22 @@ func (f *apiFault) Heal(context.Context) error {
 	return nil
 }
 
-func pickAPIs(env *Env, name string) []scenarios.APIControl {
+func pickAPIs(env *Env, name string) ([]scenarios.APIControl, error) {
 	if name == "" || name == "all" {
-		return env.APIs
+		return env.APIs, nil
 	}
-	var out []scenarios.APIControl
+	var names []string
+	var picked []scenarios.APIControl
 	for _, a := range env.APIs {
+		names = append(names, a.Name())
 		if a.Name() == name {
-			out = append(out, a)
+			picked = append(picked, a)
 		}
 	}
-	return out
+	if len(picked) == 0 {
+		return nil, fmt.Errorf("api=%s: no such fake service (this scenario has: %s)", name, strings.Join(names, ", "))
+	}
+	return picked, nil
 }
 
 var apiParam = scenarios.Option{Name: "api", Kind: scenarios.String, Default: "all", Help: "which fake service (by name) or all"}
@@ -54,7 +61,8 @@ func init() {
 			{Name: "rate", Kind: scenarios.Float, Default: "0.5", Help: "fraction of requests that fail, 0-1", Min: scenarios.MinOf(0)}},
 		Needs: NeedFakeService,
 		New: func(env *Env, p scenarios.Values) (Fault, error) {
-			return &apiFault{apis: pickAPIs(env, p.String("api")), errorRate: p.Float("rate")}, nil
+			apis, err := pickAPIs(env, p.String("api"))
+			return &apiFault{apis: apis, errorRate: p.Float("rate")}, err
 		},
 	})
 	Register(&Kind{
@@ -64,7 +72,8 @@ func init() {
 			{Name: "latency", Kind: scenarios.Duration, Default: "500ms", Help: "added per request", Min: scenarios.MinOf(0)}},
 		Needs: NeedFakeService,
 		New: func(env *Env, p scenarios.Values) (Fault, error) {
-			return &apiFault{apis: pickAPIs(env, p.String("api")), latency: p.Duration("latency")}, nil
+			apis, err := pickAPIs(env, p.String("api"))
+			return &apiFault{apis: apis, latency: p.Duration("latency")}, err
 		},
 	})
 }

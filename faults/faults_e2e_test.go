@@ -149,3 +149,26 @@ func TestBadFaultsAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// api-errors and api-latency act on a scenario's fake services: the
+// degradation scenario's primary fails every request for a while, then
+// answers slowly, and every request must still be answered (fallbacks).
+func TestAPIFaults(t *testing.T) {
+	squalltest.SkipIfShort(t)
+	res := squalltest.Run(t, 4*time.Minute, "--scenario", "degradation", "--rate", "1/s", "--iterations", "4",
+		"--option", "requests=8", "--option", "outage-duration=0s", "--grace", "2m",
+		"--fault", "api-errors at=1s for=6s api=degradation.primary rate=1",
+		"--fault", "api-latency at=8s for=3s api=all latency=300ms")
+	if res.Exit != 0 || res.Report.Verdict != "pass" {
+		s := squalltest.Scenario(t, res.Report, "degradation")
+		t.Fatalf("exit %d verdict %s; invariants %+v", res.Exit, res.Report.Verdict, s.Invariants)
+	}
+	if len(res.Report.Faults) != 2 {
+		t.Fatalf("%d fault windows, want 2", len(res.Report.Faults))
+	}
+	for _, w := range res.Report.Faults {
+		if w.Error != "" || w.InjectedAt.IsZero() {
+			t.Errorf("window %+v", w)
+		}
+	}
+}
