@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/squallbench/squall/scenarios/approval"
 	_ "github.com/squallbench/squall/scenarios/cansweep"
 	_ "github.com/squallbench/squall/scenarios/degradation"
 	_ "github.com/squallbench/squall/scenarios/entity"

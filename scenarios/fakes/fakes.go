@@ -54,6 +54,11 @@ type Config struct {
 	Latency time.Duration
 	// Seed seeds the failure draws.
 	Seed int64
+	// OnRequest, if set, is called with every logged request after the
+	// decision (outside the service's lock, before the answer is sent):
+	// drivers use it to react to a request, e.g. a simulated approver
+	// starting its clock when the notification arrives.
+	OnRequest func(Entry)
 }
 
 // Entry is one logged request.
@@ -83,9 +88,10 @@ type Service struct {
 	// URL is the service's base URL (http://127.0.0.1:port).
 	URL string
 
-	name  string
-	limit int
-	win   time.Duration
+	name      string
+	limit     int
+	win       time.Duration
+	onRequest func(Entry)
 
 	mu        sync.Mutex
 	errorRate float64
@@ -133,7 +139,7 @@ func Start(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("fakes: %s: listen: %w", cfg.Name, err)
 	}
 	s := &Service{
-		URL: "http://" + ln.Addr().String(), name: cfg.Name, limit: cfg.Limit, win: cfg.Window,
+		URL: "http://" + ln.Addr().String(), name: cfg.Name, limit: cfg.Limit, win: cfg.Window, onRequest: cfg.OnRequest,
 		errorRate: cfg.ErrorRate, latency: cfg.Latency, rng: rand.New(rand.NewSource(cfg.Seed)), ln: ln,
 	}
 	mux := http.NewServeMux()
@@ -286,6 +292,9 @@ func (s *Service) admit(key string) (status int, at int64, latency time.Duration
 func (s *Service) handleCall(w http.ResponseWriter, r *http.Request) {
 	key := r.URL.Query().Get("key")
 	status, at, latency := s.admit(key)
+	if s.onRequest != nil {
+		s.onRequest(Entry{At: at, Key: key, Status: status})
+	}
 	if latency > 0 {
 		select {
 		case <-time.After(latency):

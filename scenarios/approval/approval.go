@@ -1,0 +1,345 @@
+// Package approval is the human-in-the-loop scenario (the chapter's
+// section 9.7): the single manual approval (validate, ask, wait for a
+// signal with a timeout, status query) and the multi-level chain whose
+// length depends on the amount (manager < 10,000 <= director < 100,000 <=
+// VP < 1,000,000 <= CEO).
+//
+// The approvers are simulated by the driver: each iteration draws an
+// amount and, per level, a decision (approve / reject / ignore, by the
+// configured mix) and a delay (by the configured distribution). The
+// workflow notifies an approver through a fake notification service in
+// the driver process; the simulated approver's clock starts when that
+// notification arrives, and it signals after its delay. Before and after
+// each decision the driver queries the workflow and checks the answer
+// against what has happened so far. Approved requests execute their action
+// through a fake actions service. Both services' logs are ground truth.
+//
+// The chapter's timeouts (7 days single, 24 hours a level) are exercised
+// by the unit tests with the SDK test environment's time skipping; the
+// load scenario uses a short, configurable timeout.
+package approval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"strings"
+	"sync"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/fakes"
+)
+
+// Name is the scenario's registry name.
+const Name = "approval"
+
+// Modes.
+const (
+	ModeSingle = "single"
+	ModeChain  = "chain"
+)
+
+func init() {
+	scenarios.Register(&scenarios.Scenario{
+		Name: Name,
+		Description: "human-in-the-loop: single approval or the amount-dependent chain (manager/director/VP/CEO), simulated approvers " +
+			"signalling after a seeded delay with an approve/reject/ignore mix, status queries checked mid-flight",
+		Options: []scenarios.Option{
+			{Name: "mode", Kind: scenarios.Enum, Default: ModeChain, Choices: []string{ModeSingle, ModeChain},
+				Help: "single: one approval (validate, ask, wait, execute); chain: levels by amount"},
+			{Name: "timeout", Kind: scenarios.Duration, Default: "10s", Min: scenarios.MinOf(0.001),
+				Help: "approval timeout per step (the chapter: 7 days single, 24 h per level; the unit tests use those with time skipping)"},
+			{Name: "approve", Kind: scenarios.Float, Default: "0.8", Min: scenarios.MinOf(0), Help: "fraction of approvers who approve"},
+			{Name: "reject", Kind: scenarios.Float, Default: "0.1", Min: scenarios.MinOf(0), Help: "fraction who reject (the rest ignore the request)"},
+			{Name: "delay-dist", Kind: scenarios.Enum, Default: DistUniform, Choices: []string{DistUniform, DistExponential, DistFixed},
+				Help: "approver delay after the notification: uniform on [0, 2*delay], exponential with mean delay, or fixed"},
+			{Name: "delay", Kind: scenarios.Duration, Default: "2s", Min: scenarios.MinOf(0), Help: "mean approver delay"},
+			{Name: "race-margin", Kind: scenarios.Duration, Default: "2s", Min: scenarios.MinOf(0),
+				Help: "delays this close to the timeout are moved past it (timer vs signal would be a race)"},
+			{Name: "min-amount", Kind: scenarios.Float, Default: "1000", Min: scenarios.MinOf(0.01), Help: "smallest amount (log-uniform)"},
+			{Name: "max-amount", Kind: scenarios.Float, Default: "5000000", Min: scenarios.MinOf(0.01), Help: "largest amount"},
+			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of amounts, decisions and delays"},
+		},
+		Register: Register,
+		New:      newDriver,
+	})
+}
+
+// record is one iteration as the driver saw it.
+type record struct {
+	id       string
+	plan     Plan
+	got      *Outcome
+	err      string
+	queries  int
+	qerrs    []string
+	signals  int
+	sigErrs  []string // signals that should have landed and did not
+	lateSent int
+}
+
+type driver struct {
+	env     scenarios.Env
+	cfg     PlanConfig
+	seed    int64
+	notify  *fakes.Service
+	actions *fakes.Service
+
+	mu      sync.Mutex
+	waiters map[string]chan int64 // notify key -> arrival
+	records []*record
+	unacked int
+}
+
+func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
+	d := &driver{env: env, seed: o.Int("seed"), waiters: map[string]chan int64{}}
+	d.cfg = PlanConfig{Chain: o.String("mode") == ModeChain, Approve: o.Float("approve"), Reject: o.Float("reject"),
+		Dist: o.String("delay-dist"), Mean: o.Duration("delay"), Timeout: o.Duration("timeout"), Margin: o.Duration("race-margin"),
+		MinAmount: o.Float("min-amount"), MaxAmt: o.Float("max-amount")}
+	if err := d.cfg.Check(); err != nil {
+		return nil, err
+	}
+	if d.notify, err = fakes.Start(fakes.Config{Name: Name + ".notify", OnRequest: d.notified}); err != nil {
+		return nil, err
+	}
+	if d.actions, err = fakes.Start(fakes.Config{Name: Name + ".actions"}); err != nil {
+		_ = d.notify.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// notified wakes the simulated approver of a notification.
+func (d *driver) notified(e fakes.Entry) {
+	d.mu.Lock()
+	ch := d.waiters[e.Key]
+	d.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- e.At:
+		default: // a repeated notification (activity retry): the first counts
+		}
+	}
+}
+
+// WorkflowID names iteration n of a run.
+func WorkflowID(runID string, n int64) string { return fmt.Sprintf("%s-%s-%d", Name, runID, n) }
+
+func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
+	rng := rand.New(rand.NewSource(d.seed*1_000_003 + it.N))
+	rec := &record{id: WorkflowID(d.env.RunID, it.N), plan: NewPlan(d.cfg, rng)}
+	chans := map[string]chan int64{}
+	d.mu.Lock()
+	for _, dec := range rec.plan.Decisions {
+		ch := make(chan int64, 1)
+		chans[dec.Level] = ch
+		d.waiters[NotifyKey(rec.id, dec.Level)] = ch
+	}
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		for _, dec := range rec.plan.Decisions {
+			delete(d.waiters, NotifyKey(rec.id, dec.Level))
+		}
+		d.mu.Unlock()
+	}()
+	wf := WorkflowSingle
+	if d.cfg.Chain {
+		wf = WorkflowChain
+	}
+	in := Input{Request: Request{ID: rec.id, Amount: rec.plan.Amount, NotifyURL: d.notify.URL, ActionsURL: d.actions.URL}, Timeout: d.cfg.Timeout}
+	start := time.Now()
+	run, err := d.env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: rec.id, TaskQueue: d.env.TaskQueue}, wf, in)
+	if err != nil {
+		d.env.Journal.Started(Name, rec.id, "", false)
+		d.mu.Lock()
+		d.unacked++
+		d.mu.Unlock()
+		return fmt.Errorf("start %s: %w", rec.id, err)
+	}
+	d.env.Journal.Started(Name, rec.id, run.GetRunID(), true)
+	d.mu.Lock()
+	d.records = append(d.records, rec)
+	d.mu.Unlock()
+
+	err = d.approvers(ctx, rec, chans)
+	var out Outcome
+	gerr := scenarios.AwaitResult(ctx, run, &out)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if gerr != nil {
+		err = errors.Join(err, gerr)
+	} else {
+		rec.got = &out
+		d.env.Observe("request."+out.Status, time.Since(start))
+	}
+	if err != nil {
+		rec.err = err.Error()
+		return fmt.Errorf("%s: %w", rec.id, err)
+	}
+	return nil
+}
+
+// approvers plays the request's simulated approvers: wait for each
+// notification, query, wait the drawn delay, signal, query again.
+func (d *driver) approvers(ctx context.Context, rec *record, chans map[string]chan int64) error {
+	for i, dec := range rec.plan.Decisions {
+		var notifiedAt time.Time
+		select {
+		case at := <-chans[dec.Level]:
+			notifiedAt = time.Unix(0, at)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d.cfg.Timeout + 2*time.Minute):
+			return fmt.Errorf("level %s was never notified", dec.Level)
+		}
+		d.check(ctx, rec, i, false, "")
+		if dec.Action == ActIgnore {
+			return nil
+		}
+		select {
+		case <-time.After(time.Until(notifiedAt.Add(dec.Delay))):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		d.env.Observe("approver-delay", time.Since(notifiedAt))
+		err := d.signal(ctx, rec.id, dec)
+		d.mu.Lock()
+		rec.signals++
+		if dec.Late {
+			rec.lateSent++
+		} else if err != nil {
+			rec.sigErrs = append(rec.sigErrs, fmt.Sprintf("%s %s: %v", dec.Action, dec.Level, err))
+		}
+		d.mu.Unlock()
+		if dec.Late {
+			// The level timed out before; the workflow has ended (or
+			// ignores it). Either way the outcome must not change.
+			return nil
+		}
+		d.check(ctx, rec, i, true, dec.Action)
+		if dec.Action == ActReject {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (d *driver) signal(ctx context.Context, id string, dec Decision) error {
+	by := "sim-" + dec.Level
+	if !d.cfg.Chain {
+		if dec.Action == ActApprove {
+			return d.env.Client.SignalWorkflow(ctx, id, "", SignalApprove, by)
+		}
+		return d.env.Client.SignalWorkflow(ctx, id, "", SignalReject, "rejected by "+by)
+	}
+	if dec.Action == ActApprove {
+		return d.env.Client.SignalWorkflow(ctx, id, "", SignalApproveStep, StepSignal{Level: dec.Level, Approver: by})
+	}
+	return d.env.Client.SignalWorkflow(ctx, id, "", SignalRejectStep, StepSignal{Level: dec.Level, Reason: "rejected by " + by})
+}
+
+// check queries the workflow and compares its answer with what the
+// simulated approvers have done: levels before i approved, level i
+// pending (before its decision) or decided (after), the rest pending.
+func (d *driver) check(ctx context.Context, rec *record, i int, after bool, action string) {
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var problem string
+	if !d.cfg.Chain {
+		var st SingleStatus
+		v, err := d.env.Client.QueryWorkflow(qctx, rec.id, "", QueryStatus)
+		if err == nil {
+			err = v.Get(&st)
+		}
+		want := SingleStatus{Waiting: true}
+		if after && action == ActApprove {
+			want = SingleStatus{Approved: true}
+		} else if after {
+			want = SingleStatus{Rejected: true, RejectionReason: "rejected by sim-" + Approver}
+		}
+		switch {
+		case err != nil:
+			problem = "query: " + err.Error()
+		case st != want:
+			problem = fmt.Sprintf("status %+v, want %+v", st, want)
+		}
+	} else {
+		var st ChainStatus
+		v, err := d.env.Client.QueryWorkflow(qctx, rec.id, "", QueryChainStatus)
+		if err == nil {
+			err = v.Get(&st)
+		}
+		if err != nil {
+			problem = "query: " + err.Error()
+		} else {
+			problem = chainMismatch(st, rec.plan.Levels, i, after, action)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rec.queries++
+	if problem != "" {
+		phase := "before"
+		if after {
+			phase = "after"
+		}
+		rec.qerrs = append(rec.qerrs, fmt.Sprintf("%s the %s decision: %s", phase, rec.plan.Levels[i], problem))
+	}
+}
+
+// chainMismatch describes how st differs from the expected chain status,
+// or returns "".
+func chainMismatch(st ChainStatus, levels []string, i int, after bool, action string) string {
+	cur := i
+	if after && action == ActApprove && i+1 < len(levels) {
+		cur = i + 1 // the workflow moved on to notify the next level
+	}
+	var want []string
+	for j, l := range levels {
+		s := "pending"
+		if j < i || (j == i && after && action == ActApprove) {
+			s = "approved"
+		} else if j == i && after {
+			s = "rejected"
+		}
+		want = append(want, l+":"+s)
+	}
+	var got []string
+	for _, s := range st.Steps {
+		state := "?"
+		switch {
+		case s.Approved && !s.Rejected && !s.Pending:
+			state = "approved"
+		case s.Rejected && !s.Approved && !s.Pending:
+			state = "rejected"
+		case s.Pending && !s.Approved && !s.Rejected:
+			state = "pending"
+		}
+		got = append(got, s.Level+":"+state)
+	}
+	if st.CurrentStep != cur || st.TotalSteps != len(levels) || strings.Join(got, ",") != strings.Join(want, ",") {
+		return fmt.Sprintf("step %d of %d [%s], want step %d of %d [%s]", st.CurrentStep, st.TotalSteps, strings.Join(got, ","),
+			cur, len(levels), strings.Join(want, ","))
+	}
+	return ""
+}
+
+func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {
+	return enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+}
+
+func (d *driver) Close() error {
+	var errs []error
+	for _, s := range []*fakes.Service{d.notify, d.actions} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
