@@ -169,8 +169,8 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 	if o.BindIP == "" {
 		o.BindIP = "127.0.0.1"
 	}
-	if o.Port <= 0 || o.Port > 65535-3 {
-		return Usagef("bad --port %d: want 1-65532 (the server also uses the next ports for its internal services)", o.Port)
+	if o.Port <= 0 || o.Port > 65535-InternalPorts {
+		return Usagef("bad --port %d: want 1-%d (the server also uses the next %d ports for its internal services)", o.Port, 65535-InternalPorts, InternalPorts)
 	}
 	dc, err := ParseDynamicConfig(o.Dynamic)
 	if err != nil {
@@ -188,6 +188,11 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 	}
 	if err := CheckPortFree(o.BindIP, o.Port, "--port"); err != nil {
 		return err
+	}
+	for i := 1; i <= InternalPorts; i++ {
+		if err := CheckPortFree("127.0.0.1", o.Port+i, "--port (the server also needs the next "+strconv.Itoa(InternalPorts)+" ports)"); err != nil {
+			return err
+		}
 	}
 	if o.MetricsPort > 0 {
 		if err := CheckPortFree(o.BindIP, o.MetricsPort, "--metrics-port"); err != nil {
@@ -330,10 +335,11 @@ func serverConfig(o ServerOptions) (*config.Config, error) {
 		MaxConns:     1,
 		MaxIdleConns: 1,
 	}
-	ports, err := freePorts(7)
-	if err != nil {
-		return nil, err
-	}
+	// Fixed internal ports (frontend port + 1..6): a server restarted on the
+	// same data after a kill comes back as the same cluster members. With
+	// fresh ports each time, the dead instance's membership entries would
+	// keep requests routed to nowhere until they expire (over a minute).
+
 	svc := func(grpc, membership int, frontend bool) config.Service {
 		s := config.Service{RPC: config.RPC{GRPCPort: grpc, MembershipPort: membership, BindOnLocalHost: true}}
 		if frontend && o.BindIP != "127.0.0.1" {
@@ -366,10 +372,10 @@ func serverConfig(o ServerOptions) (*config.Config, error) {
 	}
 	cfg.DCRedirectionPolicy = config.DCRedirectionPolicy{Policy: "noop"}
 	cfg.Services = map[string]config.Service{
-		"frontend": svc(o.Port, ports[0], true),
-		"history":  svc(ports[1], ports[2], false),
-		"matching": svc(ports[3], ports[4], false),
-		"worker":   svc(ports[5], ports[6], false),
+		"frontend": svc(o.Port, o.Port+1, true),
+		"history":  svc(o.Port+2, o.Port+3, false),
+		"matching": svc(o.Port+4, o.Port+5, false),
+		"worker":   svc(o.Port+6, o.Port+7, false),
 	}
 	cfg.Archival = config.Archival{
 		History:    config.HistoryArchival{State: "disabled"},
@@ -383,25 +389,30 @@ func serverConfig(o ServerOptions) (*config.Config, error) {
 	return cfg, nil
 }
 
-// freePorts reserves n distinct ports at once (holding all listeners until the
-// end, so the kernel cannot hand out the same one twice).
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+// InternalPorts is how many ports after the frontend port the embedded
+// server uses for its internal services and membership.
+const InternalPorts = 7
+
+// FreePortRange finds a frontend port whose next InternalPorts ports are
+// free too, for a server squall starts itself.
+func FreePortRange() (int, error) {
+	for try := 0; try < 100; try++ {
+		base, err := FreePort()
 		if err != nil {
-			return nil, fmt.Errorf("reserve internal port: %w", err)
+			return 0, err
 		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+		if base > 65535-InternalPorts {
+			continue
+		}
+		ok := true
+		for i := 1; i <= InternalPorts && ok; i++ {
+			ok = CheckPortFree("127.0.0.1", base+i, "") == nil
+		}
+		if ok {
+			return base, nil
+		}
 	}
-	return ports, nil
+	return 0, errors.New("no free range of ports for the embedded server")
 }
 
 // ReadyLine is what `squall server` prints on stdout, followed by host:port,

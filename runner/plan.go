@@ -113,7 +113,7 @@ func Validate(f Flags) (*Plan, error) {
 	if err := f.Tuning.Validate(); err != nil {
 		bad("%v", err)
 	}
-	if f.ServerPort < 0 || f.ServerPort > 65532 || f.MetricsPort < 0 || f.MetricsPort > 65535 {
+	if f.ServerPort < 0 || f.ServerPort > 65535-cluster.InternalPorts || f.MetricsPort < 0 || f.MetricsPort > 65535 {
 		bad("bad --server-port/--server-metrics-port: want a port number (0 picks a free one)")
 	}
 	dyn, err := cluster.ParseKeyValues("--dynamic-config", f.Dynamic)

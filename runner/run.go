@@ -302,7 +302,7 @@ func (r *run) startServer(ctx context.Context) (string, error) {
 	port := p.ServerPort
 	if port == 0 {
 		var err error
-		if port, err = cluster.FreePort(); err != nil {
+		if port, err = cluster.FreePortRange(); err != nil {
 			return "", fmt.Errorf("pick server port: %w", err)
 		}
 	}

@@ -47,7 +47,7 @@ between runs (then point 'squall run --address' at it).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.DBPath, "db", "squall-temporal.db", "SQLite database file (created if absent, reused otherwise)")
-	f.IntVar(&o.Port, "port", 7233, "frontend gRPC port (the server also needs a few free ports it picks itself)")
+	f.IntVar(&o.Port, "port", 7233, "frontend gRPC port (the server also uses the next 7 ports for its internal services)")
 	f.StringVar(&o.BindIP, "bind", "127.0.0.1", "frontend bind address (0.0.0.0 inside a container)")
 	f.IntVar(&o.MetricsPort, "metrics-port", 0, "serve the server's Prometheus metrics on this port (0 = off)")
 	f.StringArrayVar(&dynamic, "dynamic-config", nil, "dynamic config override key=value (repeatable), e.g. limit.historyCount.suggestContinueAsNew=500")
