@@ -8,6 +8,7 @@ import (
 	_ "github.com/squallbench/squall/scenarios/degradation"
 	_ "github.com/squallbench/squall/scenarios/entity"
 	_ "github.com/squallbench/squall/scenarios/fanout"
+	_ "github.com/squallbench/squall/scenarios/largestate"
 	_ "github.com/squallbench/squall/scenarios/noop"
 	_ "github.com/squallbench/squall/scenarios/orders"
 	_ "github.com/squallbench/squall/scenarios/throttled"
