@@ -15,6 +15,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -41,6 +42,9 @@ func init() {
 				Help: "hybrid: continue-as-new after this many processed transactions in a run"},
 			{Name: "max-age", Kind: scenarios.Duration, Default: "10m", Min: scenarios.MinOf(1),
 				Help: "hybrid: continue-as-new when a run is this old (also while idle)"},
+			{Name: "prestart", Kind: scenarios.Bool, Default: "true",
+				Help: "start every entity (and let it run its first workflow task) before the load, so the load measures " +
+					"signals to live entities; false: the first signal-with-start of each entity creates it under load"},
 			{Name: "finish-timeout", Kind: scenarios.Duration, Default: "5m", Min: scenarios.MinOf(1),
 				Help: "after the load: how long closing the entities and reading their histories may take"},
 		},
@@ -68,7 +72,7 @@ type driver struct {
 	checks   []scenarios.Invariant
 }
 
-func newDriver(_ context.Context, env scenarios.Env, opts scenarios.Values) (scenarios.Driver, error) {
+func newDriver(ctx context.Context, env scenarios.Env, opts scenarios.Values) (scenarios.Driver, error) {
 	strat, err := ParseStrategy(opts.String("can"), int(opts.Int("hybrid-events")), opts.Duration("max-age"))
 	if err != nil {
 		return nil, err
@@ -82,7 +86,57 @@ func newDriver(_ context.Context, env scenarios.Env, opts scenarios.Values) (sce
 		}
 		d.entities = append(d.entities, l)
 	}
+	if opts.Bool("prestart") {
+		if err := d.prestart(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
+}
+
+// prestart starts every entity and waits until each has completed its first
+// workflow task (it then waits for signals, cached by its worker).
+func (d *driver) prestart(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	errs := make(chan error, len(d.entities))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, l := range d.entities {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			run, err := d.env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+				ID: l.id, TaskQueue: d.env.TaskQueue,
+				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			}, WorkflowName, Input{EntityID: l.id, Strategy: d.strategy})
+			if err != nil {
+				d.env.Journal.Started(Name, l.id, "", false)
+				errs <- fmt.Errorf("prestart %s: %w", l.id, err)
+				return
+			}
+			d.env.Journal.Started(Name, l.id, run.GetRunID(), true)
+			l.mu.Lock()
+			l.journaled = true
+			l.mu.Unlock()
+			for {
+				desc, err := d.env.Client.DescribeWorkflowExecution(ctx, l.id, run.GetRunID())
+				if err == nil && desc.GetPendingWorkflowTask() == nil && desc.GetWorkflowExecutionInfo().GetHistoryLength() >= 4 {
+					return
+				}
+				select {
+				case <-ctx.Done():
+					errs <- fmt.Errorf("prestart %s: first workflow task not done: %w", l.id, ctx.Err())
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs // the first error, if any
 }
 
 func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {
