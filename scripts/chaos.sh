@@ -31,6 +31,8 @@ runs=(
   "entity|--rate 20/s --option entities=20 --option hybrid-events=200|"
   "throttled-api|--rate 2/s --option api-limit=20 --option api-window=5s|api"
   "degradation|--rate 1/5s --option requests=10 --option outage-duration=0s|api"
+  "approval|--rate 1/s --option timeout=20s --option delay=1s|api"
+  "large-state|--rate 1/5s --option mode=external,incremental --option items=20000|"
 )
 [ $# -gt 0 ] && runs=("$@") # e.g. scripts/chaos.sh "noop|--rate 10/s|"
 
