@@ -68,9 +68,10 @@ func TestE2ESuggestedStrategy(t *testing.T) {
 		Min, Max, Total int
 	}
 	detail(t, s, "runs_per_entity", &runs)
-	// 300 signals per entity write at least 300 events per entity: at 150
-	// events per run that is at least two continue-as-new each.
-	if runs.Min < 3 {
+	// 300 signals per entity write more than 300 events per entity: at 150
+	// events per run that is at least one continue-as-new each (two unless
+	// the worker batched almost every signal with others).
+	if runs.Min < 2 || runs.Total < 10 {
 		t.Errorf("runs per entity %+v: the suggestion did not fire as often as it must", runs)
 	}
 	var can struct {
