@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -114,8 +115,13 @@ func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scen
 	return d, nil
 }
 
-// notified wakes the simulated approver of a notification.
+// notified wakes the simulated approver of a notification that got
+// through (a failed attempt, e.g. under the api-errors fault, is retried by
+// the activity; the workflow's timeout starts after the one that worked).
 func (d *driver) notified(e fakes.Entry) {
+	if e.Status != http.StatusOK {
+		return
+	}
 	d.mu.Lock()
 	ch := d.waiters[e.Key]
 	d.mu.Unlock()
@@ -328,6 +334,18 @@ func chainMismatch(st ChainStatus, levels []string, i int, after bool, action st
 			cur, len(levels), strings.Join(want, ","))
 	}
 	return ""
+}
+
+// APIs are the notification and actions services, for the api-errors and
+// api-latency faults.
+func (d *driver) APIs() []scenarios.APIControl {
+	var out []scenarios.APIControl
+	for _, s := range []*fakes.Service{d.notify, d.actions} {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {

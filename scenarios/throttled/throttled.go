@@ -79,8 +79,9 @@ func init() {
 			{Name: "permits", Kind: scenarios.Int, Default: "0", Min: scenarios.MinOf(0),
 				Help: "semaphore permits, token-bucket calls in flight (0: max(1, api-limit/10))"},
 			{Name: "burst", Kind: scenarios.Int, Default: "0", Min: scenarios.MinOf(0), Help: "token-bucket capacity (0: max(1, api-limit/10))"},
-			{Name: "workers", Kind: scenarios.Int, Default: "1", Min: scenarios.MinOf(1),
-				Help: "worker and task-queue strategies: SDK worker instances polling the strategy's activity queue"},
+			{Name: "workers", Kind: scenarios.Int, Default: "1", Min: scenarios.MinOf(0),
+				Help: "worker and task-queue strategies: SDK worker instances (in the driver process) polling the strategy's activity queue; " +
+					"worker strategy with 0: the run's worker processes instead (their --activities-per-second and --activity-slots; the bound is then unknown here)"},
 			{Name: "worker-rate", Kind: scenarios.Float, Default: "0", Min: scenarios.MinOf(0),
 				Help: "worker strategy: WorkerActivitiesPerSecond of each worker (0: 0.9*(api-limit-1)/api-window, what one worker may do)"},
 			{Name: "activity-slots", Kind: scenarios.Int, Default: "0", Min: scenarios.MinOf(0),
@@ -152,6 +153,9 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 			gates[k] = g
 		}
 	}
+	if o.Int("workers") == 0 && slices.Contains(kinds, KindTaskQueue) {
+		problems = append(problems, "limiter task-queue needs workers >= 1: TaskQueueActivitiesPerSecond is not a setting of the worker processes, so the scenario runs its own")
+	}
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
@@ -183,6 +187,14 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 		}
 		switch k {
 		case KindWorker, KindTaskQueue:
+			if nWorkers == 0 {
+				// The run's own worker processes on the run's task queue,
+				// with the tuning flags of squall run.
+				l.config = "the run's worker processes (squall run --workers N --activities-per-second R --activity-slots S): each admits <= R x window + 1 polled activities; " +
+					"but the activities share the workflows' task queue there, so the server hands many out eagerly with the workflow task, and eager activities " +
+					"bypass WorkerActivitiesPerSecond (SDK 1.50, server default system.enableActivityEagerExecution=true)"
+				break
+			}
 			l.queue = fmt.Sprintf("%s-%s-%s", env.TaskQueue, Name, k)
 			opts := worker.Options{}
 			if k == KindWorker {
