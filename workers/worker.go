@@ -27,6 +27,10 @@ type Tuning struct {
 	ActivitySlots       int `json:"activity_slots"`
 	StickyCacheSize     int `json:"sticky_cache_size"`
 	ActivitiesPerSecond int `json:"activities_per_second"`
+	// AutoscalePollers uses the SDK's autoscaling poller behaviour (instead
+	// of fixed poller counts): under a sticky backlog, the default poller
+	// can starve the normal task queue for minutes.
+	AutoscalePollers bool `json:"autoscale_pollers"`
 }
 
 // Args renders t as `squall worker` flags.
@@ -43,6 +47,9 @@ func (t Tuning) Args() []string {
 	add("--activity-slots", t.ActivitySlots)
 	add("--sticky-cache-size", t.StickyCacheSize)
 	add("--activities-per-second", t.ActivitiesPerSecond)
+	if t.AutoscalePollers {
+		a = append(a, "--autoscale-pollers")
+	}
 	return a
 }
 
@@ -61,6 +68,16 @@ func (t Tuning) Validate() error {
 }
 
 func (t Tuning) options() worker.Options {
+	if t.AutoscalePollers {
+		o := t.fixed()
+		o.WorkflowTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})
+		o.ActivityTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})
+		return o
+	}
+	return t.fixed()
+}
+
+func (t Tuning) fixed() worker.Options {
 	return worker.Options{
 		MaxConcurrentWorkflowTaskPollers:       t.WorkflowPollers,
 		MaxConcurrentActivityTaskPollers:       t.ActivityPollers,
@@ -78,6 +95,9 @@ func Run(ctx context.Context, conn cluster.Conn, taskQueue string, t Tuning, rea
 	}
 	if err := t.Validate(); err != nil {
 		return err
+	}
+	if t.AutoscalePollers && (t.WorkflowPollers != 0 || t.ActivityPollers != 0) {
+		return cluster.Usagef("--autoscale-pollers replaces --workflow-pollers and --activity-pollers: give one or the other")
 	}
 	cl, err := conn.Dial(ctx)
 	if err != nil {

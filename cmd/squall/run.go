@@ -101,6 +101,7 @@ func addTuningFlags(f *pflag.FlagSet, t *workers.Tuning) {
 	f.IntVar(&t.ActivitySlots, "activity-slots", 0, "worker: concurrent activities (0: SDK default)")
 	f.IntVar(&t.StickyCacheSize, "sticky-cache-size", 0, "worker: sticky workflow cache size (0: SDK default)")
 	f.IntVar(&t.ActivitiesPerSecond, "activities-per-second", 0, "worker: activity rate limit per worker (0: none)")
+	f.BoolVar(&t.AutoscalePollers, "autoscale-pollers", false, "worker: SDK autoscaling pollers instead of fixed counts")
 }
 
 // interruptContexts: the first SIGINT/SIGTERM ends loadCtx (stop starting,
