@@ -15,7 +15,7 @@ BIN     := bin/squall
 
 # `make bench` defaults: noop, open loop, about 60 s on the embedded server.
 BENCH_SCENARIO ?= noop
-BENCH_RATE     ?= 40/s
+BENCH_RATE     ?= 25/s
 BENCH_DURATION ?= 60s
 BENCH_ARGS     ?=
 
