@@ -70,7 +70,11 @@ func TestThrottledStrategiesSideBySide(t *testing.T) {
 				t.Errorf("%s: peak %d, %d 429s, %d requests for %d iterations: want within the limit, one request per call",
 					l.Limiter, l.PeakInWindow, l.Throttled, l.Requests, l.Iterations)
 			}
-			if l.AchievedPerS <= 0 || l.MeanUtilisation > 1.0001 {
+			// The hard bound is the peak per window, checked above. The mean
+			// rate over the span from first to last request may exceed the
+			// limit slightly: N windows' worth of requests can fit in a span
+			// a little over N-1 windows long (seen: 1.06 on a quiet machine).
+			if l.AchievedPerS <= 0 || l.MeanUtilisation > 1.5 {
 				t.Errorf("%s: achieved %.2f/s, utilisation %.2f", l.Limiter, l.AchievedPerS, l.MeanUtilisation)
 			}
 		}
