@@ -160,7 +160,7 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	}
 	in := Input{Request: Request{ID: rec.id, Amount: rec.plan.Amount, NotifyURL: d.notify.URL, ActionsURL: d.actions.URL}, Timeout: d.cfg.Timeout}
 	start := time.Now()
-	run, err := d.env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: rec.id, TaskQueue: d.env.TaskQueue}, wf, in)
+	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{ID: rec.id, TaskQueue: d.env.TaskQueue}, wf, in)
 	if err != nil {
 		d.env.Journal.Started(Name, rec.id, "", false)
 		d.mu.Lock()

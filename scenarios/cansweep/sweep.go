@@ -118,7 +118,7 @@ func (d *driver) sweep(ctx context.Context, it scenarios.Iteration) *outcome {
 	for i, l := range c.lengths {
 		w := &sweepWF{length: l, id: fmt.Sprintf("%s-%s-%d-%d", Name, d.env.RunID, it.N, l)}
 		wfs[i] = w
-		run, err := d.env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{
 			ID: w.id, TaskQueue: queue, WorkflowTaskTimeout: c.taskTimeout,
 		}, WorkflowName, Input{Target: l - c.reserve(), Batch: c.batch, Payload: c.payload, Probes: c.probes})
 		if err != nil {

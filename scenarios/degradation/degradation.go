@@ -181,7 +181,7 @@ func WorkflowID(runID string, n int64) string { return fmt.Sprintf("%s-%s-%d", N
 func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	d.once.Do(d.scheduleOutage)
 	id := WorkflowID(d.env.RunID, it.N)
-	run, err := d.env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, WorkflowName, d.in)
+	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, WorkflowName, d.in)
 	if err != nil {
 		d.env.Journal.Started(Name, id, "", false)
 		d.mu.Lock()

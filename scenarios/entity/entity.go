@@ -107,7 +107,7 @@ func (d *driver) prestart(ctx context.Context) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			run, err := d.env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{
 				ID: l.id, TaskQueue: d.env.TaskQueue,
 				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 			}, WorkflowName, Input{EntityID: l.id, Strategy: d.strategy})

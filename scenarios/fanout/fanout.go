@@ -126,7 +126,7 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	d.mu.Lock()
 	d.parents = append(d.parents, rec)
 	d.mu.Unlock()
-	run, err := d.env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, WorkflowParent, d.in)
+	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, WorkflowParent, d.in)
 	if err != nil {
 		d.env.Journal.Started(Name, id, "", false)
 		return fmt.Errorf("start %s: %w", id, err)

@@ -278,7 +278,7 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 		wf, in = WorkflowIncremental, IncrementalInput{Dir: d.blobDir, Prefix: id, Items: d.items, BatchSize: d.batch,
 			CheckpointEvery: d.every, MaxEvents: d.maxEv}
 	}
-	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, wf, in)
+	run, err := scenarios.StartWorkflow(ctx, cl, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, wf, in)
 	if err != nil {
 		d.env.Journal.Started(Name, id, "", false)
 		d.mu.Lock()

@@ -187,7 +187,7 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	d.mu.Unlock()
 	in := d.in
 	in.Batch = it.N
-	run, err := d.env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, d.workflowType(), in)
+	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, d.workflowType(), in)
 	if err != nil {
 		d.env.Journal.Started(Name, id, "", false)
 		return fmt.Errorf("start %s: %w", id, err)

@@ -226,7 +226,7 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 			l.config = g.Describe()
 			l.limiterID = fmt.Sprintf("%s-%s-limiter-%s", Name, env.RunID, k)
 			g.Last = time.Time{} // the workflow starts its bucket at its own first task
-			run, err := env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: l.limiterID, TaskQueue: env.TaskQueue},
+			run, err := scenarios.StartWorkflow(ctx, env.Client, client.StartWorkflowOptions{ID: l.limiterID, TaskQueue: env.TaskQueue},
 				WorkflowLimiter, LimiterInput{Gate: g, MaxEvents: limiterMaxEvents, MaxGrants: int(o.Int("limiter-max-grants"))})
 			if err != nil {
 				env.Journal.Started(Name, l.limiterID, "", false)
@@ -246,7 +246,7 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	id := WorkflowID(d.env.RunID, it.N)
 	in := CallerInput{URL: l.api.URL, Calls: d.calls, Limiter: l.limiterID, ActivityQueue: l.queue,
 		RetryInterval: d.retry, MaxRetry: max(d.window, d.retry)}
-	run, err := d.env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, WorkflowCaller, in)
+	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, WorkflowCaller, in)
 	if err != nil {
 		d.env.Journal.Started(Name, id, "", false)
 		l.mu.Lock()
