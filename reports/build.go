@@ -32,10 +32,10 @@ type span struct {
 type scenarioAcc struct {
 	spans   []span // absolute interval times, for fault windows
 	windows []FaultWindow
-	s      *Scenario
-	hists  map[string]*bench.Histogram
-	errors map[string]bool
-	counts bench.Counts
+	s       *Scenario
+	hists   map[string]*bench.Histogram
+	errors  map[string]bool
+	counts  bench.Counts
 }
 
 // Build accumulates a result stream into a report. It is how `squall run`
