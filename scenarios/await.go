@@ -79,3 +79,21 @@ func StartWorkflow(ctx context.Context, c client.Client, opts client.StartWorkfl
 // top of the SDK's own per-call retries): a cluster down longer than that
 // is a finding, not something to wait out silently.
 const startAttempts = 10
+
+// Signal sends a signal like client.SignalWorkflow, retrying transient
+// failures (a fault window, a restarting server). A retried signal may
+// arrive twice if the first attempt landed unseen: the receiving workflow
+// must treat signals idempotently, as the scenarios here do.
+func Signal(ctx context.Context, c client.Client, workflowID, name string, arg any) error {
+	for attempt := 0; ; attempt++ {
+		err := c.SignalWorkflow(ctx, workflowID, "", name, arg)
+		if err == nil || ctx.Err() != nil || !transient(err) || attempt >= startAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
+		}
+	}
+}

@@ -240,14 +240,14 @@ func (d *driver) signal(ctx context.Context, id string, dec Decision) error {
 	by := "sim-" + dec.Level
 	if !d.cfg.Chain {
 		if dec.Action == ActApprove {
-			return d.env.Client.SignalWorkflow(ctx, id, "", SignalApprove, by)
+			return scenarios.Signal(ctx, d.env.Client, id, SignalApprove, by)
 		}
-		return d.env.Client.SignalWorkflow(ctx, id, "", SignalReject, "rejected by "+by)
+		return scenarios.Signal(ctx, d.env.Client, id, SignalReject, "rejected by "+by)
 	}
 	if dec.Action == ActApprove {
-		return d.env.Client.SignalWorkflow(ctx, id, "", SignalApproveStep, StepSignal{Level: dec.Level, Approver: by})
+		return scenarios.Signal(ctx, d.env.Client, id, SignalApproveStep, StepSignal{Level: dec.Level, Approver: by})
 	}
-	return d.env.Client.SignalWorkflow(ctx, id, "", SignalRejectStep, StepSignal{Level: dec.Level, Reason: "rejected by " + by})
+	return scenarios.Signal(ctx, d.env.Client, id, SignalRejectStep, StepSignal{Level: dec.Level, Reason: "rejected by " + by})
 }
 
 // check queries the workflow and compares its answer with what the
