@@ -256,13 +256,26 @@ func (d *driver) signal(ctx context.Context, id string, dec Decision) error {
 func (d *driver) check(ctx context.Context, rec *record, i int, after bool, action string) {
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// A query needs a worker and a reachable server: during a fault window
+	// it may fail and succeed a moment later. Ask again until the 30 s are
+	// up; only then is a failed query a finding.
+	query := func(name string, out any) error {
+		for {
+			v, err := d.env.Client.QueryWorkflow(qctx, rec.id, "", name)
+			if err == nil {
+				return v.Get(out)
+			}
+			select {
+			case <-qctx.Done():
+				return err
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
 	var problem string
 	if !d.cfg.Chain {
 		var st SingleStatus
-		v, err := d.env.Client.QueryWorkflow(qctx, rec.id, "", QueryStatus)
-		if err == nil {
-			err = v.Get(&st)
-		}
+		err := query(QueryStatus, &st)
 		want := SingleStatus{Waiting: true}
 		if after && action == ActApprove {
 			want = SingleStatus{Approved: true}
@@ -277,10 +290,7 @@ func (d *driver) check(ctx context.Context, rec *record, i int, after bool, acti
 		}
 	} else {
 		var st ChainStatus
-		v, err := d.env.Client.QueryWorkflow(qctx, rec.id, "", QueryChainStatus)
-		if err == nil {
-			err = v.Get(&st)
-		}
+		err := query(QueryChainStatus, &st)
 		if err != nil {
 			problem = "query: " + err.Error()
 		} else {
