@@ -1,0 +1,84 @@
+package degradation
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/fakes"
+)
+
+// invariantsFor runs the invariants over hand-built results; calls lists
+// the requests that really reach each service (by key).
+func invariantsFor(t *testing.T, results map[string]Result, primaryCalls, secondaryCalls []string) map[string]scenarios.Invariant {
+	t.Helper()
+	p, err := fakes.Start(fakes.Config{Name: "test.primary." + t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s, err := fakes.Start(fakes.Config{Name: "test.secondary." + t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, k := range primaryCalls {
+		if _, err := fakes.Call(context.Background(), p.URL, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range secondaryCalls {
+		if _, err := fakes.Call(context.Background(), s.URL, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &driver{
+		env: scenarios.Env{Emit: func(string, any) {}}, primary: p, secondary: s, base: map[*fakes.Service]mode{},
+		in:  Input{Requests: 2, Breaker: BreakerConfig{FailureThreshold: 5, OpenTimeout: time.Second, HalfOpenSuccesses: 1}},
+		results: results,
+	}
+	for id := range results {
+		d.started = append(d.started, id)
+	}
+	out := map[string]scenarios.Invariant{}
+	for _, inv := range d.Invariants(context.Background()) {
+		out[inv.Name] = inv
+	}
+	return out
+}
+
+func TestInvariantsUnreachedCalls(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	ok := Answer{Seq: 0, Source: SourcePrimary, At: at, State: Closed, PrimaryTried: true, PrimaryOK: true, PrimaryDone: at}
+	// Request 1: the primary call timed out (its worker was killed) and
+	// the secondary answered.
+	timedOut := Answer{Seq: 1, Source: SourceSecondary, At: at.Add(time.Second), State: Closed, PrimaryTried: true,
+		PrimaryTimedOut: true, PrimaryErr: "activity StartToClose timeout", PrimaryDone: at.Add(3 * time.Second)}
+	results := map[string]Result{"wf": {Answers: []Answer{ok, timedOut}, Final: Closed}}
+
+	t.Run("timed out before reaching the primary", func(t *testing.T) {
+		got := invariantsFor(t, results, []string{"wf/0"}, []string{"wf/1"})
+		for _, name := range []string{"answer-source-matches-services", "breaker-blocks-primary"} {
+			if !got[name].OK {
+				t.Errorf("%s failed: %s", name, got[name].Detail)
+			}
+		}
+	})
+	t.Run("a failed call the primary never saw is still caught", func(t *testing.T) {
+		r := results["wf"]
+		notTimeout := r.Answers[1]
+		notTimeout.PrimaryTimedOut, notTimeout.PrimaryErr = false, "503"
+		bad := map[string]Result{"wf": {Answers: []Answer{ok, notTimeout}, Final: Closed}}
+		got := invariantsFor(t, bad, []string{"wf/0"}, []string{"wf/1"})
+		if got["answer-source-matches-services"].OK || got["breaker-blocks-primary"].OK {
+			t.Errorf("a 503 without a primary request passed: %+v", got)
+		}
+	})
+	t.Run("a primary answer the primary never gave is caught", func(t *testing.T) {
+		got := invariantsFor(t, results, nil, []string{"wf/1"})
+		if got["answer-source-matches-services"].OK {
+			t.Errorf("passed: %s", got["answer-source-matches-services"].Detail)
+		}
+	})
+}
