@@ -35,7 +35,7 @@ func invariantsFor(t *testing.T, results map[string]Result, primaryCalls, second
 	}
 	d := &driver{
 		env: scenarios.Env{Emit: func(string, any) {}}, primary: p, secondary: s, base: map[*fakes.Service]mode{},
-		in:  Input{Requests: 2, Breaker: BreakerConfig{FailureThreshold: 5, OpenTimeout: time.Second, HalfOpenSuccesses: 1}},
+		in:      Input{Requests: 2, Breaker: BreakerConfig{FailureThreshold: 5, OpenTimeout: time.Second, HalfOpenSuccesses: 1}},
 		results: results,
 	}
 	for id := range results {
