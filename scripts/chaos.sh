@@ -26,7 +26,7 @@ common=(--duration 45s --grace 5m --verify-wait 3m)
 # scenario | its load and options | extra faults
 runs=(
   "noop|--rate 15/s|"
-  "orders-batch|--rate 1/5s --option orders=5000 --option mode=batched|"
+  "orders-batch|--rate 1/5s --option orders=5000 --option mode=batched|api"
   "fanout|--rate 1/3s --option children=10|"
   "entity|--rate 20/s --option entities=20 --option hybrid-events=200|"
   "throttled-api|--rate 2/s --option api-limit=20 --option api-window=5s|api"

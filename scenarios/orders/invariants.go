@@ -129,6 +129,12 @@ func (d *driver) Invariants(ctx context.Context) []scenarios.Invariant {
 			}
 		}
 	}
+	if wf.Errors > 0 {
+		// Say why orders are missing when Temporal legitimately gave up:
+		// activities past their apply-deadline, or failed children.
+		once = append(once, fmt.Sprintf("%d apply activities or children failed outright (past apply-deadline %s, or a child failed): their orders count as failed; the worker logs name them; store refused %d requests under api-errors",
+			wf.Errors, d.in.Retry.Deadline, d.store.Refused()))
+	}
 	nb := len(checks)
 	add("orders-applied-exactly-once", once, fmt.Sprintf("%d batches: %d orders applied once each, %d failed as seeded, none left unattempted (%d attempts in %d apply calls)",
 		nb, sum.Applied, sum.Failed, sum.Attempts, sum.ApplyRequests))
@@ -154,6 +160,7 @@ func (d *driver) Invariants(ctx context.Context) []scenarios.Invariant {
 			"child_activities":     d.plan.ChildActivities,
 			"estimated_max_events": map[string]int64{"top": d.plan.TopEvents, "child": d.plan.ChildEvents}})
 		d.env.Emit("store", sum)
+		d.env.Emit("api_faults", map[string]int64{"requests_refused": d.store.Refused()})
 		d.env.Emit("workload", map[string]any{
 			"batches": nb, "orders": sum.Orders,
 			"workflows": int64(nb) + wf.Children, "child_workflows": wf.Children,

@@ -56,7 +56,9 @@ func init() {
 			{Name: "failure-rate", Kind: scenarios.Float, Default: "0", Min: scenarios.MinOf(0), Help: "fraction (or %) of orders the store refuses on every attempt (seeded)"},
 			{Name: "transient-failure-rate", Kind: scenarios.Float, Default: "0", Min: scenarios.MinOf(0), Help: "fraction (or %) of orders the store refuses on the first attempt only (seeded)"},
 			{Name: "failure-threshold", Kind: scenarios.Float, Default: "10%", Min: scenarios.MinOf(0), Help: "a batch fails as a whole when more than this fraction of its orders failed"},
-			{Name: "max-attempts", Kind: scenarios.Int, Default: "3", Min: scenarios.MinOf(1), Help: "apply activity attempts (bounded retry policy)"},
+			{Name: "max-attempts", Kind: scenarios.Int, Default: "3", Min: scenarios.MinOf(1), Help: "attempts at each order the store refuses (seeded failures); requests the store never answered do not count"},
+			{Name: "apply-deadline", Kind: scenarios.Duration, Default: "10m", Min: scenarios.MinOf(1),
+				Help: "an apply activity retries unanswered store requests (api-errors, a killed worker) until this schedule-to-close timeout; past it, its orders count as failed"},
 			{Name: "retry-interval", Kind: scenarios.Duration, Default: "100ms", Min: scenarios.MinOf(0.001), Help: "first retry backoff of the apply activities (doubling)"},
 			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of the order amounts and of the failing subsets"},
 			{Name: "inject-duplicates", Kind: scenarios.Int, Default: "0", Min: scenarios.MinOf(0),
@@ -100,7 +102,7 @@ func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenar
 	in := Input{
 		Orders: o.Int("orders"), BatchSize: o.Int("batch-size"), Parallel: int(o.Int("parallel")),
 		MaxChildren: int(o.Int("max-children")),
-		Retry:       Retry{MaxAttempts: int32(o.Int("max-attempts")), Interval: o.Duration("retry-interval")},
+		Retry:       Retry{MaxAttempts: int32(o.Int("max-attempts")), Interval: o.Duration("retry-interval"), Deadline: o.Duration("apply-deadline")},
 		Threshold:   o.Float("failure-threshold"), InjectDuplicates: o.Int("inject-duplicates"),
 	}
 	var problems []string
@@ -217,6 +219,9 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 }
 
 func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus { return d.expected }
+
+// APIs exposes the order store to the api-errors and api-latency faults.
+func (d *driver) APIs() []scenarios.APIControl { return []scenarios.APIControl{d.store} }
 
 func (d *driver) Close() error {
 	if d.srv != nil {

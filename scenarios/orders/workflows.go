@@ -58,15 +58,26 @@ type Input struct {
 	InjectDuplicates int64
 }
 
-// Retry is the bounded retry policy of the apply activities.
+// Retry is the retry policy of the apply activities. MaxAttempts bounds
+// the attempts at each order: attempts the store answered. Attempts that
+// never got an answer (the store refused the request with a 503, a worker
+// died mid-call) do not count against it; they are retried until Deadline
+// (the activity's schedule-to-close timeout), so an infrastructure fault
+// does not turn into failed orders unless it outlasts Deadline.
 type Retry struct {
 	MaxAttempts int32
 	Interval    time.Duration
+	Deadline    time.Duration
 }
 
 func (r Retry) policy() *temporal.RetryPolicy {
-	return &temporal.RetryPolicy{InitialInterval: r.Interval, BackoffCoefficient: 2,
-		MaximumInterval: 20 * r.Interval, MaximumAttempts: r.MaxAttempts}
+	p := &temporal.RetryPolicy{InitialInterval: r.Interval, BackoffCoefficient: 2, MaximumInterval: 20 * r.Interval}
+	if r.Deadline <= 0 {
+		// Inputs without a deadline (histories recorded before it existed)
+		// keep the old meaning: MaxAttempts Temporal attempts.
+		p.MaximumAttempts = r.MaxAttempts
+	}
+	return p
 }
 
 // SliceInput is a child workflow's input: orders [From,To) of a batch.
@@ -164,8 +175,9 @@ func ChildID(parentID string, i int64) string { return fmt.Sprintf("%s-c%d", par
 
 func activityCtx(ctx workflow.Context, r Retry) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         r.policy(),
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: r.Deadline,
+		RetryPolicy:            r.policy(),
 	})
 }
 
@@ -314,13 +326,18 @@ func SliceWorkflow(ctx workflow.Context, in SliceInput) (Totals, error) {
 type progress struct {
 	Successful, Amount, Duplicates int64
 	Pending                        []int64
+	// Tries counts the attempts the store answered: the attempts at each
+	// pending order (MaxAttempts bounds them, not Temporal's attempt count).
+	Tries int32
 }
 
 // ApplyRange fetches orders [From,To) from the store and applies them.
-// Orders the store refuses make the attempt fail (so Temporal retries it,
-// bounded by the retry policy) after recording progress in a heartbeat;
-// the next attempt applies only what is still pending. The last attempt
-// returns what it could not apply as failed instead of an error.
+// Orders the store refuses make the attempt fail (so Temporal retries it)
+// after recording progress in a heartbeat; the next attempt applies only
+// what is still pending. The MaxAttempts-th attempt the store answers
+// returns what it could not apply as failed instead of an error. A request
+// the store did not answer (503, connection error) fails the attempt
+// without counting: Temporal retries it until the Retry deadline.
 func ApplyRange(ctx context.Context, in ApplyInput) (RangeResult, error) {
 	info := activity.GetInfo(ctx)
 	res := RangeResult{From: in.From, To: in.To}
@@ -365,11 +382,12 @@ func ApplyRange(ctx context.Context, in ApplyInput) (RangeResult, error) {
 			}
 		}
 		p.Pending = pending
+		p.Tries++
 	}
-	if len(p.Pending) > 0 && info.Attempt < in.MaxAttempts {
+	if len(p.Pending) > 0 && p.Tries < in.MaxAttempts {
 		activity.RecordHeartbeat(ctx, p)
-		return res, temporal.NewApplicationError(fmt.Sprintf("order store refused %d of %d orders (attempt %d of %d)",
-			len(p.Pending), len(ids), info.Attempt, in.MaxAttempts), "OrdersRefused")
+		return res, temporal.NewApplicationError(fmt.Sprintf("order store refused %d of %d orders (attempt %d of %d at them; activity attempt %d)",
+			len(p.Pending), len(ids), p.Tries, in.MaxAttempts, info.Attempt), "OrdersRefused")
 	}
 	res.Successful, res.Amount, res.Duplicates = p.Successful, p.Amount, p.Duplicates
 	res.Failed = int64(len(p.Pending))

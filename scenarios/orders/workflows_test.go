@@ -314,6 +314,71 @@ func TestApplyAfterLostAnswer(t *testing.T) {
 	}
 }
 
+// The api-errors fault on the store: requests it refuses with 503 never
+// reach the ledger and do not count against max-attempts, so the outcome is
+// exactly the prediction; a fault that outlasts apply-deadline makes the
+// activities give up and their orders count as failed (Errors says so).
+func TestApplyRidesOutStoreFaults(t *testing.T) {
+	m := orderstore.Model{Seed: 3, FailureRate: 0.02, TransientRate: 0.1}
+	const orders, size = 1000, 50
+	run := func(t *testing.T, store *orderstore.Store, h http.Handler, deadline time.Duration) (Totals, orderstore.Ledger) {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		if err := store.Open(0, orders); err != nil {
+			t.Fatal(err)
+		}
+		env := newEnv(t, nil)
+		env.ExecuteWorkflow(WorkflowBatched, Input{StoreURL: srv.URL, Orders: orders, BatchSize: size, Parallel: 1,
+			Retry: Retry{MaxAttempts: 3, Interval: 10 * time.Millisecond, Deadline: deadline}, Threshold: 1})
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatalf("workflow failed: %v", err)
+		}
+		var got Totals
+		if err := env.GetWorkflowResult(&got); err != nil {
+			t.Fatal(err)
+		}
+		l, _ := store.Ledger(0)
+		return got, l
+	}
+	t.Run("refused requests are retried and cost no order attempts", func(t *testing.T) {
+		// Every third request is refused, before it reaches the store: with
+		// one activity at a time, each activity sees a refused attempt
+		// before each answered one (the SDK test suite caps an unlimited
+		// retry policy at 10 attempts, so the pattern is fixed, not drawn).
+		store := orderstore.New(m, nil)
+		inner := store.Handler()
+		var n, refused atomic.Int64
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1)%3 == 1 {
+				refused.Add(1)
+				http.Error(w, "injected failure", http.StatusServiceUnavailable)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+		got, l := run(t, store, h, 10*time.Minute)
+		pred := m.Predict(orders, 3)
+		if got.Successful != pred.Successful || got.Failed != pred.Failed || got.Amount != pred.Amount || got.Errors != 0 {
+			t.Fatalf("workflow totals %+v, predicted %+v", got, pred)
+		}
+		if l.Applied != pred.Successful || l.Failed != pred.Failed || l.NeverAttempted != 0 || l.MaxAttempts != 3 {
+			t.Fatalf("ledger %+v, predicted %+v with at most 3 attempts per order", l, pred)
+		}
+		if refused.Load() < orders/size {
+			t.Fatalf("only %d requests refused", refused.Load())
+		}
+	})
+	t.Run("a fault past the deadline fails the orders, and says so", func(t *testing.T) {
+		store := orderstore.New(m, nil)
+		store.SetFaults(1, 0)
+		got, l := run(t, store, store.Handler(), 300*time.Millisecond)
+		if got.Failed != orders || got.Errors != orders/size || l.NeverAttempted != orders || store.Refused() == 0 {
+			t.Fatalf("workflow totals %+v, ledger %+v, %d refused: want every order failed by %d activities past their deadline, none attempted",
+				got, l, store.Refused(), orders/size)
+		}
+	})
+}
+
 func TestNewPlanRefusesOversizedHistories(t *testing.T) {
 	for _, c := range []struct {
 		mode    string

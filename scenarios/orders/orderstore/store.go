@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand"
 	"net"
 	"net/http"
 	"strconv"
@@ -153,6 +154,51 @@ type Store struct {
 
 	mu      sync.Mutex
 	batches map[int64]*batch
+
+	// The api-errors / api-latency faults (SetFaults): while set, every
+	// request waits faultLatency, then a seeded faultRate of them is
+	// refused with 503 before it has any effect, so the ledger never sees
+	// it. Refused counts them.
+	faultMu      sync.Mutex
+	faultRate    float64
+	faultLatency time.Duration
+	faultRNG     *rand.Rand
+	refused      int64
+}
+
+// ServiceName is the store's name for the api-errors and api-latency
+// faults (api=orders.store).
+const ServiceName = "orders.store"
+
+// Name implements scenarios.APIControl.
+func (s *Store) Name() string { return ServiceName }
+
+// SetFaults implements scenarios.APIControl: from now on requests wait
+// latency and errorRate of them (clamped to 0..1) are refused with 503;
+// zero values heal.
+func (s *Store) SetFaults(errorRate float64, latency time.Duration) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	s.faultRate, s.faultLatency = min(max(errorRate, 0), 1), max(latency, 0)
+}
+
+// Refused returns how many requests the faults refused so far.
+func (s *Store) Refused() int64 {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	return s.refused
+}
+
+// fault decides a request's injected fault: the latency to add and
+// whether to refuse it.
+func (s *Store) fault() (time.Duration, bool) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	refuse := s.faultRate > 0 && s.faultRNG.Float64() < s.faultRate
+	if refuse {
+		s.refused++
+	}
+	return s.faultLatency, refuse
 }
 
 type batch struct {
@@ -177,7 +223,7 @@ type batch struct {
 // New returns an empty store over model m; observe (may be nil) receives
 // the per-activity latencies.
 func New(m Model, observe Observer) *Store {
-	return &Store{Model: m, observe: observe, batches: map[int64]*batch{}}
+	return &Store{Model: m, observe: observe, batches: map[int64]*batch{}, faultRNG: rand.New(rand.NewSource(m.Seed))}
 }
 
 // Open creates batch b with n orders (ids 0..n-1). Opening an existing
@@ -442,7 +488,21 @@ func (s *Store) Handler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		latency, refuse := s.fault()
+		if latency > 0 {
+			select {
+			case <-time.After(latency):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if refuse {
+			http.Error(w, "injected failure (api-errors)", http.StatusServiceUnavailable)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

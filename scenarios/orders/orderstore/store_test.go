@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 func ids(from, to int64) []int64 {
@@ -120,5 +121,40 @@ func TestHTTPRoundTrip(t *testing.T) {
 	}
 	if err := s.Open(4, 1); err == nil {
 		t.Fatal("reopening a batch must be an error")
+	}
+}
+
+// The api-errors / api-latency switch: a refused request has no effect on
+// the ledger, latency is added, and zero values heal.
+func TestStoreFaults(t *testing.T) {
+	s := New(Model{Seed: 1}, nil)
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	if err := s.Open(0, 10); err != nil {
+		t.Fatal(err)
+	}
+	cl := DefaultClient
+	apply := func() error {
+		_, err := cl.Apply(context.Background(), srv.URL, 0, ApplyRequest{IDs: ids(0, 10), Owner: "wf/1"})
+		return err
+	}
+	s.SetFaults(1, 0)
+	if err := apply(); err == nil {
+		t.Fatal("apply succeeded while the store refuses every request")
+	}
+	if l, _ := s.Ledger(0); l.Attempts != 0 || l.ApplyRequests != 0 || s.Refused() != 1 {
+		t.Fatalf("a refused request reached the ledger: %+v, refused %d", l, s.Refused())
+	}
+	s.SetFaults(0, 50*time.Millisecond)
+	start := time.Now()
+	if err := apply(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Fatalf("answered in %s with 50ms latency injected", d)
+	}
+	s.SetFaults(0, 0)
+	if l, _ := s.Ledger(0); l.Applied != 10 || s.Refused() != 1 {
+		t.Fatalf("after healing: %+v, refused %d", l, s.Refused())
 	}
 }
