@@ -56,9 +56,14 @@ func registerGrow(r worker.Registry) {
 	r.RegisterWorkflowWithOptions(ObserverWorkflow, workflow.RegisterOptions{Name: WorkflowObserver})
 }
 
+// actx: the activities move at most a few MiB (seconds of work even on a
+// loaded machine). StartToClose is also the recovery time when an attempt
+// is lost without a failure (its start recorded by a write whose caller saw
+// a timeout — ExecuteAndTimeout — or a worker killed mid-call), so it is
+// kept short: measured with make chaos, 2 minutes showed up as a 122 s p99.
 func actx(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 2 * time.Minute,
+		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumInterval: 5 * time.Second, MaximumAttempts: 10},
 	})
 }
