@@ -74,11 +74,12 @@ func Validate(f Flags) (*Plan, error) {
 		if err == nil {
 			p.Options, err = s.ParseOptions(raw)
 		}
-		if err == nil && s.Validate != nil {
-			err = s.Validate(p.Options)
-		}
 		if err != nil {
 			bad("%v", err)
+		} else if s.Validate != nil {
+			if err := s.Validate(p.Options); err != nil {
+				bad("scenario %s: %v (see 'squall list scenarios -v')", s.Name, err)
+			}
 		}
 	}
 

@@ -156,12 +156,24 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"db dir missing", []string{"server", "--db", "/nonexistent/dir/t.db", "--port", "17999"}, "database directory /nonexistent/dir does not exist"},
 		{"unknown flag", []string{"run", "--scenario", "noop", "--speed", "9"}, "unknown flag: --speed"},
 		{"corrupt run dir", []string{"report", t.TempDir()}, "no result stream"},
+		// Options that are wrong only together: each scenario's Validate
+		// refuses them before any server starts (checked below).
+		{"orders options", []string{"run", "--scenario", "orders-batch", "--iterations", "1", "--option", "failure-rate=0.8", "--option", "transient-failure-rate=0.5"},
+			"failure-rate + transient-failure-rate must not exceed 1"},
+		{"fanout options", []string{"run", "--scenario", "fanout", "--iterations", "1", "--option", "children=3000"}, "children would be pending at once"},
+		{"entity options", []string{"run", "--scenario", "entity", "--iterations", "1", "--option", "can=sometimes"}, `can="sometimes"`},
+		{"can-sweep options", []string{"run", "--scenario", "can-sweep", "--iterations", "1", "--option", "lengths=lots"}, `"lots" is not a history length`},
+		{"throttled options", []string{"run", "--scenario", "throttled-api", "--iterations", "1", "--option", "limiter=bogus"}, `limiter "bogus" is not one of`},
+		{"degradation options", []string{"run", "--scenario", "degradation", "--iterations", "1", "--option", "primary-error-rate=2"}, "primary-error-rate must be at most 1"},
+		{"approval options", []string{"run", "--scenario", "approval", "--iterations", "1", "--option", "approve=0.8", "--option", "reject=0.5"}, "must be within 0..1"},
+		{"large-state options", []string{"run", "--scenario", "large-state", "--iterations", "1", "--option", "mode=external,external"}, `mode "external" named twice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := tt.args
+			out := filepath.Join(t.TempDir(), "run")
 			if args[0] == "run" {
-				args = append(args, "--out", filepath.Join(t.TempDir(), "run"))
+				args = append(args, "--out", out)
 			}
 			res := squalltest.Exec(t, time.Minute, args...)
 			if res.Exit != 2 {
@@ -172,6 +184,11 @@ func TestBadInputExitsTwo(t *testing.T) {
 			}
 			if lines := strings.Count(strings.TrimSpace(res.Stderr), "\n"); lines > 0 {
 				t.Errorf("want a one-line message, got %d lines: %s", lines+1, res.Stderr)
+			}
+			if strings.HasSuffix(tt.name, " options") {
+				if _, err := os.Stat(filepath.Join(out, "temporal.db")); err == nil {
+					t.Errorf("a server was started before the options were refused")
+				}
 			}
 		})
 	}

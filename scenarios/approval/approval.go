@@ -66,6 +66,7 @@ func init() {
 			{Name: "max-amount", Kind: scenarios.Float, Default: "5000000", Min: scenarios.MinOf(0.01), Help: "largest amount"},
 			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of amounts, decisions and delays"},
 		},
+		Validate: func(o scenarios.Values) error { return planConfig(o).Check() },
 		Register: Register,
 		New:      newDriver,
 	})
@@ -97,11 +98,14 @@ type driver struct {
 	unacked int
 }
 
-func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
-	d := &driver{env: env, seed: o.Int("seed"), waiters: map[string]chan int64{}}
-	d.cfg = PlanConfig{Chain: o.String("mode") == ModeChain, Approve: o.Float("approve"), Reject: o.Float("reject"),
+func planConfig(o scenarios.Values) PlanConfig {
+	return PlanConfig{Chain: o.String("mode") == ModeChain, Approve: o.Float("approve"), Reject: o.Float("reject"),
 		Dist: o.String("delay-dist"), Mean: o.Duration("delay"), Timeout: o.Duration("timeout"), Margin: o.Duration("race-margin"),
 		MinAmount: o.Float("min-amount"), MaxAmt: o.Float("max-amount")}
+}
+
+func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
+	d := &driver{env: env, seed: o.Int("seed"), waiters: map[string]chan int64{}, cfg: planConfig(o)}
 	if err := d.cfg.Check(); err != nil {
 		return nil, err
 	}

@@ -54,6 +54,7 @@ func init() {
 			{Name: "probe-timeout", Kind: scenarios.Duration, Default: "10m", Min: scenarios.MinOf(1),
 				Help: "how long the probe phase of one length may take before the sweep gives up on it"},
 		},
+		Validate: func(o scenarios.Values) error { _, err := configure(o); return err },
 		Register: Register,
 		New:      newDriver,
 	})
@@ -114,7 +115,9 @@ type driver struct {
 	last *outcome
 }
 
-func newDriver(_ context.Context, env scenarios.Env, opts scenarios.Values) (scenarios.Driver, error) {
+// configure parses and checks the options (no side effects: it is also
+// the scenario's Validate, run before any server starts).
+func configure(opts scenarios.Values) (*driver, error) {
 	lengths, err := ParseLengths(opts.String("lengths"))
 	if err != nil {
 		return nil, err
@@ -125,7 +128,16 @@ func newDriver(_ context.Context, env scenarios.Env, opts scenarios.Values) (sce
 	if min := c.reserve() + 6*c.batch + 20; lengths[0] < min {
 		return nil, fmt.Errorf("lengths: %d is too short for %d probes and batch %d (at least %d events)", lengths[0], c.probes, c.batch, min)
 	}
-	return &driver{env: env, cfg: c}, nil
+	return &driver{cfg: c}, nil
+}
+
+func newDriver(_ context.Context, env scenarios.Env, opts scenarios.Values) (scenarios.Driver, error) {
+	d, err := configure(opts)
+	if err != nil {
+		return nil, err
+	}
+	d.env = env
+	return d, nil
 }
 
 func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {

@@ -63,6 +63,7 @@ func init() {
 				Help: "which service the outage takes down"},
 			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of the services' failure draws"},
 		},
+		Validate: func(o scenarios.Values) error { _, err := configure(o); return err },
 		Register: Register,
 		New:      newDriver,
 	})
@@ -96,8 +97,10 @@ type driver struct {
 	results    map[string]Result
 }
 
-func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
-	d := &driver{env: env, outageStart: o.Duration("outage-start"), outageDur: o.Duration("outage-duration"),
+// configure checks the options (no side effects: it is also the
+// scenario's Validate, run before any server starts).
+func configure(o scenarios.Values) (*driver, error) {
+	d := &driver{outageStart: o.Duration("outage-start"), outageDur: o.Duration("outage-duration"),
 		target: o.String("outage-target"), results: map[string]Result{}, base: map[*fakes.Service]mode{}}
 	d.in = Input{
 		Requests: int(o.Int("requests")), Interval: o.Duration("interval"),
@@ -118,6 +121,15 @@ func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scen
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
+	return d, nil
+}
+
+func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
+	d, err := configure(o)
+	if err != nil {
+		return nil, err
+	}
+	d.env = env
 	defer func() {
 		if err != nil {
 			_ = d.Close()

@@ -48,6 +48,7 @@ func init() {
 			{Name: "finish-timeout", Kind: scenarios.Duration, Default: "5m", Min: scenarios.MinOf(1),
 				Help: "after the load: how long closing the entities and reading their histories may take"},
 		},
+		Validate: func(o scenarios.Values) error { _, err := strategy(o); return err },
 		Register: Register,
 		New:      newDriver,
 	})
@@ -72,8 +73,12 @@ type driver struct {
 	checks   []scenarios.Invariant
 }
 
+func strategy(opts scenarios.Values) (Strategy, error) {
+	return ParseStrategy(opts.String("can"), int(opts.Int("hybrid-events")), opts.Duration("max-age"))
+}
+
 func newDriver(ctx context.Context, env scenarios.Env, opts scenarios.Values) (scenarios.Driver, error) {
-	strat, err := ParseStrategy(opts.String("can"), int(opts.Int("hybrid-events")), opts.Duration("max-age"))
+	strat, err := strategy(opts)
 	if err != nil {
 		return nil, err
 	}

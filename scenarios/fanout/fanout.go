@@ -53,6 +53,7 @@ func init() {
 			{Name: "policy-wait", Kind: scenarios.Duration, Default: "30s", Min: scenarios.MinOf(0),
 				Help: "how long the check waits for the server to apply a close policy to every child"},
 		},
+		Validate: func(o scenarios.Values) error { _, err := configure(o); return err },
 		Register: Register,
 		New:      newDriver,
 	})
@@ -78,7 +79,9 @@ type driver struct {
 	parents []*parentRec
 }
 
-func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenarios.Driver, error) {
+// configure checks the options against Temporal's limits (no side
+// effects: it is also the scenario's Validate, run before any server starts).
+func configure(o scenarios.Values) (*driver, error) {
 	in := ParentInput{Pattern: o.String("pattern"), Children: int(o.Int("children")), MaxChildren: int(o.Int("max-children")),
 		ClosePolicy: o.String("close-policy"), ChildDuration: o.Duration("child-duration")}
 	var problems []string
@@ -99,7 +102,16 @@ func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenar
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
-	return &driver{env: env, in: in, childWant: ExpectedChildState(in.Pattern, in.ClosePolicy), policyW: o.Duration("policy-wait")}, nil
+	return &driver{in: in, childWant: ExpectedChildState(in.Pattern, in.ClosePolicy), policyW: o.Duration("policy-wait")}, nil
+}
+
+func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenarios.Driver, error) {
+	d, err := configure(o)
+	if err != nil {
+		return nil, err
+	}
+	d.env = env
+	return d, nil
 }
 
 // ExpectedChildState is how every child must end: completed, unless the

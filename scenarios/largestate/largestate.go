@@ -99,6 +99,7 @@ func init() {
 				Help: "the cluster's limit.blobSize.error, to predict where inline and compressed state must stop"},
 			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of the datasets"},
 		},
+		Validate: func(o scenarios.Values) error { _, err := configure(o); return err },
 		Register: Register,
 		New:      newDriver,
 	})
@@ -151,8 +152,10 @@ type driver struct {
 	unacked  int
 }
 
-func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
-	d := &driver{env: env, chunk: int(o.Int("chunk-size")), steps: int(o.Int("steps")), items: o.Int("items"),
+// configure checks the options and predicts each mode's outcome (no side
+// effects: it is also the scenario's Validate, run before any server starts).
+func configure(o scenarios.Values) (*driver, error) {
+	d := &driver{chunk: int(o.Int("chunk-size")), steps: int(o.Int("steps")), items: o.Int("items"),
 		batch: o.Int("batch-size"), every: int(o.Int("checkpoint-every")), maxEv: int(o.Int("max-events")),
 		limit: o.Int("payload-limit"), seed: o.Int("seed"), predict: map[string]string{}, stuck: o.Duration("stuck-timeout")}
 	var problems []string
@@ -198,6 +201,15 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
+	return d, nil
+}
+
+func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
+	d, err := configure(o)
+	if err != nil {
+		return nil, err
+	}
+	d.env = env
 	defer func() {
 		if err != nil {
 			_ = d.Close()

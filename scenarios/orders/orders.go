@@ -67,6 +67,7 @@ func init() {
 			{Name: "max-history-events", Kind: scenarios.Int, Default: fmt.Sprint(DefaultMaxHistoryEvents), Min: scenarios.MinOf(100),
 				Help: "the cluster's limit.historyCount.error: sizes whose history could reach it are refused"},
 		},
+		Validate: func(o scenarios.Values) error { _, err := configure(o); return err },
 		Register: Register,
 		New:      newDriver,
 	})
@@ -96,7 +97,10 @@ type driver struct {
 	batches []batchRec
 }
 
-func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenarios.Driver, error) {
+// configure checks the options as a whole and derives the run's plan
+// (no side effects: it is also the scenario's Validate, run before any
+// server starts).
+func configure(o scenarios.Values) (*driver, error) {
 	mode := o.String("mode")
 	m := orderstore.Model{Seed: o.Int("seed"), FailureRate: o.Float("failure-rate"), TransientRate: o.Float("transient-failure-rate")}
 	in := Input{
@@ -130,7 +134,7 @@ func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenar
 	}
 	in.Slices = plan.Slices
 
-	d := &driver{env: env, in: in, mode: mode, plan: plan, model: m, historySample: o.Int("history-sample"),
+	d := &driver{in: in, mode: mode, plan: plan, model: m, historySample: o.Int("history-sample"),
 		pred: m.Predict(in.Orders, int(in.Retry.MaxAttempts))}
 	d.expected = enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
 	if float64(d.pred.Failed)/float64(d.pred.Orders) > in.Threshold {
@@ -139,7 +143,16 @@ func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenar
 	// Children always complete (the threshold is the parent's): the generic
 	// verifier can check them only when that is also the parent's status.
 	d.journalKids = plan.Slices > 0 && d.expected == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
-	d.store = orderstore.New(m, env.Observe)
+	return d, nil
+}
+
+func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenarios.Driver, error) {
+	d, err := configure(o)
+	if err != nil {
+		return nil, err
+	}
+	d.env = env
+	d.store = orderstore.New(d.model, env.Observe)
 	srv, err := orderstore.Serve(d.store)
 	if err != nil {
 		return nil, err

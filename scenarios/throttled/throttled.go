@@ -93,6 +93,7 @@ func init() {
 			{Name: "retry-interval", Kind: scenarios.Duration, Default: "1s", Min: scenarios.MinOf(0.001),
 				Help: "first backoff after a failed call (doubling, at most api-window)"},
 		},
+		Validate: func(o scenarios.Values) error { _, _, _, err := configure(o); return err },
 		Register: Register,
 		New:      newDriver,
 	})
@@ -127,10 +128,13 @@ type driver struct {
 	lanes  []*lane
 }
 
-func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
-	d := &driver{env: env, limit: int(o.Int("api-limit")), window: o.Duration("api-window"),
+// configure checks the options and builds the limiter kinds and the
+// workflow-side gates (no side effects: it is also the scenario's
+// Validate, run before any server starts).
+func configure(o scenarios.Values) (d *driver, kinds []string, gates map[string]Gate, err error) {
+	d = &driver{limit: int(o.Int("api-limit")), window: o.Duration("api-window"),
 		calls: int(o.Int("calls-per-workflow")), retry: o.Duration("retry-interval")}
-	var kinds, problems []string
+	var problems []string
 	for _, k := range strings.Split(o.String("limiter"), ",") {
 		k = strings.TrimSpace(k)
 		switch {
@@ -143,7 +147,7 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 		}
 	}
 	permits, burst := int(o.Int("permits")), int(o.Int("burst"))
-	gates := map[string]Gate{}
+	gates = map[string]Gate{}
 	for _, k := range kinds {
 		if k == KindSemaphore || k == KindTokenBucket || k == KindSlidingWindow {
 			g, err := NewGate(k, d.limit, d.window, permits, burst, time.Time{})
@@ -157,8 +161,17 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 		problems = append(problems, "limiter task-queue needs workers >= 1: TaskQueueActivitiesPerSecond is not a setting of the worker processes, so the scenario runs its own")
 	}
 	if len(problems) > 0 {
-		return nil, errors.New(strings.Join(problems, "; "))
+		return nil, nil, nil, errors.New(strings.Join(problems, "; "))
 	}
+	return d, kinds, gates, nil
+}
+
+func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
+	d, kinds, gates, err := configure(o)
+	if err != nil {
+		return nil, err
+	}
+	d.env = env
 	defer func() {
 		if err != nil {
 			_ = d.Close()
