@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/squallbench/squall/reports"
@@ -88,20 +87,9 @@ Exit codes: 0 pass, 1 verdict fail, 2 usage or set-up error.`,
 	fl.StringVar(&f.ServerLogLevel, "server-log-level", "warn", "embedded server log level")
 	fl.StringArrayVar(&f.Faults, "fault", nil, "inject a fault during the load: 'KIND at=30s for=10s key=value...' (repeatable; 'squall list faults')")
 	fl.IntVar(&f.Workers, "workers", 1, "worker processes to start (0: bring your own on the run's task queue)")
-	addTuningFlags(fl, &f.Tuning)
+	workers.AddFlags(fl, &f.Tuning)
 	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>)")
 	return cmd
-}
-
-// addTuningFlags declares the worker tuning knobs (run passes them through).
-func addTuningFlags(f *pflag.FlagSet, t *workers.Tuning) {
-	f.IntVar(&t.WorkflowPollers, "workflow-pollers", 0, "worker: workflow task pollers (0: SDK default)")
-	f.IntVar(&t.ActivityPollers, "activity-pollers", 0, "worker: activity task pollers (0: SDK default)")
-	f.IntVar(&t.WorkflowSlots, "workflow-slots", 0, "worker: concurrent workflow tasks (0: SDK default)")
-	f.IntVar(&t.ActivitySlots, "activity-slots", 0, "worker: concurrent activities (0: SDK default)")
-	f.IntVar(&t.StickyCacheSize, "sticky-cache-size", 0, "worker: sticky workflow cache size (0: SDK default)")
-	f.IntVar(&t.ActivitiesPerSecond, "activities-per-second", 0, "worker: activity rate limit per worker (0: none)")
-	f.BoolVar(&t.AutoscalePollers, "autoscale-pollers", false, "worker: SDK autoscaling pollers instead of fixed counts")
 }
 
 // interruptContexts: the first SIGINT/SIGTERM ends loadCtx (stop starting,

@@ -39,6 +39,6 @@ add workers on other machines for a run against an existing cluster.`,
 	f := cmd.Flags()
 	addConnFlags(f, &conn, "cluster frontend host:port")
 	f.StringVar(&taskQueue, "task-queue", "", "task queue to poll")
-	addTuningFlags(f, &tuning)
+	workers.AddFlags(f, &tuning)
 	return cmd
 }
