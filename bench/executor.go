@@ -7,8 +7,10 @@ import (
 	"time"
 )
 
-// Work performs iteration n and returns when it has finished.
-type Work func(ctx context.Context, n int64) error
+// Work performs iteration n and returns when it has finished. due is its
+// intended start (open loop: the schedule's; closed loop: the actual start),
+// for work that measures latencies of its own from the same origin.
+type Work func(ctx context.Context, n int64, due time.Time) error
 
 // Clock lets tests run executors without real time.
 type Clock interface {
@@ -107,7 +109,7 @@ func (e ArrivalRate) Run(ctx, workCtx context.Context, grace time.Duration, rec 
 		wg.Add(1)
 		go func(n int64, due, actual time.Time) {
 			defer wg.Done()
-			err := work(workCtx, n)
+			err := work(workCtx, n, due)
 			end := clock.Now()
 			inFlight.Add(-1)
 			rec.Done(outcome(workCtx, err), end.Sub(due), end.Sub(actual))
@@ -156,7 +158,7 @@ func (e Concurrency) Run(ctx, workCtx context.Context, grace time.Duration, rec 
 					return
 				}
 				rec.Started(0, false)
-				err := work(workCtx, n)
+				err := work(workCtx, n, actual)
 				lat := clock.Now().Sub(actual)
 				rec.Done(outcome(workCtx, err), lat, lat)
 			}

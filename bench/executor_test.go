@@ -75,9 +75,23 @@ func TestArrivalRateCountsLateStartsUnderStall(t *testing.T) {
 	clock.stallFor = 300 * time.Millisecond
 	rec := NewRecorder(start)
 	clock.settle = func() bool { return rec.InFlight() == 0 }
+	var dueMu sync.Mutex
+	dues := map[int64]time.Time{}
 	res := ArrivalRate{Pacer: Constant{PerSec: 100}, MaxInFlight: 1000, LateAfter: 5 * time.Millisecond,
 		Limits: Limits{Iterations: 100}, Clock: clock}.
-		Run(context.Background(), context.Background(), time.Second, rec, func(context.Context, int64) error { return nil })
+		Run(context.Background(), context.Background(), time.Second, rec, func(_ context.Context, n int64, due time.Time) error {
+			dueMu.Lock()
+			dues[n] = due
+			dueMu.Unlock()
+			return nil
+		})
+	// Work is told its place in the schedule, not when it actually began
+	// (start 30 went out late, at 500 ms).
+	for _, n := range []int64{0, 30, 99} {
+		if want := start.Add(time.Duration(n) * 10 * time.Millisecond); !dues[n].Equal(want) {
+			t.Errorf("start %d was told due %v, want %v", n, dues[n].Sub(start), want.Sub(start))
+		}
+	}
 
 	c, hs := totals(rec, clock.Now())
 	if res.Scheduled != 100 || c.Started != 100 || c.Completed != 100 || c.Dropped != 0 {
@@ -115,7 +129,7 @@ func TestArrivalRateDropsAtMaxInFlight(t *testing.T) {
 	go func() {
 		done <- ArrivalRate{Pacer: Constant{PerSec: 10}, MaxInFlight: 5, LateAfter: time.Millisecond,
 			Limits: Limits{Iterations: 20}, Clock: clock}.
-			Run(context.Background(), context.Background(), time.Minute, rec, func(ctx context.Context, n int64) error {
+			Run(context.Background(), context.Background(), time.Minute, rec, func(ctx context.Context, n int64, _ time.Time) error {
 				started.Add(1)
 				<-release
 				return nil
@@ -152,7 +166,7 @@ func TestArrivalRateStopsOnCancelAndAbandonsAfterGrace(t *testing.T) {
 	clock.settle = func() bool { return entered.Load() == rec.InFlight() }
 	res := ArrivalRate{Pacer: Constant{PerSec: 10}, MaxInFlight: 100, LateAfter: time.Millisecond,
 		Limits: Limits{Iterations: 1000}, Clock: clock}.
-		Run(ctx, context.Background(), 50*time.Millisecond, rec, func(wctx context.Context, n int64) error {
+		Run(ctx, context.Background(), 50*time.Millisecond, rec, func(wctx context.Context, n int64, _ time.Time) error {
 			entered.Add(1)
 			if n == 9 {
 				cancel() // Ctrl-C after the tenth start
@@ -176,7 +190,7 @@ func TestArrivalRateDurationLimitAndFailures(t *testing.T) {
 	boom := errors.New("boom")
 	res := ArrivalRate{Pacer: Constant{PerSec: 20}, MaxInFlight: 100, LateAfter: time.Millisecond,
 		Limits: Limits{Duration: 2 * time.Second}, Clock: clock}.
-		Run(context.Background(), context.Background(), time.Second, rec, func(_ context.Context, n int64) error {
+		Run(context.Background(), context.Background(), time.Second, rec, func(_ context.Context, n int64, _ time.Time) error {
 			if n%4 == 0 {
 				return boom
 			}
@@ -193,7 +207,7 @@ func TestConcurrencyRunsIterations(t *testing.T) {
 	rec := NewRecorder(time.Now())
 	var running, peak atomic.Int64
 	Concurrency{N: 3, Limits: Limits{Iterations: 30}}.Run(context.Background(), context.Background(), time.Second, rec,
-		func(context.Context, int64) error {
+		func(context.Context, int64, time.Time) error {
 			r := running.Add(1)
 			for {
 				p := peak.Load()

@@ -200,8 +200,8 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 
 	var errCount int
 	var errMu sync.Mutex
-	work := func(ctx context.Context, n int64) error {
-		err := driver.Iterate(ctx, scenarios.Iteration{N: n})
+	work := func(ctx context.Context, n int64, due time.Time) error {
+		err := driver.Iterate(ctx, scenarios.Iteration{N: n, Due: due})
 		if err != nil && ctx.Err() == nil {
 			errMu.Lock()
 			errCount++

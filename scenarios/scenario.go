@@ -70,6 +70,11 @@ type Journal interface {
 // Iteration is one unit of load as the executor schedules it.
 type Iteration struct {
 	N int64 // 0-based sequence number within the run
+	// Due is the iteration's intended start (open loop: its place in the
+	// schedule, however late it actually began). Latencies a driver
+	// measures itself should start here, as the harness's do, so a stall
+	// of the driver or the cluster is not hidden (coordinated omission).
+	Due time.Time
 }
 
 // Driver runs one scenario's iterations and checks its own invariants.

@@ -18,10 +18,15 @@ import (
 )
 
 // HistSignalToProcessed is the histogram of signal-to-processed latency:
-// from the driver's wall clock when it sent the transaction to the server's
+// from the transaction's intended send time (Iteration.Due) to the server's
 // time of the workflow task completion that applied it. Driver, server and
 // workers share one machine, hence one clock.
 const HistSignalToProcessed = "signal-to-processed"
+
+// HistSignalToProcessedUncorrected is the same from the actual send: beside
+// the corrected figure it shows how much of the latency was the send being
+// late (the driver or the server stalling the signal calls themselves).
+const HistSignalToProcessedUncorrected = "signal-to-processed-uncorrected"
 
 // ledger is the driver's own account of one entity: what it sent and what
 // the server acknowledged. It is the ground truth the entity is checked
@@ -84,6 +89,9 @@ func (l *ledger) uncertainTx(tx Tx) {
 func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	l := d.entities[int(it.N%int64(len(d.entities)))]
 	tx := Tx{ID: it.N, Amount: AmountOf(it.N), SentUnixNano: time.Now().UnixNano()}
+	if !it.Due.IsZero() {
+		tx.DueUnixNano = it.Due.UnixNano()
+	}
 	opts := client.StartWorkflowOptions{
 		ID:        l.id,
 		TaskQueue: d.env.TaskQueue,
@@ -144,8 +152,9 @@ func (d *driver) Finish(ctx context.Context) error {
 					if processed.IsZero() {
 						return
 					}
-					v := processed.Sub(time.Unix(0, tx.SentUnixNano))
+					v := processed.Sub(tx.origin())
 					d.env.Observe(HistSignalToProcessed, v)
+					d.env.Observe(HistSignalToProcessedUncorrected, processed.Sub(time.Unix(0, tx.SentUnixNano)))
 					latMu.Lock()
 					lat.Record(v)
 					latMu.Unlock()

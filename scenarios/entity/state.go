@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // StateVersion is the schema version this code writes. Runs carry their state
@@ -24,6 +25,19 @@ type Tx struct {
 	// SentUnixNano is the driver's wall clock when it sent the signal. The
 	// driver and the workers run on one machine, so the clocks agree.
 	SentUnixNano int64 `json:"sent_unix_nano"`
+	// DueUnixNano is the signal's intended send time (its place in the
+	// open-loop schedule); signal-to-processed is measured from it, so a
+	// late send shows in the figure. 0 in histories recorded before it.
+	DueUnixNano int64 `json:"due_unix_nano,omitempty"`
+}
+
+// origin is where signal-to-processed starts: the intended send time,
+// or the actual one where none was recorded.
+func (t Tx) origin() time.Time {
+	if t.DueUnixNano != 0 {
+		return time.Unix(0, t.DueUnixNano)
+	}
+	return time.Unix(0, t.SentUnixNano)
 }
 
 // State is the entity's current (v2) state: an account with a balance and a
