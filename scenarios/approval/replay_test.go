@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/squallbench/squall/scenarios/fakes"
 	"github.com/squallbench/squall/scenarios/fakes/historytest"
@@ -18,22 +16,12 @@ import (
 // one timed out (testdata/; regenerate with SQUALL_RECORD_HISTORIES=1 go
 // test -run TestRecordHistories ./scenarios/approval/).
 func TestReplay(t *testing.T) {
-	historytest.Replay(t, func(r worker.WorkflowReplayer) {
-		r.RegisterWorkflowWithOptions(SingleWorkflow, workflow.RegisterOptions{Name: WorkflowSingle})
-		r.RegisterWorkflowWithOptions(ChainWorkflow, workflow.RegisterOptions{Name: WorkflowChain})
-	}, WorkflowSingle, WorkflowChain)
+	historytest.ReplayAll(t, historytest.Workflows{WorkflowSingle: SingleWorkflow, WorkflowChain: ChainWorkflow})
 }
 
 func TestRecordHistories(t *testing.T) {
-	historytest.Recording(t)
-	cl := historytest.StartServer(t)
 	tq := "record-approval"
-	w := worker.New(cl, tq, worker.Options{})
-	Register(w)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	cl := historytest.Record(t, tq, Register)
 	n, err := fakes.Start(fakes.Config{Name: "record.notify"})
 	if err != nil {
 		t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/squallbench/squall/scenarios/fakes"
 	"github.com/squallbench/squall/scenarios/fakes/historytest"
@@ -17,21 +15,12 @@ import (
 // through an outage of the primary: open, half-open, closed (testdata/;
 // regenerate with SQUALL_RECORD_HISTORIES=1 go test -run TestRecordHistories ./scenarios/degradation/).
 func TestReplay(t *testing.T) {
-	historytest.Replay(t, func(r worker.WorkflowReplayer) {
-		r.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
-	}, WorkflowName)
+	historytest.ReplayAll(t, historytest.Workflows{WorkflowName: Workflow})
 }
 
 func TestRecordHistories(t *testing.T) {
-	historytest.Recording(t)
-	cl := historytest.StartServer(t)
 	tq := "record-degradation"
-	w := worker.New(cl, tq, worker.Options{})
-	Register(w)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	cl := historytest.Record(t, tq, Register)
 	p, err := fakes.Start(fakes.Config{Name: "record.primary"})
 	if err != nil {
 		t.Fatal(err)

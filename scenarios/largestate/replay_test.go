@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/squallbench/squall/scenarios/fakes/historytest"
 )
@@ -15,25 +13,14 @@ import (
 // (small datasets; the incremental one across continue-as-new) (testdata/;
 // regenerate with SQUALL_RECORD_HISTORIES=1 go test -run TestRecordHistories ./scenarios/largestate/).
 func TestReplay(t *testing.T) {
-	historytest.Replay(t, func(r worker.WorkflowReplayer) {
-		r.RegisterWorkflowWithOptions(GrowWorkflow, workflow.RegisterOptions{Name: WorkflowGrow})
-		r.RegisterWorkflowWithOptions(ObserverWorkflow, workflow.RegisterOptions{Name: WorkflowObserver})
-		r.RegisterWorkflowWithOptions(ExternalWorkflow, workflow.RegisterOptions{Name: WorkflowExternal})
-		r.RegisterWorkflowWithOptions(IncrementalWorkflow, workflow.RegisterOptions{Name: WorkflowIncremental})
-	}, WorkflowGrow, WorkflowObserver, WorkflowExternal, WorkflowIncremental)
+	historytest.ReplayAll(t, historytest.Workflows{WorkflowGrow: GrowWorkflow, WorkflowObserver: ObserverWorkflow,
+		WorkflowExternal: ExternalWorkflow, WorkflowIncremental: IncrementalWorkflow})
 }
 
 func TestRecordHistories(t *testing.T) {
-	historytest.Recording(t)
-	cl := historytest.StartServer(t)
+	dir := t.TempDir() // removed after the worker stops
 	tq := "record-largestate"
-	w := worker.New(cl, tq, worker.Options{})
-	Register(w)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	dir := t.TempDir()
+	cl := historytest.Record(t, tq, Register)
 	ctx := context.Background()
 	for _, r := range []struct {
 		id, typ string

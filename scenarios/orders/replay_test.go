@@ -2,22 +2,12 @@ package orders
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
-	"google.golang.org/protobuf/encoding/protojson"
 
-	historypb "go.temporal.io/api/history/v1"
-
-	"github.com/squallbench/squall/cluster"
-	"github.com/squallbench/squall/internal/squalltest"
+	"github.com/squallbench/squall/scenarios/fakes/historytest"
 	"github.com/squallbench/squall/scenarios/orders/orderstore"
 )
 
@@ -26,62 +16,17 @@ import (
 // TestRecordHistories ./scenarios/orders/): a change that makes the
 // workflow code non-deterministic fails here.
 func TestReplay(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]bool{WorkflowBatched: false, WorkflowMapReduce: false, WorkflowParent: false, WorkflowSlice: false}
-	for _, f := range files {
-		base := filepath.Base(f)
-		typ, id, ok := strings.Cut(strings.TrimSuffix(base, ".json"), "--")
-		if !ok {
-			t.Fatalf("%s: want TYPE--WORKFLOWID.json", f)
-		}
-		want[typ] = true
-		t.Run(base, func(t *testing.T) {
-			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(BatchedWorkflow, workflow.RegisterOptions{Name: WorkflowBatched})
-			r.RegisterWorkflowWithOptions(MapReduceWorkflow, workflow.RegisterOptions{Name: WorkflowMapReduce})
-			r.RegisterWorkflowWithOptions(ParentWorkflow, workflow.RegisterOptions{Name: WorkflowParent})
-			r.RegisterWorkflowWithOptions(SliceWorkflow, workflow.RegisterOptions{Name: WorkflowSlice})
-			fh, err := os.Open(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fh.Close()
-			h, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The original ID matters: children's IDs derive from it.
-			if err := r.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
-				OriginalExecution: workflow.Execution{ID: id}}); err != nil {
-				t.Fatalf("replay %s: %v", f, err)
-			}
-		})
-	}
-	for typ, ok := range want {
-		if !ok {
-			t.Errorf("no recorded history of %s in testdata/", typ)
-		}
-	}
+	// The original IDs matter: children's IDs derive from them.
+	historytest.ReplayAll(t, historytest.Workflows{WorkflowBatched: BatchedWorkflow, WorkflowMapReduce: MapReduceWorkflow,
+		WorkflowParent: ParentWorkflow, WorkflowSlice: SliceWorkflow})
 }
 
 // TestRecordHistories runs each workflow type once against an embedded
 // server and writes its histories to testdata/. Only with
 // SQUALL_RECORD_HISTORIES=1.
 func TestRecordHistories(t *testing.T) {
-	if os.Getenv("SQUALL_RECORD_HISTORIES") == "" {
-		t.Skip("set SQUALL_RECORD_HISTORIES=1 to record testdata/ histories")
-	}
-	cl := startServer(t)
 	tq := "record-orders"
-	w := worker.New(cl, tq, worker.Options{})
-	Register(w)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	cl := historytest.Record(t, tq, Register)
 	store := orderstore.New(orderstore.Model{Seed: 1, FailureRate: 0.05, TransientRate: 0.1}, nil)
 	srv, err := orderstore.Serve(store)
 	if err != nil {
@@ -114,57 +59,9 @@ func TestRecordHistories(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = run.Get(ctx, nil)
-		writeHistory(t, cl, r.typ, id)
+		historytest.Write(t, cl, r.typ, id, "")
 		if in.Slices > 0 {
-			writeHistory(t, cl, WorkflowSlice, ChildID(id, 0))
+			historytest.Write(t, cl, WorkflowSlice, ChildID(id, 0), "")
 		}
 	}
-}
-
-func startServer(t *testing.T) client.Client {
-	t.Helper()
-	dir := t.TempDir()
-	port, err := cluster.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cluster.Child{Name: "server", Bin: squalltest.Binary(t), LogPath: filepath.Join(dir, "server.log"),
-		Args:        []string{"server", "--db", filepath.Join(dir, "t.db"), "--port", strconv.Itoa(port)},
-		ReadyPrefix: cluster.ReadyLine}
-	addr, err := c.Start(context.Background(), 90*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop(30 * time.Second) })
-	cl, err := client.Dial(client.Options{HostPort: addr, Namespace: cluster.DefaultNamespace})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
-func writeHistory(t *testing.T, cl client.Client, typ, id string) {
-	t.Helper()
-	file := typ + "--" + id + ".json"
-	h := &historypb.History{}
-	it := cl.GetWorkflowHistory(context.Background(), id, "", false, 0)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Events = append(h.Events, e)
-	}
-	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll("testdata", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join("testdata", file), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("recorded %s: %d events", file, len(h.Events))
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/squallbench/squall/scenarios/fakes"
 	"github.com/squallbench/squall/scenarios/fakes/historytest"
@@ -19,22 +17,12 @@ import (
 // recorded from the embedded server (testdata/; regenerate with
 // SQUALL_RECORD_HISTORIES=1 go test -run TestRecordHistories ./scenarios/throttled/).
 func TestReplay(t *testing.T) {
-	historytest.Replay(t, func(r worker.WorkflowReplayer) {
-		r.RegisterWorkflowWithOptions(CallerWorkflow, workflow.RegisterOptions{Name: WorkflowCaller})
-		r.RegisterWorkflowWithOptions(LimiterWorkflow, workflow.RegisterOptions{Name: WorkflowLimiter})
-	}, WorkflowCaller, WorkflowLimiter)
+	historytest.ReplayAll(t, historytest.Workflows{WorkflowCaller: CallerWorkflow, WorkflowLimiter: LimiterWorkflow})
 }
 
 func TestRecordHistories(t *testing.T) {
-	historytest.Recording(t)
-	cl := historytest.StartServer(t)
 	tq := "record-throttled"
-	w := worker.New(cl, tq, worker.Options{})
-	Register(w)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	cl := historytest.Record(t, tq, Register)
 	api, err := fakes.Start(fakes.Config{Name: "record.throttled", Limit: 3, Window: time.Second})
 	if err != nil {
 		t.Fatal(err)
