@@ -276,29 +276,46 @@ func (d *driver) check(ctx context.Context, rec *record, i int, after bool, acti
 			}
 		}
 	}
-	var problem string
-	if !d.cfg.Chain {
-		var st SingleStatus
-		err := query(QueryStatus, &st)
-		want := SingleStatus{Waiting: true}
-		if after && action == ActApprove {
-			want = SingleStatus{Approved: true}
-		} else if after {
-			want = SingleStatus{Rejected: true, RejectionReason: "rejected by sim-" + Approver}
+	// compare asks once and describes any difference from what the
+	// approvers have done ("" when none).
+	compare := func() string {
+		if !d.cfg.Chain {
+			var st SingleStatus
+			if err := query(QueryStatus, &st); err != nil {
+				return "query: " + err.Error()
+			}
+			want := SingleStatus{Waiting: true}
+			if after && action == ActApprove {
+				want = SingleStatus{Approved: true}
+			} else if after {
+				want = SingleStatus{Rejected: true, RejectionReason: "rejected by sim-" + Approver}
+			}
+			if st != want {
+				return fmt.Sprintf("status %+v, want %+v", st, want)
+			}
+			return ""
 		}
-		switch {
-		case err != nil:
-			problem = "query: " + err.Error()
-		case st != want:
-			problem = fmt.Sprintf("status %+v, want %+v", st, want)
-		}
-	} else {
 		var st ChainStatus
-		err := query(QueryChainStatus, &st)
-		if err != nil {
-			problem = "query: " + err.Error()
-		} else {
-			problem = chainMismatch(st, rec.plan.Levels, i, after, action)
+		if err := query(QueryChainStatus, &st); err != nil {
+			return "query: " + err.Error()
+		}
+		return chainMismatch(st, rec.plan.Levels, i, after, action)
+	}
+	problem := compare()
+	// After a decision the workflow must come to show it, but not
+	// necessarily at once: under a fault the level's notify activity may
+	// still be waiting for its completion to be recorded (the approver
+	// reacts to the notification reaching the service), so the chain has
+	// recorded the approval without moving on yet. Ask again until the
+	// 30 s are up. Before a decision nothing may change, so one answer
+	// is the verdict.
+	for after && problem != "" && qctx.Err() == nil {
+		select {
+		case <-qctx.Done():
+		case <-time.After(500 * time.Millisecond):
+			if p := compare(); qctx.Err() == nil {
+				problem = p // (a query cut off by the deadline keeps the last real answer)
+			}
 		}
 	}
 	d.mu.Lock()
