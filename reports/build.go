@@ -27,6 +27,7 @@ type span struct {
 	start, end time.Time
 	counts     bench.Counts
 	maxMS      float64
+	inFlight   int64 // at the end of the interval
 }
 
 type scenarioAcc struct {
@@ -206,7 +207,7 @@ func (a *scenarioAcc) addInterval(iv *bench.Interval) error {
 		}
 	}
 	a.s.Intervals = append(a.s.Intervals, row)
-	a.spans = append(a.spans, span{start: iv.Start, end: iv.End, counts: iv.Counts, maxMS: row.MaxMS})
+	a.spans = append(a.spans, span{start: iv.Start, end: iv.End, counts: iv.Counts, maxMS: row.MaxMS, inFlight: row.InFlight})
 	return nil
 }
 
@@ -231,6 +232,7 @@ func (a *scenarioAcc) window(w *FaultWindow) {
 		w.Dropped += sp.counts.Dropped
 		w.MaxCorrectedMS = max(w.MaxCorrectedMS, sp.maxMS)
 	}
+	w.RecoveredAfterS, w.InFlightBefore, w.Recovery = recovery(a.spans, w.InjectedAt, w.HealedAt)
 	if v := a.s.Verification; v != nil {
 		for _, at := range v.LostAt {
 			t := time.UnixMilli(at)
@@ -239,6 +241,39 @@ func (a *scenarioAcc) window(w *FaultWindow) {
 			}
 		}
 	}
+}
+
+// recoveryBaseline is how far before an injection the in-flight level is
+// taken from.
+const recoveryBaseline = 5 * time.Second
+
+// recovery returns how long after healed the work in flight was back at
+// its level before injected (the most in flight at the end of any interval
+// in the recoveryBaseline before it), and that level. A fault that held up
+// work leaves a backlog; this is when it was cleared, to the resolution of
+// the 1 s intervals. nil, with why: not recovered within the run, or
+// nothing to compare with.
+func recovery(spans []span, injected, healed time.Time) (*float64, int64, string) {
+	if injected.IsZero() || healed.IsZero() {
+		return nil, 0, "not injected or not healed"
+	}
+	var before int64
+	seen := false
+	for _, sp := range spans {
+		if !sp.end.After(injected) && sp.end.After(injected.Add(-recoveryBaseline)) {
+			before, seen = max(before, sp.inFlight), true
+		}
+	}
+	if !seen {
+		return nil, 0, "no interval before the injection to compare with"
+	}
+	for _, sp := range spans {
+		if sp.end.After(healed) && sp.inFlight <= before {
+			s := sp.end.Sub(healed).Seconds()
+			return &s, before, ""
+		}
+	}
+	return nil, before, fmt.Sprintf("in flight stayed above %d until the end of the run", before)
 }
 
 func (a *scenarioAcc) finish() {

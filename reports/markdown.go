@@ -37,15 +37,21 @@ func Markdown(rep *Report) string {
 	w("\n")
 	if len(rep.Faults) > 0 {
 		w("## Fault windows\n\n")
-		w("| fault | injected | healed | started | completed | failed | late | dropped | lost | max corrected ms | note |\n")
-		w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		w("| fault | injected | healed | started | completed | failed | late | dropped | lost | max corrected ms | recovered after s | note |\n")
+		w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, f := range rep.Faults {
 			note := f.Error
 			if f.Skipped != "" {
 				note = "skipped: " + f.Skipped
 			}
-			w("| `%s` | %s | %s | %d | %d | %d | %d | %d | %d | %.0f | %s |\n", f.Spec, clock(f.InjectedAt), clock(f.HealedAt),
-				f.Started, f.Completed, f.Failed, f.Late, f.Dropped, f.Lost, f.MaxCorrectedMS, note)
+			recovered := "-"
+			if f.RecoveredAfterS != nil {
+				recovered = fmt.Sprintf("%.0f", *f.RecoveredAfterS)
+			} else if f.Recovery != "" {
+				note = strings.TrimPrefix(note+"; "+f.Recovery, "; ")
+			}
+			w("| `%s` | %s | %s | %d | %d | %d | %d | %d | %d | %.0f | %s | %s |\n", f.Spec, clock(f.InjectedAt), clock(f.HealedAt),
+				f.Started, f.Completed, f.Failed, f.Late, f.Dropped, f.Lost, f.MaxCorrectedMS, recovered, note)
 		}
 		w("\n")
 	}

@@ -45,6 +45,15 @@ type FaultWindow struct {
 	MaxCorrectedMS float64 `json:"max_corrected_ms"`
 	// Lost: workflows started within the window that Temporal does not know.
 	Lost int64 `json:"lost"`
+	// RecoveredAfterS: seconds from the heal until the work in flight was
+	// back at its level before the fault (the most in flight in the 5 s
+	// before the injection, InFlightBefore), read at the end of each 1 s
+	// interval; null when it never got back within the run, or when there
+	// was no interval before the injection to compare with (Recovery says
+	// which).
+	RecoveredAfterS *float64 `json:"recovered_after_s"`
+	InFlightBefore  int64    `json:"in_flight_before"`
+	Recovery        string   `json:"recovery,omitempty"`
 }
 
 // RunInfo describes the run: what ran where, with which flags, when.
