@@ -205,7 +205,7 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 				// with the tuning flags of squall run.
 				l.config = "the run's worker processes (squall run --workers N --activities-per-second R --activity-slots S): each admits <= R x window + 1 polled activities; " +
 					"but the activities share the workflows' task queue there, so the server hands many out eagerly with the workflow task, and eager activities " +
-					"bypass WorkerActivitiesPerSecond (SDK 1.50, server default system.enableActivityEagerExecution=true)"
+					"bypass WorkerActivitiesPerSecond (SDK 1.50, server default system.enableActivityEagerExecution=true) unless squall run has --disable-eager-activities"
 				break
 			}
 			l.queue = fmt.Sprintf("%s-%s-%s", env.TaskQueue, Name, k)
