@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/worker"
@@ -40,6 +41,10 @@ type Tuning struct {
 	// activities bypass ActivitiesPerSecond (measured with SDK 1.50:
 	// 30 calls in a 2 s window against a per-worker limit of 6).
 	DisableEagerActivities bool `json:"disable_eager_activities"`
+	// StickyScheduleToStart is how long a workflow task waits on a worker's
+	// sticky queue before the server hands it to any worker (SDK default
+	// 5 s): after a worker is killed, its workflows wait this long.
+	StickyScheduleToStart time.Duration `json:"sticky_schedule_to_start_timeout_ns"`
 }
 
 // Args renders t as `squall worker` flags.
@@ -65,6 +70,9 @@ func (t Tuning) Args() []string {
 	if t.DisableEagerActivities {
 		a = append(a, "--disable-eager-activities")
 	}
+	if t.StickyScheduleToStart != 0 {
+		a = append(a, "--sticky-schedule-to-start-timeout", t.StickyScheduleToStart.String())
+	}
 	return a
 }
 
@@ -80,6 +88,8 @@ func AddFlags(f *pflag.FlagSet, t *Tuning) {
 	f.BoolVar(&t.AutoscalePollers, "autoscale-pollers", false, "worker: SDK autoscaling pollers instead of fixed counts")
 	f.Float64Var(&t.TaskQueueActivitiesPerSecond, "task-queue-activities-per-second", 0,
 		"worker: activity rate of the whole task queue, enforced by the server (0: none)")
+	f.DurationVar(&t.StickyScheduleToStart, "sticky-schedule-to-start-timeout", 0,
+		"worker: how long a workflow task waits for its sticky worker before any worker may take it (0: SDK default, 5s)")
 	f.BoolVar(&t.DisableEagerActivities, "disable-eager-activities", false,
 		"worker: no eager activities (they bypass --activities-per-second)")
 }
@@ -94,6 +104,9 @@ func (t Tuning) Validate() error {
 		if v < 0 {
 			return cluster.Usagef("bad %s %d: must be 0 (SDK default) or more", name, v)
 		}
+	}
+	if t.StickyScheduleToStart < 0 {
+		return cluster.Usagef("bad --sticky-schedule-to-start-timeout %s: must be 0 (SDK default) or more", t.StickyScheduleToStart)
 	}
 	if t.TaskQueueActivitiesPerSecond < 0 {
 		return cluster.Usagef("bad --task-queue-activities-per-second %g: must be 0 (none) or more", t.TaskQueueActivitiesPerSecond)
@@ -120,6 +133,7 @@ func (t Tuning) fixed() worker.Options {
 		WorkerActivitiesPerSecond:              float64(t.ActivitiesPerSecond),
 		TaskQueueActivitiesPerSecond:           t.TaskQueueActivitiesPerSecond,
 		DisableEagerActivities:                 t.DisableEagerActivities,
+		StickyScheduleToStartTimeout:           t.StickyScheduleToStart,
 	}
 }
 

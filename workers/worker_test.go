@@ -2,6 +2,7 @@ package workers
 
 import (
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -10,7 +11,8 @@ import (
 // in the SDK's worker options.
 func TestTuningArgsRoundTrip(t *testing.T) {
 	in := Tuning{WorkflowPollers: 4, ActivityPollers: 3, WorkflowSlots: 50, ActivitySlots: 60, StickyCacheSize: 1000,
-		ActivitiesPerSecond: 7, TaskQueueActivitiesPerSecond: 2.5, DisableEagerActivities: true}
+		ActivitiesPerSecond: 7, TaskQueueActivitiesPerSecond: 2.5, DisableEagerActivities: true,
+		StickyScheduleToStart: 1500 * time.Millisecond}
 	var out Tuning
 	f := pflag.NewFlagSet("worker", pflag.ContinueOnError)
 	AddFlags(f, &out)
@@ -21,7 +23,7 @@ func TestTuningArgsRoundTrip(t *testing.T) {
 		t.Fatalf("args %v parsed back as %+v, want %+v", in.Args(), out, in)
 	}
 	o := in.options()
-	if o.TaskQueueActivitiesPerSecond != 2.5 || !o.DisableEagerActivities || o.WorkerActivitiesPerSecond != 7 || o.MaxConcurrentActivityTaskPollers != 3 {
+	if o.TaskQueueActivitiesPerSecond != 2.5 || !o.DisableEagerActivities || o.StickyScheduleToStartTimeout != 1500*time.Millisecond || o.WorkerActivitiesPerSecond != 7 || o.MaxConcurrentActivityTaskPollers != 3 {
 		t.Fatalf("worker options %+v do not carry the tuning", o)
 	}
 	if len((Tuning{}).Args()) != 0 {
