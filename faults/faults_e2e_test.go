@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,26 @@ func TestAPIFaults(t *testing.T) {
 		if w.Error != "" || w.InjectedAt.IsZero() {
 			t.Errorf("window %+v", w)
 		}
+	}
+}
+
+// api-errors on the order store: half the store's requests are refused for
+// the first seconds of the load, yet every order is applied exactly once
+// (refused requests never reach the ledger and are retried without using
+// up an order's attempts), and the store says how many it refused.
+func TestAPIErrorsOnOrderStore(t *testing.T) {
+	squalltest.SkipIfShort(t)
+	res := squalltest.Run(t, 4*time.Minute, "--scenario", "orders-batch", "--rate", "1/s", "--iterations", "3",
+		"--option", "orders=2000", "--option", "batch-size=50", "--option", "parallel=2", "--grace", "2m",
+		"--fault", "api-errors at=0s for=4s api=orders.store rate=0.5")
+	s := squalltest.Scenario(t, res.Report, "orders-batch")
+	if res.Exit != 0 || res.Report.Verdict != "pass" {
+		t.Fatalf("exit %d verdict %s; invariants %+v", res.Exit, res.Report.Verdict, s.Invariants)
+	}
+	var api struct {
+		Refused int64 `json:"requests_refused"`
+	}
+	if err := json.Unmarshal(s.Details["api_faults"], &api); err != nil || api.Refused == 0 {
+		t.Fatalf("the store refused %d requests (%v): the fault did not reach it", api.Refused, err)
 	}
 }
