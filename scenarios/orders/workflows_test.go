@@ -407,3 +407,19 @@ func TestNewPlanRefusesOversizedHistories(t *testing.T) {
 		t.Fatalf("per-order refusal must name the mode to use instead: %v", err)
 	}
 }
+
+// A request the store rejects as such (4xx: here an unknown batch) is a
+// bug, not a fault: the activity fails at once, not after apply-deadline.
+func TestApplyFailsFastOnRejectedRequest(t *testing.T) {
+	store := orderstore.New(orderstore.Model{Seed: 1}, nil)
+	srv := httptest.NewServer(store.Handler())
+	defer srv.Close()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(ApplyRange, activity.RegisterOptions{Name: ActivityApply})
+	_, err := env.ExecuteActivity(ActivityApply, ApplyInput{StoreURL: srv.URL, Batch: 7, From: 0, To: 10, MaxAttempts: 3})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() {
+		t.Fatalf("error %v: want a non-retryable application error", err)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 )
 
 // Client talks to a Store over HTTP (the activities' side).
@@ -73,7 +75,14 @@ func (c *Client) do(ctx context.Context, method, url string, body, out any) erro
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("order store: %s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(msg))
+		err := fmt.Errorf("order store: %s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(msg))
+		if resp.StatusCode/100 == 4 {
+			// The store refused the request itself (unknown batch, bad
+			// body): a bug, not a fault; retrying until the deadline would
+			// only hide it for minutes.
+			return temporal.NewNonRetryableApplicationError(err.Error(), "OrderStoreRejected", nil)
+		}
+		return err
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
