@@ -38,8 +38,8 @@ type Tuning struct {
 	TaskQueueActivitiesPerSecond float64 `json:"task_queue_activities_per_second"`
 	// DisableEagerActivities stops the SDK from asking for activities to be
 	// handed back with the workflow task that scheduled them. Eager
-	// activities bypass ActivitiesPerSecond (measured with SDK 1.50:
-	// 30 calls in a 2 s window against a per-worker limit of 6).
+	// activities bypass ActivitiesPerSecond (measured with SDK 1.50, see
+	// the README: 15 calls in a 2 s window at 2/s per worker; 5 without).
 	DisableEagerActivities bool `json:"disable_eager_activities"`
 	// StickyScheduleToStart is how long a workflow task waits on a worker's
 	// sticky queue before the server hands it to any worker (SDK default
