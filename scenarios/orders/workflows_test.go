@@ -221,21 +221,16 @@ func TestFailureThresholdBothSides(t *testing.T) {
 	}
 }
 
-// The real apply activity against a real store: refused orders are
-// retried (bounded), and a retry re-sends only what is still pending, so
-// no attempt is wasted on an order already applied.
-func TestApplyRetriesOnlyPendingOrders(t *testing.T) {
-	m := orderstore.Model{Seed: 11, FailureRate: 0.03, TransientRate: 0.1}
-	store := orderstore.New(m, nil)
-	srv := httptest.NewServer(store.Handler())
-	defer srv.Close()
-	const orders = 1000
-	if err := store.Open(0, orders); err != nil {
-		t.Fatal(err)
-	}
+// runBatched runs the batched workflow with the real apply activity
+// against store, served through h (the store's handler, or a wrapper that
+// injects failures), and returns the workflow's totals and the ledger.
+func runBatched(t *testing.T, store *orderstore.Store, h http.Handler, in Input) (Totals, orderstore.Ledger) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	in.StoreURL = srv.URL
 	env := newEnv(t, nil)
-	env.ExecuteWorkflow(WorkflowBatched, Input{StoreURL: srv.URL, Orders: orders, BatchSize: 50, Parallel: 4,
-		Retry: Retry{MaxAttempts: 3, Interval: 100 * time.Millisecond}, Threshold: 0.5, InjectDuplicates: 2})
+	env.ExecuteWorkflow(WorkflowBatched, in)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
@@ -243,8 +238,23 @@ func TestApplyRetriesOnlyPendingOrders(t *testing.T) {
 	if err := env.GetWorkflowResult(&got); err != nil {
 		t.Fatal(err)
 	}
+	l, _ := store.Ledger(in.Batch)
+	return got, l
+}
+
+// The real apply activity against a real store: refused orders are
+// retried (bounded), and a retry re-sends only what is still pending, so
+// no attempt is wasted on an order already applied.
+func TestApplyRetriesOnlyPendingOrders(t *testing.T) {
+	m := orderstore.Model{Seed: 11, FailureRate: 0.03, TransientRate: 0.1}
+	store := orderstore.New(m, nil)
+	const orders = 1000
+	if err := store.Open(0, orders); err != nil {
+		t.Fatal(err)
+	}
+	got, l := runBatched(t, store, store.Handler(), Input{Orders: orders, BatchSize: 50, Parallel: 4,
+		Retry: Retry{MaxAttempts: 3, Interval: 100 * time.Millisecond}, Threshold: 0.5, InjectDuplicates: 2})
 	pred := m.Predict(orders, 3)
-	l, _ := store.Ledger(0)
 	if got.Successful != pred.Successful || got.Failed != pred.Failed || got.Amount != pred.Amount {
 		t.Fatalf("workflow totals %+v, predicted %+v", got, pred)
 	}
@@ -282,29 +292,19 @@ func TestApplyAfterLostAnswer(t *testing.T) {
 	store := orderstore.New(m, nil)
 	var applies atomic.Int64
 	h := store.Handler()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	lossy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/apply") && applies.Add(1) == 1 {
 			h.ServeHTTP(httptest.NewRecorder(), r) // applied; the answer is lost
 			http.Error(w, "connection reset", http.StatusBadGateway)
 			return
 		}
 		h.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	})
 	if err := store.Open(0, 100); err != nil {
 		t.Fatal(err)
 	}
-	env := newEnv(t, nil)
-	env.ExecuteWorkflow(WorkflowBatched, Input{StoreURL: srv.URL, Orders: 100, BatchSize: 100, Parallel: 1,
+	got, l := runBatched(t, store, lossy, Input{Orders: 100, BatchSize: 100, Parallel: 1,
 		Retry: Retry{MaxAttempts: 3, Interval: 100 * time.Millisecond}, Threshold: 0})
-	if err := env.GetWorkflowError(); err != nil {
-		t.Fatalf("workflow failed: %v", err)
-	}
-	var got Totals
-	if err := env.GetWorkflowResult(&got); err != nil {
-		t.Fatal(err)
-	}
-	l, _ := store.Ledger(0)
 	pred := m.Predict(100, 3)
 	if got.Successful != 100 || got.Amount != pred.Amount || got.Duplicates != 0 {
 		t.Fatalf("workflow totals %+v, want 100 ok, %d cents, no duplicates", got, pred.Amount)
@@ -322,23 +322,11 @@ func TestApplyRidesOutStoreFaults(t *testing.T) {
 	m := orderstore.Model{Seed: 3, FailureRate: 0.02, TransientRate: 0.1}
 	const orders, size = 1000, 50
 	run := func(t *testing.T, store *orderstore.Store, h http.Handler, deadline time.Duration) (Totals, orderstore.Ledger) {
-		srv := httptest.NewServer(h)
-		t.Cleanup(srv.Close)
 		if err := store.Open(0, orders); err != nil {
 			t.Fatal(err)
 		}
-		env := newEnv(t, nil)
-		env.ExecuteWorkflow(WorkflowBatched, Input{StoreURL: srv.URL, Orders: orders, BatchSize: size, Parallel: 1,
+		return runBatched(t, store, h, Input{Orders: orders, BatchSize: size, Parallel: 1,
 			Retry: Retry{MaxAttempts: 3, Interval: 10 * time.Millisecond, Deadline: deadline}, Threshold: 1})
-		if err := env.GetWorkflowError(); err != nil {
-			t.Fatalf("workflow failed: %v", err)
-		}
-		var got Totals
-		if err := env.GetWorkflowResult(&got); err != nil {
-			t.Fatal(err)
-		}
-		l, _ := store.Ledger(0)
-		return got, l
 	}
 	t.Run("refused requests are retried and cost no order attempts", func(t *testing.T) {
 		// Every third request is refused, before it reaches the store: with
