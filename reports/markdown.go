@@ -158,6 +158,17 @@ func Summary(rep *Report, dir string) string {
 			fmt.Fprintf(&b, "%-12s %s %s: %s\n", "", mark, inv.Name, inv.Detail)
 		}
 	}
+	for _, f := range rep.Faults {
+		recovered := f.Recovery
+		if f.RecoveredAfterS != nil {
+			recovered = fmt.Sprintf("backlog cleared %.1f s after the heal", *f.RecoveredAfterS)
+		}
+		if f.Skipped != "" || f.Error != "" {
+			recovered = strings.TrimPrefix(f.Skipped+" "+f.Error, " ")
+		}
+		fmt.Fprintf(&b, "fault %s: started %d  completed %d  failed %d  lost %d  max corrected %.0f ms; %s\n",
+			f.Spec, f.Started, f.Completed, f.Failed, f.Lost, f.MaxCorrectedMS, recovered)
+	}
 	if rep.Run.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n", rep.Run.Error)
 	}
