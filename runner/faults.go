@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,10 +18,44 @@ import (
 	"github.com/squallbench/squall/scenarios"
 )
 
-// validateFaults parses every --fault and checks it fits this run.
+// scheduled is one fault as given, and where (for messages).
+type scheduled struct{ raw, where string }
+
+// readFaultFile reads a --fault-file schedule.
+func readFaultFile(path string) ([]scheduled, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--fault-file: %v", err)
+	}
+	var out []scheduled
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, scheduled{raw: line, where: fmt.Sprintf("%s:%d: ", path, i+1)})
+	}
+	return out, nil
+}
+
+// validateFaults parses every fault of --fault-file and --fault and checks
+// it fits this run.
 func validateFaults(f Flags, embedded bool, bad func(string, ...any)) []faults.Spec {
-	var specs []faults.Spec
+	var all []scheduled
+	if f.FaultFile != "" {
+		fromFile, err := readFaultFile(f.FaultFile)
+		if err != nil {
+			bad("%v", err)
+		}
+		all = fromFile
+	}
 	for _, raw := range f.Faults {
+		all = append(all, scheduled{raw: raw})
+	}
+	var specs []faults.Spec
+	for _, sc := range all {
+		raw := sc.raw
+		bad := func(format string, a ...any) { bad("%s"+format, append([]any{sc.where}, a...)...) }
 		s, err := faults.ParseSpec(raw)
 		if err != nil {
 			bad("%v", err)

@@ -41,6 +41,10 @@ type Flags struct {
 	Tuning  workers.Tuning
 
 	Faults []string // 'KIND at=30s for=10s key=value...'
+	// FaultFile holds a schedule: one fault per line in the --fault
+	// syntax; blank lines and lines starting with # are skipped. Its faults
+	// come before those of --fault.
+	FaultFile string
 
 	Out  string
 	Args []string // the command line, recorded in the report

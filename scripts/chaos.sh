@@ -11,19 +11,12 @@ bin=./bin/squall
 out=${CHAOS_OUT:-reports/out/chaos-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
 
-# The mixed schedule, for a 50 s load. api-errors (only where the scenario
-# has fake services) comes first, while the cluster is healthy: placed after
-# the persistence faults it fell into their recovery, when orders-batch had
-# no activity running to refuse (measured: 0 requests refused).
+# The mixed schedule is scripts/chaos.faults. api-errors (only where the
+# scenario has fake services) comes first, while the cluster is healthy:
+# placed after the persistence faults it fell into their recovery, when
+# orders-batch had no activity running to refuse (measured: 0 requests
+# refused).
 api=(--fault 'api-errors at=3s for=4s rate=0.5')
-mixed=(
-  --fault 'worker-kill at=9s for=3s'
-  --fault 'net-latency at=14s for=4s latency=150ms'
-  --fault 'server-kill at=20s for=3s'
-  --fault 'net-partition at=26s for=3s'
-  --fault 'persistence-errors at=32s for=4s store=ExecutionStore method=* error=Unavailable rate=0.1'
-  --fault 'persistence-errors at=38s for=4s store=ExecutionStore method=UpdateWorkflowExecution error=ExecuteAndTimeout rate=0.1'
-)
 common=(--duration 50s --grace 5m --verify-wait 3m)
 
 # scenario | its load and options | extra faults
@@ -43,7 +36,7 @@ status=0
 summary=()
 for spec in "${runs[@]}"; do
   IFS='|' read -r name load extra <<<"$spec"
-  faults=("${mixed[@]}")
+  faults=(--fault-file scripts/chaos.faults)
   [ "$extra" = api ] && faults+=("${api[@]}")
   echo "=== chaos: $name"
   start=$(date +%s)

@@ -156,6 +156,7 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"db dir missing", []string{"server", "--db", "/nonexistent/dir/t.db", "--port", "17999"}, "database directory /nonexistent/dir does not exist"},
 		{"unknown flag", []string{"run", "--scenario", "noop", "--speed", "9"}, "unknown flag: --speed"},
 		{"corrupt run dir", []string{"report", t.TempDir()}, "no result stream"},
+		{"missing fault file", []string{"run", "--scenario", "noop", "--duration", "1s", "--fault-file", "/nonexistent/chaos.faults"}, "--fault-file: open /nonexistent/chaos.faults"},
 		// Options that are wrong only together: each scenario's Validate
 		// refuses them before any server starts (checked below).
 		{"orders options", []string{"run", "--scenario", "orders-batch", "--iterations", "1", "--option", "failure-rate=0.8", "--option", "transient-failure-rate=0.5"},

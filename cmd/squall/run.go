@@ -86,6 +86,7 @@ Exit codes: 0 pass, 1 verdict fail, 2 usage or set-up error.`,
 	fl.StringArrayVar(&f.Dynamic, "dynamic-config", nil, "embedded server dynamic config key=value (repeatable)")
 	fl.StringVar(&f.ServerLogLevel, "server-log-level", "warn", "embedded server log level")
 	fl.StringArrayVar(&f.Faults, "fault", nil, "inject a fault during the load: 'KIND at=30s for=10s key=value...' (repeatable; 'squall list faults')")
+	fl.StringVar(&f.FaultFile, "fault-file", "", "a fault schedule: one fault per line in the --fault syntax, # comments")
 	fl.IntVar(&f.Workers, "workers", 1, "worker processes to start (0: bring your own on the run's task queue)")
 	workers.AddFlags(fl, &f.Tuning)
 	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>)")
