@@ -141,32 +141,19 @@ func (d *driver) Finish(ctx context.Context) error {
 	began := time.Now()
 	lat := bench.NewHistogram()
 	var latMu sync.Mutex
-	jobs := make(chan *ledger)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for l := range jobs {
-				d.finishEntity(ctx, l, func(tx Tx, processed time.Time) {
-					if processed.IsZero() {
-						return
-					}
-					v := processed.Sub(tx.origin())
-					d.env.Observe(HistSignalToProcessed, v)
-					d.env.Observe(HistSignalToProcessedUncorrected, processed.Sub(time.Unix(0, tx.SentUnixNano)))
-					latMu.Lock()
-					lat.Record(v)
-					latMu.Unlock()
-				})
+	scenarios.ParallelDo(len(d.entities), 8, func(i int) {
+		d.finishEntity(ctx, d.entities[i], func(tx Tx, processed time.Time) {
+			if processed.IsZero() {
+				return
 			}
-		}()
-	}
-	for _, l := range d.entities {
-		jobs <- l
-	}
-	close(jobs)
-	wg.Wait()
+			v := processed.Sub(tx.origin())
+			d.env.Observe(HistSignalToProcessed, v)
+			d.env.Observe(HistSignalToProcessedUncorrected, processed.Sub(time.Unix(0, tx.SentUnixNano)))
+			latMu.Lock()
+			lat.Record(v)
+			latMu.Unlock()
+		})
+	})
 
 	checks, details := d.evaluate()
 	details["signal_to_processed_ms"] = quantilesMS(lat)

@@ -186,7 +186,7 @@ func (d *driver) awaitPolicy(ctx context.Context, rec *parentRec) {
 	deadline := time.Now().Add(d.policyW)
 	for len(pending) > 0 && ctx.Err() == nil {
 		closed := make([]execution, len(pending))
-		parallelDo(len(pending), 8, func(i int) { closed[i] = d.describe(ctx, ChildID(rec.id, pending[i])) })
+		scenarios.ParallelDo(len(pending), 8, func(i int) { closed[i] = d.describe(ctx, ChildID(rec.id, pending[i])) })
 		var again []int
 		for i, e := range closed {
 			if !e.closed() {
@@ -218,7 +218,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // parent (still running now that it has closed), then lets them finish.
 func (d *driver) releaseAbandoned(ctx context.Context, rec *parentRec) {
 	var mu sync.Mutex
-	parallelDo(d.in.Children, 8, func(i int) {
+	scenarios.ParallelDo(d.in.Children, 8, func(i int) {
 		cid := ChildID(rec.id, i)
 		desc, err := d.env.Client.DescribeWorkflowExecution(ctx, cid, "")
 		running := err == nil && desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
@@ -241,23 +241,3 @@ func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {
 }
 
 func (d *driver) Close() error { return nil }
-
-// parallelDo runs f(0..n-1) on at most workers goroutines.
-func parallelDo(n, workers int, f func(i int)) {
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				f(i)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-}

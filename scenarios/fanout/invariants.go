@@ -115,7 +115,7 @@ func (d *driver) Invariants(ctx context.Context) []scenarios.Invariant {
 	pex := make([]execution, len(parents))
 	results := make([]ParentResult, len(parents))
 	resultErr := make([]error, len(parents))
-	parallelDo(len(parents), 8, func(i int) {
+	scenarios.ParallelDo(len(parents), 8, func(i int) {
 		pex[i] = d.describe(ctx, parents[i].id)
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -138,7 +138,7 @@ func (d *driver) Invariants(ctx context.Context) []scenarios.Invariant {
 	deadline := time.Now().Add(d.policyW)
 	began := time.Now()
 	for len(todo) > 0 && ctx.Err() == nil {
-		parallelDo(len(todo), 16, func(i int) {
+		scenarios.ParallelDo(len(todo), 16, func(i int) {
 			r := todo[i]
 			kids[r.p][r.c] = d.describe(ctx, ChildID(parents[r.p].id, r.c))
 		})

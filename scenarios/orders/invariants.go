@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -35,7 +34,7 @@ func (d *driver) Invariants(ctx context.Context) []scenarios.Invariant {
 	sort.Slice(recs, func(i, j int) bool { return recs[i].n < recs[j].n })
 
 	checks := make([]batchCheck, len(recs))
-	parallelDo(len(recs), 8, func(i int) {
+	scenarios.ParallelDo(len(recs), 8, func(i int) {
 		c := batchCheck{rec: recs[i]}
 		c.ledger, _ = d.store.Ledger(recs[i].n)
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -228,7 +227,7 @@ func (d *driver) histories(ctx context.Context, recs []batchRec) (map[string]*Ty
 		}
 	}
 	out := make([]described, len(jobs))
-	parallelDo(len(jobs), 16, func(i int) { out[i] = describe(ctx, d.env.Client, jobs[i].id) })
+	scenarios.ParallelDo(len(jobs), 16, func(i int) { out[i] = describe(ctx, d.env.Client, jobs[i].id) })
 
 	dist := map[string]*TypeHistory{}
 	kids := scenarios.Invariant{Name: "children-completed", OK: true}
@@ -301,24 +300,4 @@ func describe(ctx context.Context, cl client.Client, id string) described {
 		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 	}
 	return described{err: err}
-}
-
-// parallelDo runs f(0..n-1) on at most workers goroutines.
-func parallelDo(n, workers int, f func(i int)) {
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				f(i)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }
