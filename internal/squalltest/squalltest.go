@@ -155,3 +155,22 @@ func SkipIfShort(t testing.TB) {
 		t.Skip("end-to-end tests need Linux")
 	}
 }
+
+// InvariantsHold logs every invariant of s, fails t for each one that did
+// not hold, and for each name in want that s did not report at all.
+func InvariantsHold(t testing.TB, s reports.Scenario, want ...string) {
+	t.Helper()
+	reported := map[string]bool{}
+	for _, i := range s.Invariants {
+		t.Logf("%v %s: %s", i.OK, i.Name, i.Detail)
+		reported[i.Name] = true
+		if !i.OK {
+			t.Errorf("invariant %s failed: %s", i.Name, i.Detail)
+		}
+	}
+	for _, n := range want {
+		if !reported[n] {
+			t.Errorf("invariant %s not reported", n)
+		}
+	}
+}

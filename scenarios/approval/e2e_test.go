@@ -23,20 +23,8 @@ func TestApprovalChainEndToEnd(t *testing.T) {
 		t.Errorf("exit %d, want 0", res.Exit)
 	}
 	s := squalltest.Scenario(t, res.Report, Name)
-	names := map[string]bool{}
-	for _, i := range s.Invariants {
-		t.Logf("%v %s: %s", i.OK, i.Name, i.Detail)
-		names[i.Name] = true
-		if !i.OK {
-			t.Errorf("invariant %s failed: %s", i.Name, i.Detail)
-		}
-	}
-	for _, n := range []string{"every-request-decided", "outcome-as-approvers-decided", "queries-correct-mid-flight",
-		"approvers-notified-as-reached", "executed-only-if-approved", "no-lost-workflows", "expected-end-state"} {
-		if !names[n] {
-			t.Errorf("invariant %s not reported", n)
-		}
-	}
+	squalltest.InvariantsHold(t, s, "every-request-decided", "outcome-as-approvers-decided", "queries-correct-mid-flight",
+		"approvers-notified-as-reached", "executed-only-if-approved", "no-lost-workflows", "expected-end-state")
 	var sum Summary
 	if err := json.Unmarshal(s.Details["summary"], &sum); err != nil {
 		t.Fatal(err)

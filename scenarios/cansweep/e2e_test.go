@@ -25,11 +25,7 @@ func TestE2ESmallSweep(t *testing.T) {
 		t.Fatalf("exit %d, want 0\n%s", res.Exit, res.Stdout)
 	}
 	s := squalltest.Scenario(t, res.Report, Name)
-	for _, inv := range s.Invariants {
-		if !inv.OK {
-			t.Errorf("invariant %s failed: %s", inv.Name, inv.Detail)
-		}
-	}
+	squalltest.InvariantsHold(t, s)
 	var rows []Row
 	if err := json.Unmarshal(s.Details["sweep"], &rows); err != nil {
 		t.Fatalf("sweep details: %v", err)

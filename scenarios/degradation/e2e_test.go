@@ -22,23 +22,8 @@ func TestDegradationOutageEndToEnd(t *testing.T) {
 		t.Errorf("exit %d, want 0", res.Exit)
 	}
 	s := squalltest.Scenario(t, res.Report, Name)
-	want := map[string]bool{"every-request-answered": false, "answer-source-matches-services": false, "breaker-blocks-primary": false,
-		"breaker-follows-rules": false, "breaker-opens-in-outage": false, "breaker-closes-after-recovery": false,
-		"no-lost-workflows": false, "expected-end-state": false}
-	for _, i := range s.Invariants {
-		t.Logf("%v %s: %s", i.OK, i.Name, i.Detail)
-		if !i.OK {
-			t.Errorf("invariant %s failed: %s", i.Name, i.Detail)
-		}
-		if _, ok := want[i.Name]; ok {
-			want[i.Name] = true
-		}
-	}
-	for n, found := range want {
-		if !found {
-			t.Errorf("invariant %s not reported", n)
-		}
-	}
+	squalltest.InvariantsHold(t, s, "every-request-answered", "answer-source-matches-services", "breaker-blocks-primary",
+		"breaker-follows-rules", "breaker-opens-in-outage", "breaker-closes-after-recovery", "no-lost-workflows", "expected-end-state")
 	var sum Summary
 	if err := json.Unmarshal(s.Details["summary"], &sum); err != nil {
 		t.Fatal(err)

@@ -23,19 +23,7 @@ func TestLargeStateModesSideBySide(t *testing.T) {
 		t.Errorf("exit %d, want 0", res.Exit)
 	}
 	s := squalltest.Scenario(t, res.Report, Name)
-	names := map[string]bool{}
-	for _, i := range s.Invariants {
-		t.Logf("%v %s: %s", i.OK, i.Name, i.Detail)
-		names[i.Name] = true
-		if !i.OK {
-			t.Errorf("invariant %s failed: %s", i.Name, i.Detail)
-		}
-	}
-	for _, n := range []string{"every-iteration-ended", "no-data-lost", "state-ends-at-payload-limit", "blob-store-clean"} {
-		if !names[n] {
-			t.Errorf("invariant %s not reported", n)
-		}
-	}
+	squalltest.InvariantsHold(t, s, "every-iteration-ended", "no-data-lost", "state-ends-at-payload-limit", "blob-store-clean")
 	var rows []ModeRow
 	if err := json.Unmarshal(s.Details["modes"], &rows); err != nil {
 		t.Fatal(err)
