@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,30 @@ type Result struct {
 	Interrupted bool // ctx was cancelled before the limits were reached
 }
 
+// Executor drives iterations of work under a load model. Adding a model
+// (a capacity probe, per-VU iteration counts) is one new type here.
+type Executor interface {
+	// Run drives work until the executor's limits are reached or ctx is
+	// cancelled (no new starts), then waits up to grace for in-flight
+	// iterations; those still running after that (or when workCtx ends)
+	// are cancelled and recorded as abandoned. Iterations run under
+	// workCtx, which outlives ctx on purpose: stopping the load must not
+	// kill the work already started.
+	Run(ctx, workCtx context.Context, grace time.Duration, rec *Recorder, work Work) Result
+	// Name is the model: "arrival-rate" (open loop) or "concurrency" (closed).
+	Name() string
+	// String describes the load shape for reports ("constant 20/s").
+	String() string
+	// IntendedRate is the scheduled start rate at offset t (0 for a
+	// closed loop, which has no schedule).
+	IntendedRate(t time.Duration) float64
+}
+
+var (
+	_ Executor = ArrivalRate{}
+	_ Executor = Concurrency{}
+)
+
 // ArrivalRate is the open-loop executor: starts follow the pacer's schedule
 // and never wait for earlier iterations. Latency is measured from the
 // intended start. A start issued more than LateAfter behind schedule is
@@ -67,11 +92,11 @@ type ArrivalRate struct {
 	Clock       Clock
 }
 
-// Run drives work until the limits are reached or ctx is cancelled (no new
-// starts), then waits up to grace for in-flight iterations; those still
-// running after that (or when workCtx ends) are cancelled and recorded as
-// abandoned. Iterations run under workCtx, which outlives ctx on purpose:
-// stopping the load must not kill the work already started.
+func (e ArrivalRate) Name() string                         { return "arrival-rate" }
+func (e ArrivalRate) String() string                       { return e.Pacer.String() }
+func (e ArrivalRate) IntendedRate(t time.Duration) float64 { return e.Pacer.Rate(t) }
+
+// Run implements Executor.
 func (e ArrivalRate) Run(ctx, workCtx context.Context, grace time.Duration, rec *Recorder, work Work) Result {
 	clock := e.Clock
 	if clock == nil {
@@ -131,7 +156,11 @@ type Concurrency struct {
 	Clock  Clock
 }
 
-// Run drives work as described; the contexts and grace behave as in ArrivalRate.Run.
+func (e Concurrency) Name() string                       { return "concurrency" }
+func (e Concurrency) String() string                     { return fmt.Sprintf("%d concurrent", e.N) }
+func (e Concurrency) IntendedRate(time.Duration) float64 { return 0 }
+
+// Run implements Executor.
 func (e Concurrency) Run(ctx, workCtx context.Context, grace time.Duration, rec *Recorder, work Work) Result {
 	clock := e.Clock
 	if clock == nil {

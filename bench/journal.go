@@ -19,6 +19,11 @@ type JournalEntry struct {
 	// may or may not exist, and verification says which.
 	Acked bool  `json:"ok"`
 	At    int64 `json:"at"` // unix ms
+	// Expect is the end state the workflow must reach (a status name as
+	// verification spells it, or "any-closed"); empty means completed.
+	Expect string `json:"expect,omitempty"`
+	// Child: the driver did not start it; its parent did.
+	Child bool `json:"child,omitempty"`
 }
 
 // Journal is the append-only record of every workflow ID started, flushed
@@ -44,14 +49,33 @@ func CreateJournal(path string) (*Journal, error) {
 	return &Journal{f: f, w: w, enc: json.NewEncoder(w), last: time.Now()}, nil
 }
 
-// Started implements scenarios.Journal.
-func (j *Journal) Started(scenario, workflowID, runID string, acked bool) {
+// For returns the journal as one scenario writes to it.
+func (j *Journal) For(scenario string) ScenarioJournal {
+	return ScenarioJournal{j: j, scenario: scenario}
+}
+
+// ScenarioJournal stamps every entry with its scenario (and the time).
+type ScenarioJournal struct {
+	j        *Journal
+	scenario string
+}
+
+// Started appends e (implements scenarios.Journal).
+func (s ScenarioJournal) Started(e JournalEntry) {
+	e.Scenario = s.scenario
+	if e.At == 0 {
+		e.At = time.Now().UnixMilli()
+	}
+	s.j.add(e)
+}
+
+func (j *Journal) add(e JournalEntry) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.err != nil {
 		return
 	}
-	j.err = j.enc.Encode(JournalEntry{Scenario: scenario, WorkflowID: workflowID, RunID: runID, Acked: acked, At: time.Now().UnixMilli()})
+	j.err = j.enc.Encode(e)
 	j.count++
 	// Flush in batches: when the buffer fills (bufio does that) or a second
 	// has passed, so a killed run loses at most a second of its journal.

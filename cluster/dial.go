@@ -24,6 +24,9 @@ type Conn struct {
 	TLS            bool // TLS with system roots, no client certificate
 	APIKey         string
 	ConnectTimeout time.Duration
+	// Starts, when set, counts the workflows started through this
+	// connection (the driver's), for the harness's journal check.
+	Starts *StartCounter
 }
 
 // Args renders the connection as flags for child processes (workers).
@@ -63,6 +66,9 @@ func (c Conn) ClientOptions() (client.Options, error) {
 		ConnectionOptions: client.ConnectionOptions{
 			DialOptions: []grpc.DialOption{reconnect},
 		},
+	}
+	if c.Starts != nil {
+		o.ConnectionOptions.DialOptions = append(o.ConnectionOptions.DialOptions, grpc.WithChainUnaryInterceptor(c.Starts.interceptor()))
 	}
 	if c.APIKey != "" {
 		o.Credentials = client.NewAPIKeyStaticCredentials(c.APIKey)

@@ -77,7 +77,11 @@ func Build(r io.Reader) (*Report, error) {
 			}
 			if len(a.errors) < maxErrors && !a.errors[rec.Error] {
 				a.errors[rec.Error] = true
-				a.s.Errors = append(a.s.Errors, rec.WorkflowID+": "+rec.Error)
+				msg := rec.Error
+				if rec.WorkflowID != "" {
+					msg = rec.WorkflowID + ": " + msg
+				}
+				a.s.Errors = append(a.s.Errors, msg)
 			}
 		case bench.KindLoadEnd:
 			a, err := get(rec.Scenario)

@@ -3,8 +3,10 @@
 package runner
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -29,6 +31,10 @@ type Flags struct {
 	Iterations  int64
 	Grace       time.Duration
 	VerifyWait  time.Duration
+	// Set names the flags the user gave (e.g. "concurrency", "grace"):
+	// what is not set comes from the scenario's defaults, and a value
+	// given explicitly is checked even when it is the zero value.
+	Set map[string]bool
 
 	Conn           cluster.Conn // Address empty: embedded server
 	ServerPort     int
@@ -50,16 +56,26 @@ type Flags struct {
 	Args []string // the command line, recorded in the report
 }
 
-// Plan is a validated run: nothing in it can be wrong any more.
+// Plan is a validated run: nothing in it can be wrong any more. Its
+// Flags hold the effective values (scenario defaults filled in).
 type Plan struct {
 	Flags
 	Scenario *scenarios.Scenario
 	Options  scenarios.Values
-	Pacer    bench.Pacer // nil for closed loop
+	Executor bench.Executor
+	Load     scenarios.Load
 	Dynamic  map[string]string
 	Embedded bool
 	Faults   []faults.Spec
 }
+
+// Harness defaults, for what neither the flags nor the scenario set.
+const (
+	DefaultRate       = "20/s"
+	DefaultDuration   = 30 * time.Second
+	DefaultGrace      = 60 * time.Second
+	DefaultVerifyWait = 60 * time.Second
+)
 
 // Validate checks every input before anything starts and reports every
 // problem at once, as one usage error.
@@ -80,31 +96,18 @@ func Validate(f Flags) (*Plan, error) {
 		}
 		if err != nil {
 			bad("%v", err)
-		} else if s.Validate != nil {
-			if err := s.Validate(p.Options); err != nil {
-				bad("scenario %s: %v (see 'squall list scenarios -v')", s.Name, err)
-			}
 		}
 	}
 
-	switch {
-	case f.Concurrency < 0:
-		bad("bad --concurrency %d: must be 1 or more (or leave it out for open loop)", f.Concurrency)
-	case f.Concurrency > 0:
-		if f.Rate != "" || f.Ramp > 0 || f.Steps != "" {
-			bad("--concurrency (closed loop) cannot be combined with --rate, --ramp or --steps (open loop): pick one model")
+	if p.Scenario != nil {
+		p.Flags = withDefaults(f, p.Scenario.Defaults)
+		f = p.Flags
+	}
+	p.Executor, p.Load = executor(f, bad)
+	if p.Scenario != nil && p.Options != nil && p.Scenario.Validate != nil && p.Executor != nil {
+		if err := p.Scenario.Validate(p.Options, p.Load); err != nil {
+			bad("scenario %s: %v (see 'squall list scenarios -v')", p.Scenario.Name, err)
 		}
-	default:
-		p.Pacer = pacer(f, bad)
-	}
-	if f.Duration < 0 {
-		bad("bad --duration %s: must be positive", f.Duration)
-	}
-	if f.Iterations < 0 {
-		bad("bad --iterations %d: must be positive", f.Iterations)
-	}
-	if f.Duration == 0 && f.Iterations == 0 {
-		bad("give --duration or --iterations (or both: whichever is reached first ends the load)")
 	}
 	if f.MaxInFlight < 1 {
 		bad("bad --max-in-flight %d: must be 1 or more", f.MaxInFlight)
@@ -138,6 +141,78 @@ func Validate(f Flags) (*Plan, error) {
 	return p, nil
 }
 
+// withDefaults fills in what the flags leave out from the scenario's
+// defaults, then the harness's.
+func withDefaults(f Flags, d scenarios.Defaults) Flags {
+	set := func(name string) bool { return f.Set[name] }
+	shapeGiven := set("rate") || set("ramp") || set("steps") || set("concurrency")
+	if !shapeGiven {
+		if d.Concurrency > 0 {
+			f.Concurrency = d.Concurrency
+		} else if d.Rate != "" {
+			f.Rate = d.Rate
+		}
+	}
+	if !set("duration") && !set("iterations") {
+		f.Duration, f.Iterations = d.Duration, d.Iterations
+		if f.Duration == 0 && f.Iterations == 0 {
+			f.Duration = DefaultDuration
+		}
+	}
+	if !set("grace") {
+		f.Grace = cmp.Or(d.Grace, DefaultGrace)
+	}
+	if !set("verify-wait") {
+		f.VerifyWait = cmp.Or(d.VerifyWait, DefaultVerifyWait)
+	}
+	return f
+}
+
+// executor builds the load model and says what load it will drive.
+func executor(f Flags, bad func(string, ...any)) (bench.Executor, scenarios.Load) {
+	ok := true
+	if f.Set["duration"] && f.Duration <= 0 {
+		bad("bad --duration %s: must be positive", f.Duration)
+		ok = false
+	}
+	if f.Set["iterations"] && f.Iterations <= 0 {
+		bad("bad --iterations %d: must be 1 or more", f.Iterations)
+		ok = false
+	}
+	if f.Duration < 0 || f.Iterations < 0 {
+		ok = false
+	}
+	limits := bench.Limits{Duration: f.Duration, Iterations: f.Iterations}
+	load := scenarios.Load{Duration: f.Duration, Iterations: f.Iterations}
+	if f.Set["concurrency"] || f.Concurrency != 0 {
+		if f.Concurrency < 1 {
+			bad("bad --concurrency %d: must be 1 or more (or leave it out for open loop)", f.Concurrency)
+			return nil, load
+		}
+		if f.Rate != "" || f.Ramp > 0 || f.Steps != "" {
+			bad("--concurrency (closed loop) cannot be combined with --rate, --ramp or --steps (open loop): pick one model")
+			return nil, load
+		}
+		load.Concurrency, load.Expected = f.Concurrency, f.Duration
+		if !ok {
+			return nil, load
+		}
+		return bench.Concurrency{N: f.Concurrency, Limits: limits}, load
+	}
+	p := pacer(f, bad)
+	if p == nil || !ok {
+		return nil, load
+	}
+	load.Rate = p.Rate(time.Duration(math.MaxInt64))
+	load.Expected = f.Duration
+	if f.Iterations > 0 {
+		if d := p.Due(f.Iterations - 1); load.Expected == 0 || d < load.Expected {
+			load.Expected = d
+		}
+	}
+	return bench.ArrivalRate{Pacer: p, MaxInFlight: f.MaxInFlight, LateAfter: f.LateAfter, Limits: limits}, load
+}
+
 func pacer(f Flags, bad func(string, ...any)) bench.Pacer {
 	if f.Steps != "" {
 		if f.Rate != "" || f.Ramp > 0 {
@@ -151,16 +226,12 @@ func pacer(f Flags, bad func(string, ...any)) bench.Pacer {
 		}
 		return st
 	}
-	rateStr := f.Rate
-	if rateStr == "" {
-		rateStr = DefaultRate
-	}
-	rate, err := bench.ParseRate(rateStr)
+	rate, err := bench.ParseRate(cmp.Or(f.Rate, DefaultRate))
 	if err != nil {
 		bad("--rate: %v", err)
 		return nil
 	}
-	if f.Ramp < 0 {
+	if f.Ramp < 0 || (f.Set["ramp"] && f.Ramp == 0) {
 		bad("bad --ramp %s: must be positive", f.Ramp)
 		return nil
 	}
@@ -169,8 +240,5 @@ func pacer(f Flags, bad func(string, ...any)) bench.Pacer {
 	}
 	return bench.Constant{PerSec: rate}
 }
-
-// DefaultRate is the open-loop rate when neither --rate nor --steps is given.
-const DefaultRate = "20/s"
 
 var errInterrupted = errors.New("interrupted")

@@ -4,17 +4,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/squallbench/squall/bench"
@@ -101,6 +102,7 @@ type run struct {
 	controlPort  int
 	staticFaults bool // the server runs with static persistence faults
 	rec          *bench.Recorder
+	starts       cluster.StartCounter // workflows the server started for the driver
 	started      time.Time
 	wroteStart   bool
 }
@@ -126,13 +128,14 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 	// belong to it.
 	r.stream.Write(bench.Record{Kind: bench.KindScenarioStart, Scenario: name}, r.scenarioPlan())
 	r.rec = bench.NewRecorder(time.Now())
-	env := scenarios.Env{Client: r.client, TaskQueue: r.taskQueue, RunID: r.runID, Journal: r.journal, Dir: r.dir,
-		Address: r.conn.Address, Namespace: r.conn.Namespace,
-		Observe: func(h string, d time.Duration) { r.rec.Observe(h, d) },
-		Emit: func(key string, v any) {
-			r.stream.Write(bench.Record{Kind: bench.KindDetail, Scenario: name}, map[string]any{key: v})
-		},
+	env := scenarios.NewEnv(scenarios.HarnessConfig{Client: r.client, Journal: r.journal.For(name)})
+	env.TaskQueue, env.RunID, env.Dir, env.Load = r.taskQueue, r.runID, r.dir, p.Load
+	env.Address, env.Namespace = r.conn.Address, r.conn.Namespace
+	env.Observe = func(h string, d time.Duration) { r.rec.Observe(h, d) }
+	env.Emit = func(key string, v any) {
+		r.stream.Write(bench.Record{Kind: bench.KindDetail, Scenario: name}, map[string]any{key: v})
 	}
+	serverStartsBefore := r.starts.Count()
 	driver, err := p.Scenario.New(ctx, env, p.Options)
 	if err != nil {
 		return fmt.Errorf("prepare scenario %s: %w", name, err)
@@ -149,26 +152,28 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 			r.stream.Write(bench.Record{Kind: bench.KindError, Scenario: name, Error: "finish: " + err.Error()}, nil)
 		}
 	}
+	env.Settle()
 
 	// Verification: the journal on disk against Temporal itself.
 	if err := r.journal.Flush(); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	fmt.Fprintf(r.con.Out, "verifying %d workflows against Temporal (waiting up to %s for running ones)...\n", r.journal.Count(), p.VerifyWait)
-	results, verr := verify.Journal(ctx, r.client, filepath.Join(r.dir, reports.FileJournal), verify.Options{
-		Wait:     p.VerifyWait,
-		Expected: map[string]enumspb.WorkflowExecutionStatus{p.Scenario.Name: driver.ExpectedStatus()},
-	})
-	res := results[p.Scenario.Name]
+	results, verr := verify.Journal(ctx, r.client, filepath.Join(r.dir, reports.FileJournal), verify.Options{Wait: p.VerifyWait})
+	res := results[name]
 	if res == nil { // nothing was journaled
-		res = &verify.Result{Scenario: p.Scenario.Name, Expected: verify.StatusName(driver.ExpectedStatus()), ByStatus: map[string]int64{}}
+		res = verify.NewResult(name)
 	}
-	invs := append(res.Invariants(), driver.Invariants(ctx)...)
+	totals, _ := r.rec.Totals(bench.HistCorrected, 0.5)
+	hc := env.Counts()
+	invs := append(res.Invariants(),
+		verify.StartsJournaled(totals.Started+totals.Dropped, hc.Acked, hc.Journaled, r.starts.Count()-serverStartsBefore))
+	invs = append(invs, driver.Invariants(ctx)...)
 	// What the scenario observed while checking (e.g. histories) is kept too.
 	if iv := r.rec.Cut(time.Now()); len(iv.Hists) > 0 {
 		r.stream.Write(bench.Record{Time: iv.End, Kind: bench.KindInterval, Scenario: name, Interval: &iv}, nil)
 	}
-	r.stream.Write(bench.Record{Kind: bench.KindVerify, Scenario: p.Scenario.Name}, reports.VerifyRecord{Result: res, Invariants: invs})
+	r.stream.Write(bench.Record{Kind: bench.KindVerify, Scenario: name}, reports.VerifyRecord{Result: res, Invariants: invs})
 	if verr != nil {
 		return fmt.Errorf("verification: %w", verr)
 	}
@@ -182,10 +187,11 @@ func (r *run) scenarioPlan() reports.ScenarioPlan {
 	if p.Duration > 0 {
 		plan.Duration = p.Duration.String()
 	}
-	if p.Pacer != nil {
-		plan.Executor, plan.Pacer = "arrival-rate", p.Pacer.String()
+	plan.Executor = p.Executor.Name()
+	if p.Load.Concurrency > 0 {
+		plan.Concurrency = p.Load.Concurrency
 	} else {
-		plan.Executor, plan.Concurrency = "concurrency", p.Concurrency
+		plan.Pacer = p.Executor.String()
 	}
 	return plan
 }
@@ -208,7 +214,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 			first := errCount <= 1000 // the report keeps the first few; the stream, a bounded sample
 			errMu.Unlock()
 			if first {
-				r.stream.Write(bench.Record{Kind: bench.KindError, Scenario: name, Error: err.Error()}, nil)
+				r.stream.Write(errorRecord(name, err), nil)
 			}
 		}
 		return err
@@ -217,9 +223,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 	prog := &bench.Progress{Out: r.con.Out, TTY: r.con.TTY, LogEvery: 10 * time.Second, Scenario: name}
 	cut := func(now time.Time) {
 		iv := rec.Cut(now)
-		if p.Pacer != nil {
-			iv.Rate = p.Pacer.Rate(now.Sub(start))
-		}
+		iv.Rate = p.Executor.IntendedRate(now.Sub(start))
 		r.stream.Write(bench.Record{Time: now, Kind: bench.KindInterval, Scenario: name, Interval: &iv}, nil)
 		totals, p99 := rec.Totals(bench.HistCorrected, 0.99)
 		prog.Update(iv, totals, p99, now.Sub(start))
@@ -250,14 +254,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 	}()
 	defer func() { stopFaults(); <-faultsDone }()
 
-	limits := bench.Limits{Duration: p.Duration, Iterations: p.Iterations}
-	var res bench.Result
-	if p.Pacer != nil {
-		res = bench.ArrivalRate{Pacer: p.Pacer, MaxInFlight: p.MaxInFlight, LateAfter: p.LateAfter, Limits: limits}.
-			Run(loadCtx, ctx, p.Grace, rec, work)
-	} else {
-		res = bench.Concurrency{N: p.Concurrency, Limits: limits}.Run(loadCtx, ctx, p.Grace, rec, work)
-	}
+	res := p.Executor.Run(loadCtx, ctx, p.Grace, rec, work)
 	stopFaults()
 	<-faultsDone
 	close(stopTicker)
@@ -289,7 +286,9 @@ func (r *run) clusterUp(ctx context.Context) error {
 		fmt.Fprintf(r.con.Out, "network faults scheduled: clients and workers connect through a proxy on %s\n", px.Addr())
 		r.conn.Address = px.Addr()
 	}
-	cl, err := r.conn.Dial(ctx)
+	dial := r.conn
+	dial.Starts = &r.starts
+	cl, err := dial.Dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -430,4 +429,17 @@ func cpuSeconds() (self, children float64) {
 		children = sec(ru)
 	}
 	return self, children
+}
+
+// errorRecord is a failed iteration as the result stream keeps it: the
+// workflow it concerns beside the message, so reports name it once and
+// group failures of one kind by message.
+func errorRecord(scenario string, err error) bench.Record {
+	rec := bench.Record{Kind: bench.KindError, Scenario: scenario, Error: err.Error()}
+	var we *scenarios.WorkflowError
+	if errors.As(err, &we) {
+		rec.WorkflowID = we.ID
+		rec.Error = strings.Replace(rec.Error, we.ID+": ", "", 1)
+	}
+	return rec
 }

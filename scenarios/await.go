@@ -49,12 +49,12 @@ func transient(err error) bool {
 		errors.As(err, &canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// StartWorkflow starts a workflow like client.ExecuteWorkflow, retrying
+// startWorkflow starts a workflow like client.ExecuteWorkflow, retrying
 // transient failures of the start call itself with the same workflow ID.
 // A retried start may find the workflow already started by the attempt
 // whose answer was lost (a timeout after the write): then it is that
 // workflow, and its handle is returned.
-func StartWorkflow(ctx context.Context, c client.Client, opts client.StartWorkflowOptions, wf any, args ...any) (client.WorkflowRun, error) {
+func startWorkflow(ctx context.Context, c client.Client, opts client.StartWorkflowOptions, wf any, args ...any) (client.WorkflowRun, error) {
 	for attempt := 0; ; attempt++ {
 		run, err := c.ExecuteWorkflow(ctx, opts, wf, args...)
 		if err == nil {
@@ -75,7 +75,7 @@ func StartWorkflow(ctx context.Context, c client.Client, opts client.StartWorkfl
 	}
 }
 
-// startAttempts bounds StartWorkflow's retries (about 30 s of backoff on
+// startAttempts bounds startWorkflow's retries (about 30 s of backoff on
 // top of the SDK's own per-call retries): a cluster down longer than that
 // is a finding, not something to wait out silently.
 const startAttempts = 10

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 )
@@ -21,26 +20,61 @@ type Scenario struct {
 	Name        string
 	Description string
 	Options     []Option
-	// Validate, if set, checks the options as a whole before anything starts
-	// (e.g. a size the server's limits cannot take); its error is a usage error.
-	Validate func(Values) error
+	// Defaults is the load the scenario runs with when the command line
+	// leaves it out, so `squall run --scenario NAME` alone always works.
+	Defaults Defaults
+	// Validate, if set, checks the options as a whole, against the load
+	// that will actually run, before anything starts (e.g. a size the
+	// server's limits cannot take, or an outage placed after the load
+	// ends); its error is a usage error.
+	Validate func(Values, Load) error
 	// Register adds the scenario's workflows and activities to a worker.
 	Register func(r worker.Registry)
 	// New prepares one run (fake services, per-run state) and returns its driver.
 	New func(ctx context.Context, env Env, opts Values) (Driver, error)
 }
 
-// Env is what a driver gets from the harness.
+// Defaults is a scenario's own load shape, used for what flags leave out.
+// Zero fields fall back to the harness's defaults.
+type Defaults struct {
+	Rate        string        // open-loop rate, e.g. "10/s" (unless Concurrency is set)
+	Concurrency int           // closed loop
+	Duration    time.Duration // how long to start iterations
+	Iterations  int64         // how many iterations to schedule
+	Grace       time.Duration // how long in-flight iterations may finish after the load
+	VerifyWait  time.Duration // how long verification waits for running workflows
+}
+
+// Load is the load a run will drive, as a scenario sees it when it
+// validates its options and places its own timed events.
+type Load struct {
+	// Rate is the open-loop rate at the end of the schedule (0: closed loop).
+	Rate        float64
+	Concurrency int
+	Duration    time.Duration // 0: no duration limit
+	Iterations  int64         // 0: no iteration limit
+	// Expected is how long the load will run: the duration, or the time the
+	// schedule needs for its iterations, whichever ends first (0: unknown,
+	// closed loop by iterations).
+	Expected time.Duration
+}
+
+// Env is what a driver gets from the harness. Drivers start workflows
+// only through Start (Client refuses starts): the harness journals each
+// one with the end state it must reach and verification holds it to it.
 type Env struct {
+	// Client is the run's client for everything but starting workflows
+	// (signals, queries, describe, results).
 	Client    client.Client
 	TaskQueue string
 	// RunID is unique per run; drivers put it into workflow IDs so runs
 	// against one cluster never collide.
 	RunID string
-	// Journal must be told about every workflow the driver starts.
-	Journal Journal
 	// Dir is the run directory, for any files the scenario keeps.
 	Dir string
+	// Load is the load the run drives (for scenarios that time their own
+	// events, e.g. an outage, against it).
+	Load Load
 	// Observe records a scenario-specific duration (e.g. "activity") into an
 	// HDR histogram of that name; it appears in the report's histograms_ms.
 	Observe func(name string, d time.Duration)
@@ -52,19 +86,16 @@ type Env struct {
 	// their own in-process workers or clients (e.g. with special tuning).
 	Address   string
 	Namespace string
+
+	h   *harness
+	raw client.Client
 }
 
 // Finisher is implemented by drivers that must act after the load and
-// before verification (e.g. tell long-running entities to close).
+// before verification (e.g. tell long-running entities to close, emit
+// what they measured).
 type Finisher interface {
 	Finish(ctx context.Context) error
-}
-
-// Journal records started workflows so verification never depends on memory.
-type Journal interface {
-	// Started records a start attempt; acked is false when the start call
-	// returned an error (the workflow may or may not exist).
-	Started(scenario, workflowID, runID string, acked bool)
 }
 
 // Iteration is one unit of load as the executor schedules it.
@@ -80,11 +111,12 @@ type Iteration struct {
 // Driver runs one scenario's iterations and checks its own invariants.
 type Driver interface {
 	// Iterate performs one iteration and returns when it has finished
-	// (typically: start a workflow, journal it, wait for its result).
+	// (typically: env.Start a workflow, wait for its result). Its error
+	// is counted and recorded by the runner.
 	Iterate(ctx context.Context, it Iteration) error
-	// ExpectedStatus is the state every journaled workflow must end in.
-	ExpectedStatus() enumspb.WorkflowExecutionStatus
-	// Invariants checks scenario-specific invariants after the load.
+	// Invariants checks scenario-specific invariants after the load and
+	// Finish. It has no side effects (what a scenario emits belongs in
+	// Finish).
 	Invariants(ctx context.Context) []Invariant
 	// Close releases the run's resources (fake services, files).
 	Close() error

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/squallbench/squall/reports"
@@ -41,6 +42,8 @@ Exit codes: 0 pass, 1 verdict fail, 2 usage or set-up error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.Args = os.Args[1:]
+			f.Set = map[string]bool{}
+			cmd.Flags().Visit(func(fl *pflag.Flag) { f.Set[fl.Name] = true })
 			plan, err := runner.Validate(f)
 			if err != nil {
 				return err
@@ -69,16 +72,16 @@ Exit codes: 0 pass, 1 verdict fail, 2 usage or set-up error.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&f.Scenario, "scenario", "s", "", "scenario to run (see 'squall list scenarios')")
 	fl.StringArrayVarP(&f.Options, "option", "o", nil, "scenario option key=value (repeatable; 'squall list scenarios -v' shows them)")
-	fl.StringVar(&f.Rate, "rate", "", "open-loop start rate, e.g. 50/s, 3000/m (default "+runner.DefaultRate+")")
+	fl.StringVar(&f.Rate, "rate", "", "open-loop start rate, e.g. 50/s, 3000/m (default: the scenario's, else "+runner.DefaultRate+")")
 	fl.DurationVar(&f.Ramp, "ramp", 0, "ramp the rate linearly from 0 to --rate over this long, then hold it")
 	fl.StringVar(&f.Steps, "steps", "", "step the rate: rate:duration,... e.g. 20/s:30s,40/s:30s (the last step holds)")
 	fl.IntVar(&f.Concurrency, "concurrency", 0, "closed loop instead: N iterations at a time, each starting when one ends")
 	fl.IntVar(&f.MaxInFlight, "max-in-flight", 10000, "open loop: starts due while this many iterations run are dropped (and counted)")
 	fl.DurationVar(&f.LateAfter, "late-after", 10*time.Millisecond, "open loop: a start issued this far behind schedule counts as late")
-	fl.DurationVar(&f.Duration, "duration", 0, "how long to start new iterations (with or instead of --iterations)")
+	fl.DurationVar(&f.Duration, "duration", 0, "how long to start new iterations (with or instead of --iterations; default: the scenario's, else "+runner.DefaultDuration.String()+")")
 	fl.Int64Var(&f.Iterations, "iterations", 0, "how many iterations to schedule (with or instead of --duration)")
-	fl.DurationVar(&f.Grace, "grace", 60*time.Second, "after the load (or Ctrl-C), wait this long for in-flight iterations")
-	fl.DurationVar(&f.VerifyWait, "verify-wait", 60*time.Second, "how long verification waits for workflows still running")
+	fl.DurationVar(&f.Grace, "grace", 0, "after the load (or Ctrl-C), wait this long for in-flight iterations (default: the scenario's, else "+runner.DefaultGrace.String()+")")
+	fl.DurationVar(&f.VerifyWait, "verify-wait", 0, "how long verification waits for workflows still running (default: the scenario's, else "+runner.DefaultVerifyWait.String()+")")
 	addConnFlags(fl, &f.Conn, "existing cluster's frontend host:port (default: start the embedded server)")
 	fl.IntVar(&f.ServerPort, "server-port", 0, "embedded server frontend port (0: a free one)")
 	fl.IntVar(&f.MetricsPort, "server-metrics-port", 0, "embedded server Prometheus port (0: a free one)")

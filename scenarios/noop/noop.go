@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -27,6 +25,7 @@ func init() {
 			{Name: "activities", Kind: scenarios.Int, Default: "1", Min: scenarios.MinOf(0),
 				Help: "no-op activities per workflow, run one after another"},
 		},
+		Defaults: scenarios.Defaults{Rate: "20/s", Duration: 30 * time.Second},
 		Register: Register,
 		New:      newDriver,
 	})
@@ -65,24 +64,11 @@ func newDriver(_ context.Context, env scenarios.Env, opts scenarios.Values) (sce
 func WorkflowID(runID string, n int64) string { return fmt.Sprintf("%s-%s-%d", Name, runID, n) }
 
 func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
-	id := WorkflowID(d.env.RunID, it.N)
-	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: d.env.TaskQueue,
-	}, "squall.noop", d.activities)
+	run, err := d.env.Start(ctx, scenarios.StartSpec{ID: WorkflowID(d.env.RunID, it.N), Workflow: "squall.noop", Args: []any{d.activities}})
 	if err != nil {
-		d.env.Journal.Started(Name, id, "", false)
-		return fmt.Errorf("start %s: %w", id, err)
+		return err
 	}
-	d.env.Journal.Started(Name, id, run.GetRunID(), true)
-	if err := scenarios.AwaitResult(ctx, run, nil); err != nil {
-		return fmt.Errorf("%s: %w", id, err)
-	}
-	return nil
-}
-
-func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {
-	return enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	return scenarios.Await(ctx, run, nil)
 }
 
 // Invariants: noop has none beyond the generic per-workflow check.
