@@ -73,3 +73,26 @@ func DecodeHistogram(s string) (*Histogram, error) {
 	}
 	return &Histogram{h: h}, nil
 }
+
+// Quantiles of a latency histogram, in milliseconds: the one shape every
+// report and scenario detail uses.
+type Quantiles struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	Max   float64 `json:"max"`
+}
+
+// QuantilesOf summarises h (nil or empty: zeros).
+func QuantilesOf(h *Histogram) Quantiles {
+	if h == nil || h.Count() == 0 {
+		return Quantiles{}
+	}
+	return Quantiles{Count: h.Count(), P50: MS(h.Quantile(0.5)), P90: MS(h.Quantile(0.9)), P99: MS(h.Quantile(0.99)),
+		P999: MS(h.Quantile(0.999)), Max: MS(h.Max())}
+}
+
+// MS is d in milliseconds, to the microsecond.
+func MS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -97,14 +97,7 @@ type ScenarioPlan struct {
 }
 
 // Quantiles of a latency histogram, in milliseconds.
-type Quantiles struct {
-	Count int64   `json:"count"`
-	P50   float64 `json:"p50"`
-	P90   float64 `json:"p90"`
-	P99   float64 `json:"p99"`
-	P999  float64 `json:"p999"`
-	Max   float64 `json:"max"`
-}
+type Quantiles = bench.Quantiles
 
 // Latency holds the two views of end-to-end latency.
 type Latency struct {
@@ -172,20 +165,4 @@ type LoadEnd struct {
 	bench.Result
 }
 
-func quantiles(h *bench.Histogram) Quantiles {
-	if h == nil || h.Count() == 0 {
-		return Quantiles{}
-	}
-	return Quantiles{
-		Count: h.Count(),
-		P50:   ms(h.Quantile(0.5)),
-		P90:   ms(h.Quantile(0.9)),
-		P99:   ms(h.Quantile(0.99)),
-		P999:  ms(h.Quantile(0.999)),
-		Max:   ms(h.Max()),
-	}
-}
-
-func ms(d time.Duration) float64 {
-	return float64(d.Microseconds()) / 1000
-}
+func quantiles(h *bench.Histogram) Quantiles { return bench.QuantilesOf(h) }
