@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/squallbench/squall/exitcode"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -68,19 +69,8 @@ type ServerOptions struct {
 	PersistenceFaults []PersistenceRule
 }
 
-// UsageError marks bad input: the CLI exits 2 and prints the message alone.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
-
-// Usagef builds a UsageError.
-func Usagef(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
-
-// IsUsage reports whether err is (or wraps) a UsageError.
-func IsUsage(err error) bool {
-	var u *UsageError
-	return errors.As(err, &u)
-}
+// Usagef builds a usage error (exit 2).
+func Usagef(format string, a ...any) error { return exitcode.Usagef(format, a...) }
 
 // ParseDynamicConfig turns key=value pairs (defaults first, then overrides)
 // into a dynamic config client. Unknown keys and values the server's own

@@ -105,7 +105,7 @@ func (c *Child) failure() error {
 	msg = strings.TrimPrefix(msg, "squall: ")
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() == 2 && msg != "" {
-		return &UsageError{Msg: fmt.Sprintf("%s: %s", c.Name, msg)}
+		return Usagef("%s: %s", c.Name, msg)
 	}
 	if msg == "" {
 		msg = fmt.Sprint(err)

@@ -170,6 +170,9 @@ func Build(r io.Reader) (*Report, error) {
 	if len(order) == 0 {
 		rep.Verdict = "fail"
 	}
+	if rep.Run.Interrupted && rep.Verdict == VerdictPass {
+		rep.Verdict = VerdictInterrupted
+	}
 	for i := range rep.Faults {
 		if a := byName[rep.Faults[i].Scenario]; a != nil {
 			a.window(&rep.Faults[i])

@@ -16,12 +16,21 @@ import (
 // goes away; adding fields does not need a bump.
 const SchemaVersion = 1
 
+// Verdicts.
+const (
+	VerdictPass        = "pass"
+	VerdictFail        = "fail"
+	VerdictInterrupted = "interrupted"
+)
+
 // Report is report.json: the machine contract CI scripts rely on.
 type Report struct {
-	SchemaVersion int        `json:"schema_version"`
-	Verdict       string     `json:"verdict"` // "pass" or "fail"
-	Run           RunInfo    `json:"run"`
-	Scenarios     []Scenario `json:"scenarios"`
+	SchemaVersion int `json:"schema_version"`
+	// Verdict is "pass", "fail", or "interrupted" (stopped before the
+	// planned load was done: whatever it shows, it is no benchmark result).
+	Verdict   string     `json:"verdict"`
+	Run       RunInfo    `json:"run"`
+	Scenarios []Scenario `json:"scenarios"`
 	// Faults are the injected fault windows, with what happened during each.
 	Faults []FaultWindow `json:"faults"`
 }

@@ -52,8 +52,10 @@ type Flags struct {
 	// come before those of --fault.
 	FaultFile string
 
-	Out  string
-	Args []string // the command line, recorded in the report
+	Out string
+	// Overwrite lets a run replace the run already in Out.
+	Overwrite bool
+	Args      []string // the command line, recorded in the report
 }
 
 // Plan is a validated run: nothing in it can be wrong any more. Its
@@ -101,6 +103,9 @@ func Validate(f Flags) (*Plan, error) {
 
 	if p.Scenario != nil {
 		p.Flags = withDefaults(f, p.Scenario.Defaults)
+		if own := p.Scenario.OwnWorkers; own != nil && p.Options != nil && own(p.Options) && !f.Set["workers"] {
+			p.Workers = 0 // the user's workers serve this run
+		}
 		f = p.Flags
 	}
 	p.Executor, p.Load = executor(f, bad)

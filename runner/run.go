@@ -45,6 +45,9 @@ func Run(ctx, loadCtx context.Context, p *Plan, b Build, con Console) (*reports.
 	if dir == "" {
 		dir = filepath.Join("reports", "out", runID+"-"+p.Scenario.Name)
 	}
+	if err := checkFreshDir(dir, p.Overwrite); err != nil {
+		return nil, "", err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", cluster.Usagef("cannot create run directory %s (%v): choose another --out", dir, err)
 	}
@@ -138,6 +141,9 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 	serverStartsBefore := r.starts.Count()
 	driver, err := p.Scenario.New(ctx, env, p.Options)
 	if err != nil {
+		if abort := (*scenarios.AbortError)(nil); errors.As(err, &abort) {
+			return cluster.Usagef("scenario %s: %v", name, abort.Err)
+		}
 		return fmt.Errorf("prepare scenario %s: %w", name, err)
 	}
 	defer driver.Close()
@@ -146,7 +152,7 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 		return err
 	}
 
-	r.load(ctx, loadCtx, driver, fenv)
+	abort := r.load(ctx, loadCtx, driver, fenv)
 	if f, ok := driver.(scenarios.Finisher); ok {
 		if err := f.Finish(ctx); err != nil {
 			r.stream.Write(bench.Record{Kind: bench.KindError, Scenario: name, Error: "finish: " + err.Error()}, nil)
@@ -158,8 +164,12 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 	if err := r.journal.Flush(); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	fmt.Fprintf(r.con.Out, "verifying %d workflows against Temporal (waiting up to %s for running ones)...\n", r.journal.Count(), p.VerifyWait)
-	results, verr := verify.Journal(ctx, r.client, filepath.Join(r.dir, reports.FileJournal), verify.Options{Wait: p.VerifyWait})
+	wait := p.VerifyWait
+	if abort != nil {
+		wait = 0 // the load was stopped as misconfigured: nothing to wait for
+	}
+	fmt.Fprintf(r.con.Out, "verifying %d workflows against Temporal (waiting up to %s for running ones)...\n", r.journal.Count(), wait)
+	results, verr := verify.Journal(ctx, r.client, filepath.Join(r.dir, reports.FileJournal), verify.Options{Wait: wait})
 	res := results[name]
 	if res == nil { // nothing was journaled
 		res = verify.NewResult(name)
@@ -174,6 +184,9 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 		r.stream.Write(bench.Record{Time: iv.End, Kind: bench.KindInterval, Scenario: name, Interval: &iv}, nil)
 	}
 	r.stream.Write(bench.Record{Kind: bench.KindVerify, Scenario: name}, reports.VerifyRecord{Result: res, Invariants: invs})
+	if abort != nil {
+		return cluster.Usagef("scenario %s: %v", name, abort.Err)
+	}
 	if verr != nil {
 		return fmt.Errorf("verification: %w", verr)
 	}
@@ -196,22 +209,33 @@ func (r *run) scenarioPlan() reports.ScenarioPlan {
 	return plan
 }
 
-// load runs the executor, cutting an interval every second into the stream.
-func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *faults.Env) {
+// load runs the executor, cutting an interval every second into the
+// stream. It returns the first abort an iteration asked for (the load
+// stopped there), if any.
+func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *faults.Env) *scenarios.AbortError {
 	p := r.plan
 	name := p.Scenario.Name
 	start := time.Now()
 	rec := r.rec
 	rec.Cut(start) // anything observed while preparing belongs to no interval
 
-	var errCount int
-	var errMu sync.Mutex
+	loadCtx, stopLoad := context.WithCancel(loadCtx)
+	defer stopLoad()
+	var (
+		errCount int
+		errMu    sync.Mutex
+		aborted  *scenarios.AbortError
+	)
 	work := func(ctx context.Context, n int64, due time.Time) error {
 		err := driver.Iterate(ctx, scenarios.Iteration{N: n, Due: due})
 		if err != nil && ctx.Err() == nil {
 			errMu.Lock()
 			errCount++
 			first := errCount <= 1000 // the report keeps the first few; the stream, a bounded sample
+			if a := (*scenarios.AbortError)(nil); errors.As(err, &a) && aborted == nil {
+				aborted = a
+				stopLoad()
+			}
 			errMu.Unlock()
 			if first {
 				r.stream.Write(errorRecord(name, err), nil)
@@ -262,6 +286,9 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 	cut(time.Now())
 	prog.Done()
 	r.stream.Write(bench.Record{Kind: bench.KindLoadEnd, Scenario: name}, res)
+	errMu.Lock()
+	defer errMu.Unlock()
+	return aborted
 }
 
 func (r *run) clusterUp(ctx context.Context) error {
@@ -442,4 +469,18 @@ func errorRecord(scenario string, err error) bench.Record {
 		rec.Error = strings.Replace(rec.Error, we.ID+": ", "", 1)
 	}
 	return rec
+}
+
+// checkFreshDir refuses a run directory that already holds a run: a run
+// never replaces what another one gathered, unless told to.
+func checkFreshDir(dir string, overwrite bool) error {
+	if overwrite {
+		return nil
+	}
+	for _, name := range []string{reports.FileStream, reports.FileJournal, reports.FileJSON} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return cluster.Usagef("run directory %s already holds a run (%s): choose a fresh --out, or add --overwrite to replace it", dir, name)
+		}
+	}
+	return nil
 }

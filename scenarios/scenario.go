@@ -28,6 +28,9 @@ type Scenario struct {
 	// server's limits cannot take, or an outage placed after the load
 	// ends); its error is a usage error.
 	Validate func(Values, Load) error
+	// OwnWorkers, if set, says the options name the user's own workers
+	// (their task queue): squall then starts none unless --workers says so.
+	OwnWorkers func(Values) bool
 	// Register adds the scenario's workflows and activities to a worker.
 	Register func(r worker.Registry)
 	// New prepares one run (fake services, per-run state) and returns its driver.

@@ -256,3 +256,15 @@ func (guardedClient) SignalWithStartWorkflow(context.Context, string, string, an
 func (guardedClient) UpdateWithStartWorkflow(context.Context, client.UpdateWithStartWorkflowOptions) (client.WorkflowUpdateHandle, error) {
 	return nil, ErrStartOutsideHarness
 }
+
+// AbortError is an iteration's error that makes further load pointless
+// (e.g. no worker serves the workflow type): the runner stops starting
+// iterations, still verifies and reports what ran, and exits with the
+// message as bad input.
+type AbortError struct{ Err error }
+
+func (e *AbortError) Error() string { return e.Err.Error() }
+func (e *AbortError) Unwrap() error { return e.Err }
+
+// Abort wraps err so the runner stops the load on it.
+func Abort(format string, a ...any) error { return &AbortError{Err: fmt.Errorf(format, a...)} }

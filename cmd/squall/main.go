@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	_ "time/tzdata" // the FROM scratch image has no zoneinfo
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/exitcode"
 )
 
 // Stamped by the Makefile via -ldflags.
@@ -19,15 +19,8 @@ var (
 	commit  = "unknown"
 )
 
-// Exit codes: the contract CI scripts rely on.
-const (
-	exitPass  = 0
-	exitFail  = 1 // the run's verdict failed
-	exitUsage = 2 // bad input or set-up error
-)
-
 // errVerdictFailed is returned when a run completed but its verdict is "fail".
-var errVerdictFailed = errors.New("verdict: fail")
+var errVerdictFailed = exitcode.ErrVerdictFailed
 
 func main() {
 	root := &cobra.Command{
@@ -42,17 +35,11 @@ func main() {
 	os.Exit(exitCode(root.Execute()))
 }
 
+// exitCode prints err (if any) and maps it to the exit code of its kind
+// (package exitcode holds the table).
 func exitCode(err error) int {
-	switch {
-	case err == nil:
-		return exitPass
-	case errors.Is(err, errVerdictFailed):
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "squall:", err)
-		return exitFail
-	default:
-		// Usage errors and set-up failures (the cluster did not come up, the
-		// run directory cannot be written) both exit 2: no verdict was reached.
-		fmt.Fprintln(os.Stderr, "squall:", err)
-		return exitUsage
 	}
+	return exitcode.Of(err)
 }

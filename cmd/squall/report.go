@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/exitcode"
 	"github.com/squallbench/squall/reports"
 )
 
@@ -20,10 +21,19 @@ func newReportCmd() *cobra.Command {
 				return cluster.Usagef("%v", err)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), reports.Summary(rep, args[0]))
-			if rep.Verdict != "pass" {
-				return errVerdictFailed
-			}
-			return nil
+			return verdictError(rep)
 		},
+	}
+}
+
+// verdictError turns a report's verdict into the command's outcome.
+func verdictError(rep *reports.Report) error {
+	switch rep.Verdict {
+	case reports.VerdictPass:
+		return nil
+	case reports.VerdictInterrupted:
+		return exitcode.ErrInterrupted
+	default:
+		return errVerdictFailed
 	}
 }

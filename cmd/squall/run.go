@@ -63,10 +63,7 @@ Exit codes: 0 pass, 1 verdict fail, 2 usage or set-up error.`,
 			if err != nil {
 				return err
 			}
-			if rep.Verdict != "pass" {
-				return errVerdictFailed
-			}
-			return nil
+			return verdictError(rep)
 		},
 	}
 	fl := cmd.Flags()
@@ -92,7 +89,8 @@ Exit codes: 0 pass, 1 verdict fail, 2 usage or set-up error.`,
 	fl.StringVar(&f.FaultFile, "fault-file", "", "a fault schedule: one fault per line in the --fault syntax, # comments")
 	fl.IntVar(&f.Workers, "workers", 1, "worker processes to start (0: bring your own on the run's task queue)")
 	workers.AddFlags(fl, &f.Tuning)
-	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>)")
+	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>); one that holds a run is refused")
+	fl.BoolVar(&f.Overwrite, "overwrite", false, "let --out replace the run already in it")
 	return cmd
 }
 

@@ -12,4 +12,5 @@ import (
 	_ "github.com/squallbench/squall/scenarios/noop"
 	_ "github.com/squallbench/squall/scenarios/orders"
 	_ "github.com/squallbench/squall/scenarios/throttled"
+	_ "github.com/squallbench/squall/scenarios/workflow"
 )
