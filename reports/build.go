@@ -334,13 +334,22 @@ const (
 	FileMarkdown = "report.md"
 )
 
+// JSON renders rep as report.json holds it.
+func JSON(rep *Report) ([]byte, error) {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
 // WriteAll renders rep into dir as report.json and report.md.
 func WriteAll(dir string, rep *Report) error {
-	b, err := json.MarshalIndent(rep, "", "  ")
+	b, err := JSON(rep)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, FileJSON), append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, FileJSON), b, 0o644); err != nil {
 		return fmt.Errorf("write report.json: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, FileMarkdown), []byte(Markdown(rep)), 0o644); err != nil {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,7 +149,12 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"negative duration", []string{"run", "--scenario", "noop", "--duration", "-5s"}, "bad --duration -5s"},
 		{"unknown option", []string{"run", "--scenario", "noop", "--duration", "1s", "--option", "colour=red"}, `unknown option "colour"`},
 		{"bad option value", []string{"run", "--scenario", "noop", "--duration", "1s", "--option", "activities=many"}, "option activities"},
-		{"no limits", []string{"run", "--scenario", "noop"}, "give --duration or --iterations"},
+		{"zero concurrency", []string{"run", "--scenario", "noop", "--concurrency", "0"}, "bad --concurrency 0"},
+		{"zero iterations", []string{"run", "--scenario", "noop", "--iterations", "0"}, "bad --iterations 0"},
+		{"zero ramp", []string{"run", "--scenario", "noop", "--ramp", "0s"}, "bad --ramp 0s"},
+		{"out holds a run", []string{"run", "--scenario", "noop", "--duration", "1s", "--out", heldRun(t)}, "already holds a run"},
+		{"workflow without type", []string{"run", "--scenario", "workflow"}, "missing --option type=NAME"},
+		{"workflow bad input", []string{"run", "--scenario", "workflow", "--option", "type=x", "--option", "input={oops"}, "input is not valid JSON"},
 		{"unreachable address", []string{"run", "--scenario", "noop", "--duration", "1s", "--address", "127.0.0.1:1", "--connect-timeout", "2s"}, "cannot reach Temporal at 127.0.0.1:1"},
 		{"server port in use", []string{"run", "--scenario", "noop", "--duration", "1s", "--server-port", busyPort}, "port " + busyPort + " is in use"},
 		{"unknown dynamic config", []string{"run", "--scenario", "noop", "--duration", "1s", "--dynamic-config", "no.such.key=1"}, `unregistered key "no.such.key"`},
@@ -173,7 +179,7 @@ func TestBadInputExitsTwo(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := tt.args
 			out := filepath.Join(t.TempDir(), "run")
-			if args[0] == "run" {
+			if args[0] == "run" && !slices.Contains(args, "--out") {
 				args = append(args, "--out", out)
 			}
 			res := squalltest.Exec(t, time.Minute, args...)
@@ -193,4 +199,13 @@ func TestBadInputExitsTwo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// heldRun is a run directory that already holds a run's result stream.
+func heldRun(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, reports.FileStream), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

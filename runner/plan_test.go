@@ -1,0 +1,101 @@
+package runner
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/worker"
+
+	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/workers"
+)
+
+// A scenario with defaults of its own and a Validate that sees the load.
+var sawLoad scenarios.Load
+
+func init() {
+	scenarios.Register(&scenarios.Scenario{
+		Name:     "plan-test",
+		Defaults: scenarios.Defaults{Concurrency: 3, Iterations: 7, Grace: 5 * time.Minute},
+		Validate: func(_ scenarios.Values, l scenarios.Load) error { sawLoad = l; return nil },
+		Register: func(worker.Registry) {},
+		New: func(context.Context, scenarios.Env, scenarios.Values) (scenarios.Driver, error) {
+			return nil, nil
+		},
+	})
+}
+
+func flags(scenario string, set map[string]bool) Flags {
+	return Flags{Scenario: scenario, MaxInFlight: 100, LateAfter: 10 * time.Millisecond, Workers: 1,
+		Tuning: workers.Tuning{}, Set: set}
+}
+
+func TestScenarioDefaultsFillWhatFlagsLeaveOut(t *testing.T) {
+	p, err := Validate(flags("plan-test", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := p.Executor.(bench.Concurrency); !ok || c.N != 3 || c.Limits.Iterations != 7 {
+		t.Errorf("executor %#v: want the scenario's 3 concurrent, 7 iterations", p.Executor)
+	}
+	if p.Grace != 5*time.Minute || p.VerifyWait != DefaultVerifyWait {
+		t.Errorf("grace %s verify-wait %s", p.Grace, p.VerifyWait)
+	}
+	if sawLoad.Concurrency != 3 || sawLoad.Iterations != 7 {
+		t.Errorf("Validate saw load %+v", sawLoad)
+	}
+
+	// A flag given wins over the scenario's default, as a whole shape.
+	f := flags("plan-test", map[string]bool{"rate": true, "duration": true})
+	f.Rate, f.Duration = "5/s", 10*time.Second
+	p, err = Validate(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar, ok := p.Executor.(bench.ArrivalRate)
+	if !ok || ar.Limits.Duration != 10*time.Second || ar.Limits.Iterations != 0 {
+		t.Fatalf("executor %#v: want open loop for 10 s", p.Executor)
+	}
+	if sawLoad.Rate != 5 || sawLoad.Expected != 10*time.Second {
+		t.Errorf("load %+v: want 5/s expected to run 10 s", sawLoad)
+	}
+}
+
+func TestExpectedLoadDuration(t *testing.T) {
+	f := flags("noop-less", nil)
+	f.Scenario = "plan-test"
+	f.Set = map[string]bool{"rate": true, "iterations": true, "duration": true}
+	f.Rate, f.Iterations, f.Duration = "10/s", 50, time.Minute
+	if _, err := Validate(f); err != nil {
+		t.Fatal(err)
+	}
+	if sawLoad.Expected < 4900*time.Millisecond || sawLoad.Expected > 5*time.Second {
+		t.Errorf("50 iterations at 10/s end after about 5 s, before the 1 m duration: expected %s", sawLoad.Expected)
+	}
+}
+
+func TestZeroAndNegativeLoadIsUsage(t *testing.T) {
+	cases := []struct {
+		set  string
+		mod  func(*Flags)
+		want string
+	}{
+		{"concurrency", func(f *Flags) { f.Concurrency = 0 }, "bad --concurrency 0"},
+		{"concurrency", func(f *Flags) { f.Concurrency = -2 }, "bad --concurrency -2"},
+		{"iterations", func(f *Flags) { f.Iterations = 0 }, "bad --iterations 0"},
+		{"duration", func(f *Flags) { f.Duration = 0 }, "bad --duration 0s"},
+		{"ramp", func(f *Flags) { f.Ramp = 0 }, "bad --ramp 0s"},
+		{"max-in-flight", func(f *Flags) { f.MaxInFlight = 0 }, "bad --max-in-flight 0"},
+	}
+	for _, c := range cases {
+		f := flags("plan-test", map[string]bool{c.set: true})
+		c.mod(&f)
+		_, err := Validate(f)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("--%s: err %v, want %q", c.set, err, c.want)
+		}
+	}
+}
