@@ -72,6 +72,9 @@ type ServerOptions struct {
 // Usagef builds a usage error (exit 2).
 func Usagef(format string, a ...any) error { return exitcode.Usagef(format, a...) }
 
+// IsUsageErr reports whether err is a usage error.
+func IsUsageErr(err error) bool { return exitcode.IsUsage(err) }
+
 // ParseDynamicConfig turns key=value pairs (defaults first, then overrides)
 // into a dynamic config client. Unknown keys and values the server's own
 // validation rejects are usage errors: a typo must not silently do nothing.

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -62,7 +63,7 @@ func Build(r io.Reader) (*Report, error) {
 			if err := json.Unmarshal(rec.Data, &a.s.ScenarioPlan); err != nil {
 				return err
 			}
-			byName[a.s.Name] = a
+			byName[cmp.Or(rec.Scenario, a.s.Name)] = a
 			order = append(order, a)
 		case bench.KindInterval:
 			a, err := get(rec.Scenario)

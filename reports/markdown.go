@@ -56,7 +56,7 @@ func Markdown(rep *Report) string {
 		w("\n")
 	}
 	for _, s := range rep.Scenarios {
-		w("## %s\n\n", s.Name)
+		w("## %s\n\n", s.Label())
 		w("%s", planLine(s.ScenarioPlan))
 		w("| started | completed | failed | lost | abandoned | throughput/s | late starts | dropped starts |\n")
 		w("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -146,7 +146,7 @@ func Summary(rep *Report, dir string) string {
 	var b strings.Builder
 	for _, s := range rep.Scenarios {
 		c := s.LatencyMS.Corrected
-		fmt.Fprintf(&b, "%-12s started %d  completed %d  failed %d  lost %d  late %d  dropped %d\n", s.Name,
+		fmt.Fprintf(&b, "%-12s started %d  completed %d  failed %d  lost %d  late %d  dropped %d\n", s.Label(),
 			s.Started, s.Completed, s.Failed, s.Lost, s.LateStarts, s.DroppedStarts)
 		fmt.Fprintf(&b, "%-12s throughput %.1f/s  corrected p50 %.1f ms  p99 %.1f ms  p99.9 %.1f ms  max %.1f ms (uncorrected p99 %.1f ms)\n",
 			"", s.ThroughputPerS, c.P50, c.P99, c.P999, c.Max, s.LatencyMS.Uncorrected.P99)

@@ -4,6 +4,7 @@
 package reports
 
 import (
+	"cmp"
 	"encoding/json"
 	"time"
 
@@ -94,7 +95,10 @@ type RunInfo struct {
 
 // ScenarioPlan is what the run intended for a scenario (written at its start).
 type ScenarioPlan struct {
-	Name        string            `json:"name"`
+	Name string `json:"name"`
+	// Entry labels this section of the run: the scenario's name, or the
+	// suite entry's name when a suite runs a scenario more than once.
+	Entry       string            `json:"entry,omitempty"`
 	Options     map[string]string `json:"options"`
 	Executor    string            `json:"executor"` // arrival-rate or concurrency
 	Pacer       string            `json:"pacer,omitempty"`
@@ -103,7 +107,11 @@ type ScenarioPlan struct {
 	Duration    string            `json:"duration,omitempty"`
 	Iterations  int64             `json:"iterations,omitempty"`
 	LateAfter   string            `json:"late_after"`
+	Thresholds  []string          `json:"thresholds,omitempty"`
 }
+
+// Label names the scenario's section: its suite entry, else its name.
+func (s ScenarioPlan) Label() string { return cmp.Or(s.Entry, s.Name) }
 
 // Quantiles of a latency histogram, in milliseconds.
 type Quantiles = bench.Quantiles

@@ -157,7 +157,7 @@ func (r *run) setPersistenceFaults(ctx context.Context, rules []cluster.Persiste
 type faultStream struct{ r *run }
 
 func (s faultStream) Injected(w faults.Window) {
-	s.r.stream.Write(bench.Record{Time: w.InjectedAt, Kind: bench.KindFaultInject, Scenario: s.r.plan.Scenario.Name}, w)
+	s.r.stream.Write(bench.Record{Time: w.InjectedAt, Kind: bench.KindFaultInject, Scenario: s.r.plan.Entry}, w)
 	msg := "injected"
 	if w.Error != "" {
 		msg = "inject failed: " + w.Error
@@ -166,7 +166,7 @@ func (s faultStream) Injected(w faults.Window) {
 }
 
 func (s faultStream) Healed(w faults.Window) {
-	s.r.stream.Write(bench.Record{Kind: bench.KindFaultHeal, Scenario: s.r.plan.Scenario.Name}, w)
+	s.r.stream.Write(bench.Record{Kind: bench.KindFaultHeal, Scenario: s.r.plan.Entry}, w)
 	msg := "healed"
 	switch {
 	case w.Skipped != "":

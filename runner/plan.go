@@ -19,7 +19,10 @@ import (
 
 // Flags are the raw inputs of `squall run`, as the user typed them.
 type Flags struct {
-	Scenario    string
+	Scenario string
+	// Entry labels the scenario's section of the run (a suite may run one
+	// scenario twice); default: the scenario's name.
+	Entry       string
 	Options     []string // key=value
 	Rate        string
 	Ramp        time.Duration
@@ -47,6 +50,9 @@ type Flags struct {
 	Tuning  workers.Tuning
 
 	Faults []string // 'KIND at=30s for=10s key=value...'
+	// Thresholds are checks on the results ('p99<500ms'); a broken one
+	// fails the verdict.
+	Thresholds []string
 	// FaultFile holds a schedule: one fault per line in the --fault
 	// syntax; blank lines and lines starting with # are skipped. Its faults
 	// come before those of --fault.
@@ -102,6 +108,9 @@ func Validate(f Flags) (*Plan, error) {
 	}
 
 	if p.Scenario != nil {
+		if f.Entry == "" {
+			f.Entry = p.Scenario.Name
+		}
 		p.Flags = withDefaults(f, p.Scenario.Defaults)
 		if own := p.Scenario.OwnWorkers; own != nil && p.Options != nil && own(p.Options) && !f.Set["workers"] {
 			p.Workers = 0 // the user's workers serve this run

@@ -36,14 +36,20 @@ type Console struct {
 	TTY bool      // Out is a terminal: live progress line
 }
 
-// Run executes p. loadCtx ending stops new starts (Ctrl-C); ctx ending aborts
-// verification too (a second Ctrl-C). Whatever was gathered is written to
-// the run directory, which is returned even when err is not nil.
-func Run(ctx, loadCtx context.Context, p *Plan, b Build, con Console) (*reports.Report, string, error) {
+// Run executes a suite (a single run is a suite of one plan). loadCtx
+// ending stops new starts (Ctrl-C); ctx ending aborts verification too (a
+// second Ctrl-C). Whatever was gathered is written to the run directory,
+// which is returned even when err is not nil.
+func Run(ctx, loadCtx context.Context, s *Suite, b Build, con Console) (*reports.Report, string, error) {
+	p := s.Plans[0]
 	runID := newRunID()
 	dir := p.Out
 	if dir == "" {
-		dir = filepath.Join("reports", "out", runID+"-"+p.Scenario.Name)
+		label := p.Scenario.Name
+		if len(s.Plans) > 1 {
+			label = "suite"
+		}
+		dir = filepath.Join("reports", "out", runID+"-"+label)
 	}
 	if err := checkFreshDir(dir, p.Overwrite); err != nil {
 		return nil, "", err
@@ -60,9 +66,9 @@ func Run(ctx, loadCtx context.Context, p *Plan, b Build, con Console) (*reports.
 		stream.Close()
 		return nil, dir, cluster.Usagef("run directory %s: %v: choose another --out", dir, err)
 	}
-	r := &run{plan: p, build: b, con: con, dir: dir, runID: runID, stream: stream, journal: journal,
+	r := &run{plan: p, suite: s, build: b, con: con, dir: dir, runID: runID, stream: stream, journal: journal,
 		taskQueue: "squall-" + runID, started: time.Now()}
-	runErr := r.execute(ctx, loadCtx)
+	runErr := r.executeAll(ctx, loadCtx)
 
 	// Whatever happened, close the books and write the report.
 	r.stopProcesses()
@@ -87,7 +93,9 @@ func Run(ctx, loadCtx context.Context, p *Plan, b Build, con Console) (*reports.
 }
 
 type run struct {
-	plan      *Plan
+	plan      *Plan // the entry running now
+	suite     *Suite
+	entry     int // its index
 	build     Build
 	con       Console
 	dir       string
@@ -116,17 +124,76 @@ func newRunID() string {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
+// executeAll runs the suite's entries in order, each on a fresh cluster
+// (server, database, workers) unless the suite shares one: state one
+// scenario leaves behind must not slow the next. An interrupted or broken
+// entry ends the suite; the report says which entries ran.
+func (r *run) executeAll(ctx, loadCtx context.Context) error {
+	for i, p := range r.suite.Plans {
+		if loadCtx.Err() != nil {
+			break
+		}
+		r.plan, r.entry = p, i
+		if i == 0 || !r.suite.SharedServer {
+			if i > 0 {
+				r.stopProcesses()
+			}
+			if err := r.clusterUp(ctx); err != nil {
+				return r.entryErr(err)
+			}
+			if err := r.workersUp(ctx); err != nil {
+				return r.entryErr(err)
+			}
+		}
+		if !r.wroteStart {
+			r.writeRunStart()
+		}
+		if err := r.execute(ctx, loadCtx); err != nil {
+			return r.entryErr(err)
+		}
+	}
+	return nil
+}
+
+// entryErr names the suite entry an error happened in.
+func (r *run) entryErr(err error) error {
+	if len(r.suite.Plans) == 1 {
+		return err
+	}
+	if cluster.IsUsageErr(err) {
+		return cluster.Usagef("suite entry %s: %v", r.plan.Entry, err)
+	}
+	return fmt.Errorf("suite entry %s: %w", r.plan.Entry, err)
+}
+
+// fileName is a per-entry file of the run directory (server.log →
+// server-ENTRY.log when a suite gives each entry its own cluster).
+func (r *run) fileName(name string) string {
+	if len(r.suite.Plans) == 1 || r.suite.SharedServer {
+		return filepath.Join(r.dir, name)
+	}
+	ext := filepath.Ext(name)
+	return filepath.Join(r.dir, strings.TrimSuffix(name, ext)+"-"+r.plan.Entry+ext)
+}
+
+// clusterNeeds reports whether any entry served by the current cluster
+// schedules a fault that needs n.
+func (r *run) clusterNeeds(n faults.Need) bool {
+	plans := []*Plan{r.plan}
+	if r.suite.SharedServer {
+		plans = r.suite.Plans
+	}
+	for _, p := range plans {
+		if needs(p.Faults, n) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *run) execute(ctx, loadCtx context.Context) error {
 	p := r.plan
-	if err := r.clusterUp(ctx); err != nil {
-		return err
-	}
-	if err := r.workersUp(ctx); err != nil {
-		return err
-	}
-	r.writeRunStart()
-
-	name := p.Scenario.Name
+	name := p.Entry
 	// The scenario's records start here: details it emits while preparing
 	// belong to it.
 	r.stream.Write(bench.Record{Kind: bench.KindScenarioStart, Scenario: name}, r.scenarioPlan())
@@ -168,14 +235,14 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 	if abort != nil {
 		wait = 0 // the load was stopped as misconfigured: nothing to wait for
 	}
-	fmt.Fprintf(r.con.Out, "verifying %d workflows against Temporal (waiting up to %s for running ones)...\n", r.journal.Count(), wait)
-	results, verr := verify.Journal(ctx, r.client, filepath.Join(r.dir, reports.FileJournal), verify.Options{Wait: wait})
+	hc := env.Counts()
+	fmt.Fprintf(r.con.Out, "verifying %d workflows against Temporal (waiting up to %s for running ones)...\n", hc.Journaled+hc.Children, wait)
+	results, verr := verify.Journal(ctx, r.client, filepath.Join(r.dir, reports.FileJournal), verify.Options{Wait: wait, Scenario: name})
 	res := results[name]
 	if res == nil { // nothing was journaled
 		res = verify.NewResult(name)
 	}
 	totals, _ := r.rec.Totals(bench.HistCorrected, 0.5)
-	hc := env.Counts()
 	invs := append(res.Invariants(),
 		verify.StartsJournaled(totals.Started+totals.Dropped, hc.Acked, hc.Journaled, r.starts.Count()-serverStartsBefore))
 	invs = append(invs, driver.Invariants(ctx)...)
@@ -196,7 +263,10 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 func (r *run) scenarioPlan() reports.ScenarioPlan {
 	p := r.plan
 	plan := reports.ScenarioPlan{Name: p.Scenario.Name, Options: p.Options.Display(), MaxInFlight: p.MaxInFlight,
-		Iterations: p.Iterations, LateAfter: p.LateAfter.String()}
+		Iterations: p.Iterations, LateAfter: p.LateAfter.String(), Thresholds: p.Thresholds}
+	if p.Entry != p.Scenario.Name {
+		plan.Entry = p.Entry
+	}
 	if p.Duration > 0 {
 		plan.Duration = p.Duration.String()
 	}
@@ -214,7 +284,7 @@ func (r *run) scenarioPlan() reports.ScenarioPlan {
 // stopped there), if any.
 func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *faults.Env) *scenarios.AbortError {
 	p := r.plan
-	name := p.Scenario.Name
+	name := p.Entry
 	start := time.Now()
 	rec := r.rec
 	rec.Cut(start) // anything observed while preparing belongs to no interval
@@ -304,7 +374,7 @@ func (r *run) clusterUp(ctx context.Context) error {
 		}
 		r.conn.Address = addr
 	}
-	if needs(p.Faults, faults.NeedProxy) {
+	if r.clusterNeeds(faults.NeedProxy) {
 		px, err := faults.StartNetProxy(r.conn.Address)
 		if err != nil {
 			return err
@@ -341,17 +411,17 @@ func (r *run) startServer(ctx context.Context) (string, error) {
 	}
 	db := p.DB
 	if db == "" {
-		db = filepath.Join(r.dir, "temporal.db")
+		db = r.fileName("temporal.db")
 	}
 	args := []string{"server", "--db", db, "--port", strconv.Itoa(port), "--metrics-port", strconv.Itoa(metrics),
-		"--log-file", filepath.Join(r.dir, "server.log")}
+		"--log-file", r.fileName("server.log")}
 	if p.ServerLogLevel != "" {
 		args = append(args, "--log-level", p.ServerLogLevel)
 	}
 	for k, v := range p.Dynamic {
 		args = append(args, "--dynamic-config", k+"="+v)
 	}
-	if needs(p.Faults, faults.NeedEmbedded) {
+	if r.clusterNeeds(faults.NeedEmbedded) {
 		var err error
 		if r.controlPort, err = cluster.FreePort(); err != nil {
 			return "", fmt.Errorf("pick control port: %w", err)
@@ -364,7 +434,7 @@ func (r *run) startServer(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("find own binary: %w", err)
 	}
 	r.server = &cluster.Child{Name: "embedded server", Bin: bin, Args: args,
-		LogPath: filepath.Join(r.dir, "server.out"), ReadyPrefix: cluster.ReadyLine}
+		LogPath: r.fileName("server.out"), ReadyPrefix: cluster.ReadyLine}
 	addr, err := r.server.Start(ctx, 90*time.Second)
 	if err != nil {
 		return "", err
@@ -385,7 +455,7 @@ func (r *run) workersUp(ctx context.Context) error {
 		args := append([]string{"worker", "--task-queue", r.taskQueue}, r.conn.Args()...)
 		args = append(args, p.Tuning.Args()...)
 		c := &cluster.Child{Name: fmt.Sprintf("worker %d", i), Bin: bin, Args: args,
-			LogPath: filepath.Join(r.dir, fmt.Sprintf("worker-%d.log", i)), ReadyPrefix: workers.ReadyLine}
+			LogPath: r.fileName(fmt.Sprintf("worker-%d.log", i)), ReadyPrefix: workers.ReadyLine}
 		r.workers = append(r.workers, c)
 		wg.Add(1)
 		go func() {
@@ -407,9 +477,12 @@ func (r *run) workersUp(ctx context.Context) error {
 	return nil
 }
 
+// stopProcesses stops the current cluster (client, workers, server,
+// proxy), so the next suite entry can start afresh.
 func (r *run) stopProcesses() {
 	if r.client != nil {
 		r.client.Close()
+		r.client = nil
 	}
 	var wg sync.WaitGroup
 	for _, w := range r.workers {
@@ -417,12 +490,16 @@ func (r *run) stopProcesses() {
 		go func() { defer wg.Done(); _ = w.Stop(15 * time.Second) }()
 	}
 	wg.Wait()
+	r.workers = nil
 	if r.server != nil {
 		_ = r.server.Stop(30 * time.Second)
+		r.server = nil
 	}
 	if r.proxy != nil {
 		r.proxy.Close()
+		r.proxy = nil
 	}
+	r.staticFaults = false
 }
 
 func (r *run) writeRunStart() {

@@ -113,6 +113,9 @@ type Options struct {
 	Wait time.Duration
 	// Concurrency is the number of parallel Describe calls.
 	Concurrency int
+	// Scenario, if set, verifies only that scenario's entries (a suite's
+	// earlier entries ran against another server).
+	Scenario string
 }
 
 // Describer is the one call verification makes of Temporal (a
@@ -209,6 +212,9 @@ func Journal(ctx context.Context, cl Describer, path string, o Options) (map[str
 
 	err := pass(func(jobs chan<- bench.JournalEntry) error {
 		return bench.ReadJournal(path, func(e bench.JournalEntry) error {
+			if o.Scenario != "" && e.Scenario != o.Scenario {
+				return nil
+			}
 			select {
 			case jobs <- e:
 				return nil

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/exitcode"
 	"github.com/squallbench/squall/reports"
 	"github.com/squallbench/squall/runner"
 	_ "github.com/squallbench/squall/scenarios/all"
@@ -19,7 +23,11 @@ import (
 )
 
 func newRunCmd() *cobra.Command {
-	var f runner.Flags
+	var (
+		f         runner.Flags
+		suitePath string
+		runs      int
+	)
 	cmd := &cobra.Command{
 		Use:   "run --scenario NAME [flags]",
 		Short: "Run a scenario under load, verify nothing was lost, write reports",
@@ -32,42 +40,44 @@ report.md into the run directory.
 Ctrl-C stops new starts, waits up to --grace for in-flight work, verifies and
 still writes every result gathered; a second Ctrl-C aborts verification.
 
-Exit codes: 0 pass, 1 verdict fail, 2 usage or set-up error.`,
+--suite FILE runs several scenarios into one run directory and report;
+--runs N repeats the run into DIR/run-1..N.
+
+Exit codes: 0 pass, 1 verdict fail, 2 bad input, 3 the run broke after it
+started, 4 interrupted (the report covers part of the planned load).`,
 		Example: `  squall run --scenario noop --rate 40/s --duration 60s
   squall run --scenario noop --rate 100/s --ramp 30s --duration 90s
   squall run --scenario noop --steps 20/s:30s,40/s:30s,60/s:30s --duration 90s
   squall run --scenario noop --concurrency 10 --iterations 5000
   squall run --scenario noop --rate 20/s --duration 60s --fault 'server-kill at=20s for=5s' --fault 'worker-pause at=40s for=5s'
-  squall run --scenario noop --address temporal.example:7233 --namespace bench --tls`,
+  squall run --scenario noop --address temporal.example:7233 --namespace bench --tls
+  squall run --suite suites/ci.yaml --runs 5 --out ci-runs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.Args = os.Args[1:]
 			f.Set = map[string]bool{}
 			cmd.Flags().Visit(func(fl *pflag.Flag) { f.Set[fl.Name] = true })
-			plan, err := runner.Validate(f)
+			suite, err := loadPlans(f, suitePath)
 			if err != nil {
 				return err
 			}
-			if plan.Conn.APIKey != "" {
+			if runs < 1 {
+				return cluster.Usagef("bad --runs %d: must be 1 or more", runs)
+			}
+			if k := suite.Plans[0].Conn.APIKey; k != "" {
 				// Children read it from the environment, never from argv.
-				os.Setenv(APIKeyEnv, plan.Conn.APIKey)
+				os.Setenv(APIKeyEnv, k)
 			}
 			ctx, loadCtx, stop := interruptContexts(cmd.Context())
 			defer stop()
-			out := cmd.OutOrStdout()
-			rep, dir, err := runner.Run(ctx, loadCtx, plan, runner.Build{Version: version, Commit: commit},
-				runner.Console{Out: out, TTY: term.IsTerminal(int(os.Stdout.Fd()))})
-			if rep != nil {
-				fmt.Fprint(out, "\n", reports.Summary(rep, dir))
-			}
-			if err != nil {
-				return err
-			}
-			return verdictError(rep)
+			return runRepeated(ctx, loadCtx, cmd.OutOrStdout(), suite, runs)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.Scenario, "scenario", "s", "", "scenario to run (see 'squall list scenarios')")
+	fl.StringVar(&suitePath, "suite", "", "run a suite file instead: several scenarios, loads, faults and thresholds in one run (see suites/)")
+	fl.IntVar(&runs, "runs", 1, "repeat the run (or suite) this many times, a fresh server each, into DIR/run-1..N (samples for squall compare)")
+	fl.StringArrayVar(&f.Thresholds, "threshold", nil, "a check on the results that fails the verdict when broken, e.g. 'p99<500ms', 'failed==0' (repeatable)")
 	fl.StringArrayVarP(&f.Options, "option", "o", nil, "scenario option key=value (repeatable; 'squall list scenarios -v' shows them)")
 	fl.StringVar(&f.Rate, "rate", "", "open-loop start rate, e.g. 50/s, 3000/m (default: the scenario's, else "+runner.DefaultRate+")")
 	fl.DurationVar(&f.Ramp, "ramp", 0, "ramp the rate linearly from 0 to --rate over this long, then hold it")
@@ -114,4 +124,56 @@ func interruptContexts(parent context.Context) (ctx, loadCtx context.Context, st
 		}
 	}()
 	return ctx, loadCtx, func() { signal.Stop(sig); cancelLoad(); cancel() }
+}
+
+// loadPlans validates the command line: one scenario, or a suite file.
+func loadPlans(f runner.Flags, suitePath string) (*runner.Suite, error) {
+	if suitePath == "" {
+		plan, err := runner.Validate(f)
+		if err != nil {
+			return nil, err
+		}
+		return &runner.Suite{Plans: []*runner.Plan{plan}}, nil
+	}
+	if f.Scenario != "" || len(f.Options) > 0 {
+		return nil, cluster.Usagef("--suite names its scenarios and options itself: drop --scenario and --option")
+	}
+	return runner.LoadSuite(suitePath, f)
+}
+
+// runRepeated runs the suite runs times; with more than one run each goes
+// to its own run-N directory under --out, and the worst outcome is the
+// command's (an interruption stops the repetitions).
+func runRepeated(ctx, loadCtx context.Context, out io.Writer, suite *runner.Suite, runs int) error {
+	base := suite.Plans[0].Out
+	if runs > 1 && base == "" {
+		base = filepath.Join("reports", "out", time.Now().UTC().Format("20060102T150405Z")+"-runs")
+	}
+	var worst error
+	for i := 1; i <= runs; i++ {
+		if runs > 1 {
+			for _, p := range suite.Plans {
+				p.Out = filepath.Join(base, fmt.Sprintf("run-%d", i))
+			}
+			fmt.Fprintf(out, "\n=== run %d of %d\n", i, runs)
+		}
+		rep, dir, err := runner.Run(ctx, loadCtx, suite, runner.Build{Version: version, Commit: commit},
+			runner.Console{Out: out, TTY: term.IsTerminal(int(os.Stdout.Fd()))})
+		if rep != nil {
+			fmt.Fprint(out, "\n", reports.Summary(rep, dir))
+		}
+		if err == nil {
+			err = verdictError(rep)
+		}
+		if worst == nil || exitcode.Of(err) > exitcode.Of(worst) {
+			worst = err
+		}
+		if loadCtx.Err() != nil || exitcode.IsUsage(err) {
+			break
+		}
+	}
+	if runs > 1 {
+		fmt.Fprintf(out, "\nruns: %s (compare with: squall compare BASE %s)\n", base, base)
+	}
+	return worst
 }
