@@ -94,6 +94,10 @@ type ScenarioPlan struct {
 	Duration    string            `json:"duration,omitempty"`
 	Iterations  int64             `json:"iterations,omitempty"`
 	LateAfter   string            `json:"late_after"`
+	// Thresholds are the pass/fail expressions to check after the run
+	// (ParseThreshold). In report.json they are shadowed by
+	// Scenario.Thresholds, the evaluated rows, which carry each expression.
+	Thresholds []string `json:"thresholds,omitempty"`
 }
 
 // Quantiles of a latency histogram, in milliseconds.
@@ -140,6 +144,7 @@ type Scenario struct {
 	History         History               `json:"history"`
 	Verification    *verify.Result        `json:"verification,omitempty"`
 	Invariants      []scenarios.Invariant `json:"invariants"`
+	Thresholds      []ThresholdResult     `json:"thresholds,omitempty"` // one row per ScenarioPlan.Thresholds
 	Errors          []string              `json:"errors,omitempty"` // first few distinct iteration errors
 	// Details are scenario-specific results (Env.Emit), by key.
 	Details   map[string]json.RawMessage `json:"details,omitempty"`
