@@ -145,7 +145,7 @@ type Scenario struct {
 	Verification    *verify.Result        `json:"verification,omitempty"`
 	Invariants      []scenarios.Invariant `json:"invariants"`
 	Thresholds      []ThresholdResult     `json:"thresholds,omitempty"` // one row per ScenarioPlan.Thresholds
-	Errors          []string              `json:"errors,omitempty"` // first few distinct iteration errors
+	Errors          []string              `json:"errors,omitempty"`     // first few distinct iteration errors
 	// Details are scenario-specific results (Env.Emit), by key.
 	Details   map[string]json.RawMessage `json:"details,omitempty"`
 	Intervals []IntervalRow              `json:"intervals"`
