@@ -81,7 +81,9 @@ var Metrics = []Metric{
 	{Name: "max", Unit: "ms", Worse: Up, Run: latency(func(q reports.Quantiles) float64 { return q.Max }),
 		Interval: intervalLatency(func(iv reports.IntervalRow) float64 { return iv.MaxMS })},
 	{Name: "throughput", Unit: "/s", Worse: Down,
-		Run: func(_ *reports.Report, s *reports.Scenario) (float64, bool) { return s.ThroughputPerS, s.LoadSeconds > 0 },
+		Run: func(_ *reports.Report, s *reports.Scenario) (float64, bool) {
+			return s.ThroughputPerS, s.LoadSeconds > 0
+		},
 		Interval: func(iv reports.IntervalRow, dt float64) (float64, bool) {
 			return float64(iv.Completed) / dt, dt > 0
 		}},
