@@ -111,7 +111,7 @@ type Row struct {
 type IncomparableError struct{ Differences []string }
 
 func (e *IncomparableError) Error() string {
-	return "the inputs are not comparable (pass --allow-different to compare them anyway):\n  " + strings.Join(e.Differences, "\n  ")
+	return "the inputs are not comparable (pass --allow-different to compare them anyway): " + strings.Join(e.Differences, "; ")
 }
 
 // Compare judges current against base.
