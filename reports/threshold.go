@@ -118,21 +118,25 @@ func ParseThreshold(s string) (Threshold, error) {
 	return t, nil
 }
 
-// ParseThresholds parses every expression and reports all bad ones at once.
+// ParseThresholds parses every expression and reports all bad ones at once,
+// on one line.
 func ParseThresholds(exprs []string) ([]Threshold, error) {
 	var (
 		out  []Threshold
-		errs []error
+		errs []string
 	)
 	for _, e := range exprs {
 		t, err := ParseThreshold(e)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, err.Error())
 			continue
 		}
 		out = append(out, t)
 	}
-	return out, errors.Join(errs...)
+	if len(errs) > 0 {
+		return out, errors.New(strings.Join(errs, "; "))
+	}
+	return out, nil
 }
 
 func metricKindOf(name string) (metricKind, bool) {

@@ -71,7 +71,7 @@ func TestParseThresholdErrors(t *testing.T) {
 	}
 	// All bad expressions at once, the good ones parsed.
 	ths, err := ParseThresholds([]string{"p99<1s", "p98<1s", "failed==x"})
-	if err == nil || !strings.Contains(err.Error(), "p98<1s") || !strings.Contains(err.Error(), "failed==x") || len(ths) != 1 {
+	if err == nil || !strings.Contains(err.Error(), "p98<1s") || !strings.Contains(err.Error(), "failed==x") || strings.Contains(err.Error(), "\n") || len(ths) != 1 {
 		t.Fatalf("ParseThresholds = %d, %v", len(ths), err)
 	}
 }
