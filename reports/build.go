@@ -164,6 +164,11 @@ func Build(r io.Reader) (*Report, error) {
 				rep.Verdict = "fail"
 			}
 		}
+		for _, t := range a.s.Thresholds {
+			if !t.OK {
+				rep.Verdict = "fail"
+			}
+		}
 		if a.s.Verification == nil {
 			rep.Verdict = "fail"
 		}
@@ -325,6 +330,7 @@ func (a *scenarioAcc) finish() {
 	if s.Invariants == nil {
 		s.Invariants = []scenarios.Invariant{}
 	}
+	s.Thresholds = evaluateThresholds(s)
 }
 
 // Files written into a run directory.

@@ -19,6 +19,7 @@ func TestGoldenReports(t *testing.T) {
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no golden runs in testdata/golden (%v)", err)
 	}
+	schema := compileSchema(t, true)
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			f, err := os.Open(filepath.Join(dir, FileStream))
@@ -33,6 +34,9 @@ func TestGoldenReports(t *testing.T) {
 			js, err := JSON(rep)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if err := validate(t, schema, js); err != nil {
+				t.Errorf("report.json does not match report.schema.json: %v", err)
 			}
 			for name, got := range map[string][]byte{FileJSON: js, FileMarkdown: []byte(Markdown(rep))} {
 				path := filepath.Join(dir, name)

@@ -88,6 +88,16 @@ func Markdown(rep *Report) string {
 			}
 			w("| %s | %s | %s |\n", inv.Name, ok, strings.ReplaceAll(inv.Detail, "|", "\\|"))
 		}
+		if len(s.Thresholds) > 0 {
+			w("\n| threshold | measured | ok | detail |\n|---|---:|---|---|\n")
+			for _, t := range s.Thresholds {
+				ok := "✅"
+				if !t.OK {
+					ok = "❌"
+				}
+				w("| `%s` | %s | %s | %s |\n", t.Expr, t.Measured, ok, strings.ReplaceAll(t.Detail, "|", "\\|"))
+			}
+		}
 		dkeys := make([]string, 0, len(s.Details))
 		for k := range s.Details {
 			dkeys = append(dkeys, k)
@@ -156,6 +166,13 @@ func Summary(rep *Report, dir string) string {
 				mark = "FAIL"
 			}
 			fmt.Fprintf(&b, "%-12s %s %s: %s\n", "", mark, inv.Name, inv.Detail)
+		}
+		for _, t := range s.Thresholds {
+			mark := "ok  "
+			if !t.OK {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(&b, "%-12s %s threshold %s: measured %s %s\n", "", mark, t.Expr, t.Measured, t.Detail)
 		}
 	}
 	for _, f := range rep.Faults {

@@ -15,7 +15,7 @@ import (
 
 // SchemaVersion of report.json. Bump it when a field changes meaning or
 // goes away; adding fields does not need a bump.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Verdicts.
 const (
@@ -107,7 +107,10 @@ type ScenarioPlan struct {
 	Duration    string            `json:"duration,omitempty"`
 	Iterations  int64             `json:"iterations,omitempty"`
 	LateAfter   string            `json:"late_after"`
-	Thresholds  []string          `json:"thresholds,omitempty"`
+	// Thresholds are the pass/fail expressions to check after the run
+	// (ParseThreshold). In report.json they are shadowed by
+	// Scenario.Thresholds, the evaluated rows, which carry each expression.
+	Thresholds []string `json:"thresholds,omitempty"`
 }
 
 // Label names the scenario's section: its suite entry, else its name.
@@ -150,7 +153,8 @@ type Scenario struct {
 	History         History               `json:"history"`
 	Verification    *verify.Result        `json:"verification,omitempty"`
 	Invariants      []scenarios.Invariant `json:"invariants"`
-	Errors          []string              `json:"errors,omitempty"` // first few distinct iteration errors
+	Thresholds      []ThresholdResult     `json:"thresholds,omitempty"` // one row per ScenarioPlan.Thresholds
+	Errors          []string              `json:"errors,omitempty"`     // first few distinct iteration errors
 	// Details are scenario-specific results (Env.Emit), by key.
 	Details   map[string]json.RawMessage `json:"details,omitempty"`
 	Intervals []IntervalRow              `json:"intervals"`

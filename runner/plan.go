@@ -13,6 +13,7 @@ import (
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/cluster"
 	"github.com/squallbench/squall/faults"
+	"github.com/squallbench/squall/reports"
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/workers"
 )
@@ -149,6 +150,9 @@ func Validate(f Flags) (*Plan, error) {
 		bad("--dynamic-config, --db and --server-port configure the embedded server; with --address, configure your cluster itself")
 	}
 	p.Faults = validateFaults(f, p.Embedded, bad)
+	if _, err := reports.ParseThresholds(f.Thresholds); err != nil {
+		bad("%v", err)
+	}
 	if len(problems) > 0 {
 		return nil, cluster.Usagef("%s", strings.Join(problems, "; "))
 	}

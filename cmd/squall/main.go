@@ -32,6 +32,7 @@ func main() {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cluster.Usagef("%v (see --help)", err) })
 	root.AddCommand(newRunCmd(), newServerCmd(), newWorkerCmd(), newListCmd(), newReportCmd())
+	root.AddCommand(newCompareCmd())
 	os.Exit(exitCode(root.Execute()))
 }
 

@@ -1,0 +1,112 @@
+package compare
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/squallbench/squall/reports"
+)
+
+// differences lists what makes the runs incomparable: within each side
+// (repeats must be repeats) and between the sides. Fault schedules are
+// only noted: slowing the current side with a fault is how the gate's
+// power is measured, and a fault is part of what is being compared.
+func differences(base, current *Side) (diffs, notes []string) {
+	ref := base.Runs[0]
+	for _, side := range []*Side{base, current} {
+		for _, r := range side.Runs {
+			if r.Path == ref.Path {
+				continue
+			}
+			diffs = append(diffs, runDiffs(ref, r)...)
+			if f1, f2 := faultSpecs(ref.Report), faultSpecs(r.Report); f1 != f2 {
+				notes = append(notes, fmt.Sprintf("fault schedules differ: %s has [%s], %s has [%s]", ref.Path, f1, r.Path, f2))
+			}
+		}
+	}
+	return dedupe(diffs), dedupe(notes)
+}
+
+func runDiffs(a, b Run) []string {
+	var out []string
+	d := func(what, va, vb string) {
+		if va != vb {
+			out = append(out, fmt.Sprintf("%s: %q in %s, %q in %s", what, va, a.Path, vb, b.Path))
+		}
+	}
+	ra, rb := a.Report, b.Report
+	d("squall version", ra.Run.SquallVersion, rb.Run.SquallVersion)
+	d("server version", ra.Run.ServerVersion, rb.Run.ServerVersion)
+	d("scenarios", names(ra), names(rb))
+	sb := map[string]*reports.Scenario{}
+	for i := range rb.Scenarios {
+		sb[rb.Scenarios[i].Name] = &rb.Scenarios[i]
+	}
+	for _, x := range ra.Scenarios {
+		y := sb[x.Name]
+		if y == nil {
+			continue // already listed as a different set of scenarios
+		}
+		p := "scenario " + x.Name + " "
+		d(p+"executor", x.Executor, y.Executor)
+		d(p+"pacer", x.Pacer, y.Pacer)
+		d(p+"concurrency", fmt.Sprint(x.Concurrency), fmt.Sprint(y.Concurrency))
+		d(p+"max in flight", fmt.Sprint(x.MaxInFlight), fmt.Sprint(y.MaxInFlight))
+		d(p+"duration", x.Duration, y.Duration)
+		d(p+"iterations", fmt.Sprint(x.Iterations), fmt.Sprint(y.Iterations))
+		d(p+"late after", x.LateAfter, y.LateAfter)
+		keys := map[string]bool{}
+		for k := range x.Options {
+			keys[k] = true
+		}
+		for k := range y.Options {
+			keys[k] = true
+		}
+		sorted := make([]string, 0, len(keys))
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		for _, k := range sorted {
+			va, oka := x.Options[k]
+			vb, okb := y.Options[k]
+			if !oka {
+				va = "(unset)"
+			}
+			if !okb {
+				vb = "(unset)"
+			}
+			d(p+"option "+k, va, vb)
+		}
+	}
+	return out
+}
+
+func names(r *reports.Report) string {
+	n := make([]string, len(r.Scenarios))
+	for i, s := range r.Scenarios {
+		n[i] = s.Name
+	}
+	return strings.Join(n, ",")
+}
+
+func faultSpecs(r *reports.Report) string {
+	specs := make([]string, len(r.Faults))
+	for i, f := range r.Faults {
+		specs[i] = f.Spec
+	}
+	return strings.Join(specs, "; ")
+}
+
+func dedupe(v []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range v {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
