@@ -1,0 +1,157 @@
+// Package capacity finds the highest rate a cluster sustains within an
+// SLO, and says what ran out first. Sustainable means held without
+// latency or backlog growing: a probe at a rate passes when, over its
+// steady part, the SLO holds, throughput keeps up with the offered rate,
+// few starts are late, and the work in flight is not piling up.
+//
+// The search is a pure function of its prober, so it is tested against
+// simulated systems; the squall capacity command probes a real cluster.
+package capacity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Prober runs one probe at an offered rate (starts per second).
+type Prober interface {
+	Probe(ctx context.Context, rate float64) (Probe, error)
+}
+
+// Search says how to look for the knee.
+type Search struct {
+	Start      float64 // first rate probed (after the warm-up)
+	Max        float64 // highest rate probed
+	Resolution float64 // stop bisecting when the bracket is this narrow, relative (0.05: 5 %)
+	Growth     float64 // factor between rates while stepping up (default 2)
+	// Confirmations is how often the boundary's last passing rate is probed
+	// again before it is believed (default 1). A noisy system that fails a
+	// re-probe moves the bracket down instead of reporting luck.
+	Confirmations int
+}
+
+// Result is what the search found.
+type Result struct {
+	// Found: some rate passed. Rate is the highest passing rate; the knee
+	// lies in [LastPass, FirstFail) (FirstFail 0: even Max passed).
+	Found               bool
+	Rate                float64
+	LastPass, FirstFail float64
+	Probes              []Probe // in the order run
+	// Saturation: what ran out first, with the evidence, most telling first.
+	Saturation []Finding
+}
+
+// ErrTooManyProbes guards against a search that cannot settle.
+var ErrTooManyProbes = errors.New("capacity search did not settle within its probe budget")
+
+const maxProbes = 40
+
+// Run searches: step the rate up geometrically from Start until a probe
+// fails (or Max passes), bisect between the last pass and the first fail
+// to the resolution, then re-probe the boundary to confirm it.
+func (s Search) Run(ctx context.Context, p Prober) (Result, error) {
+	if s.Growth <= 1 {
+		s.Growth = 2
+	}
+	if s.Resolution <= 0 {
+		s.Resolution = 0.05
+	}
+	if s.Confirmations <= 0 {
+		s.Confirmations = 1
+	}
+	if s.Start <= 0 || s.Max < s.Start {
+		return Result{}, fmt.Errorf("capacity: bad rates: start %g, max %g", s.Start, s.Max)
+	}
+	var res Result
+	probe := func(rate float64) (bool, error) {
+		if len(res.Probes) >= maxProbes {
+			return false, ErrTooManyProbes
+		}
+		pr, err := p.Probe(ctx, rate)
+		if err != nil {
+			return false, err
+		}
+		pr.Rate = rate
+		res.Probes = append(res.Probes, pr)
+		return pr.Pass, nil
+	}
+	defer func() { res.Saturation = Attribute(res.Probes) }()
+
+	ok, err := probe(s.Start)
+	if err != nil {
+		return res, err
+	}
+	if !ok {
+		res.FirstFail = s.Start
+		return res, nil // even the start rate breaks the SLO
+	}
+	res.LastPass = s.Start
+	for res.FirstFail == 0 && res.LastPass < s.Max {
+		next := math.Min(res.LastPass*s.Growth, s.Max)
+		ok, err := probe(next)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			res.LastPass = next
+		} else {
+			res.FirstFail = next
+		}
+	}
+	// Bisect (geometrically: rates span decades) and confirm the boundary;
+	// a confirmation that fails lowers the bracket and bisects again.
+	for confirms := 0; ; {
+		for res.FirstFail > 0 && res.FirstFail/res.LastPass-1 > s.Resolution {
+			mid := math.Sqrt(res.LastPass * res.FirstFail)
+			ok, err := probe(mid)
+			if err != nil {
+				return res, err
+			}
+			if ok {
+				res.LastPass = mid
+			} else {
+				res.FirstFail = mid
+			}
+		}
+		if confirms >= s.Confirmations {
+			break
+		}
+		confirms++
+		ok, err := probe(res.LastPass)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			break
+		}
+		// The boundary did not hold: the highest rate that passed every
+		// time below it becomes the last pass.
+		res.FirstFail = res.LastPass
+		res.LastPass = highestSteadyPass(res.Probes, res.FirstFail)
+		if res.LastPass == 0 {
+			return res, nil
+		}
+	}
+	res.Found, res.Rate = true, res.LastPass
+	return res, nil
+}
+
+// highestSteadyPass is the highest rate below limit that never failed.
+func highestSteadyPass(probes []Probe, limit float64) float64 {
+	failed := map[float64]bool{}
+	for _, p := range probes {
+		if !p.Pass {
+			failed[p.Rate] = true
+		}
+	}
+	best := 0.0
+	for _, p := range probes {
+		if p.Pass && !failed[p.Rate] && p.Rate < limit && p.Rate > best {
+			best = p.Rate
+		}
+	}
+	return best
+}
