@@ -144,3 +144,13 @@ func ReadStream(r io.Reader, fn func(Record) error) error {
 	}
 	return sc.Err()
 }
+
+// Flush writes buffered records to the file, so a reader sees them.
+func (s *Stream) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = s.w.Flush()
+	}
+	return s.err
+}

@@ -39,70 +39,56 @@ type Console struct {
 // Run executes a suite (a single run is a suite of one plan). loadCtx
 // ending stops new starts (Ctrl-C); ctx ending aborts verification too (a
 // second Ctrl-C). Whatever was gathered is written to the run directory,
-// which is returned even when err is not nil.
+// which is returned even when err is not nil. Each entry gets a fresh
+// cluster (server, database, workers) unless the suite shares one: state
+// one scenario leaves behind must not slow the next. An interrupted or
+// broken entry ends the suite; the report says which entries ran.
 func Run(ctx, loadCtx context.Context, s *Suite, b Build, con Console) (*reports.Report, string, error) {
-	p := s.Plans[0]
-	runID := newRunID()
-	dir := p.Out
-	if dir == "" {
-		label := p.Scenario.Name
-		if len(s.Plans) > 1 {
-			label = "suite"
-		}
-		dir = filepath.Join("reports", "out", runID+"-"+label)
+	label := s.Plans[0].Scenario.Name
+	if len(s.Plans) > 1 {
+		label = "suite"
 	}
-	if err := checkFreshDir(dir, p.Overwrite); err != nil {
+	sess, err := Open(s.Plans[0], label, b, con)
+	if err != nil {
 		return nil, "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", cluster.Usagef("cannot create run directory %s (%v): choose another --out", dir, err)
+	sess.r.multi = len(s.Plans) > 1
+	var runErr error
+	for i, p := range s.Plans {
+		if loadCtx.Err() != nil {
+			break
+		}
+		fresh := i == 0 || !s.SharedServer
+		cluster := ""
+		if sess.r.multi && !s.SharedServer {
+			cluster = p.Entry
+		}
+		shared := []*Plan{p}
+		if s.SharedServer {
+			shared = s.Plans
+		}
+		if runErr = sess.Entry(ctx, loadCtx, p, fresh, cluster, shared); runErr != nil {
+			break
+		}
 	}
-	stream, err := bench.CreateStream(filepath.Join(dir, reports.FileStream))
-	if err != nil {
-		return nil, dir, cluster.Usagef("run directory %s: %v: choose another --out", dir, err)
-	}
-	journal, err := bench.CreateJournal(filepath.Join(dir, reports.FileJournal))
-	if err != nil {
-		stream.Close()
-		return nil, dir, cluster.Usagef("run directory %s: %v: choose another --out", dir, err)
-	}
-	r := &run{plan: p, suite: s, build: b, con: con, dir: dir, runID: runID, stream: stream, journal: journal,
-		taskQueue: "squall-" + runID, started: time.Now()}
-	runErr := r.executeAll(ctx, loadCtx)
-
-	// Whatever happened, close the books and write the report.
-	r.stopProcesses()
-	end := reports.RunEnd{Interrupted: loadCtx.Err() != nil}
-	end.DriverCPUSeconds, end.ChildrenCPUSeconds = cpuSeconds()
-	if runErr != nil {
-		end.Error = runErr.Error()
-	}
-	if !r.wroteStart {
-		r.writeRunStart()
-	}
-	stream.Write(bench.Record{Kind: bench.KindRunEnd}, end)
-	_ = journal.Close()
-	if err := stream.Close(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("write result stream: %w", err)
-	}
-	rep, err := reports.Rebuild(dir)
-	if err != nil && runErr == nil {
-		runErr = err
-	}
-	return rep, dir, runErr
+	return sess.Close(loadCtx, runErr)
 }
 
 type run struct {
-	plan      *Plan // the entry running now
-	suite     *Suite
-	entry     int // its index
-	build     Build
-	con       Console
-	dir       string
-	runID     string
-	taskQueue string
-	stream    *bench.Stream
-	journal   *bench.Journal
+	plan *Plan // the entry running now
+	// multi: the run has more than one entry (errors name theirs).
+	multi bool
+	// clusterLabel, when set, names the current cluster's files
+	// (server-LABEL.log), for runs with a cluster per entry.
+	clusterLabel string
+	clusterPlans []*Plan // the entries the current cluster serves
+	build        Build
+	con          Console
+	dir          string
+	runID        string
+	taskQueue    string
+	stream       *bench.Stream
+	journal      *bench.Journal
 
 	conn         cluster.Conn
 	server       *cluster.Child
@@ -124,40 +110,9 @@ func newRunID() string {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// executeAll runs the suite's entries in order, each on a fresh cluster
-// (server, database, workers) unless the suite shares one: state one
-// scenario leaves behind must not slow the next. An interrupted or broken
-// entry ends the suite; the report says which entries ran.
-func (r *run) executeAll(ctx, loadCtx context.Context) error {
-	for i, p := range r.suite.Plans {
-		if loadCtx.Err() != nil {
-			break
-		}
-		r.plan, r.entry = p, i
-		if i == 0 || !r.suite.SharedServer {
-			if i > 0 {
-				r.stopProcesses()
-			}
-			if err := r.clusterUp(ctx); err != nil {
-				return r.entryErr(err)
-			}
-			if err := r.workersUp(ctx); err != nil {
-				return r.entryErr(err)
-			}
-		}
-		if !r.wroteStart {
-			r.writeRunStart()
-		}
-		if err := r.execute(ctx, loadCtx); err != nil {
-			return r.entryErr(err)
-		}
-	}
-	return nil
-}
-
 // entryErr names the suite entry an error happened in.
 func (r *run) entryErr(err error) error {
-	if len(r.suite.Plans) == 1 {
+	if !r.multi || err == nil {
 		return err
 	}
 	if cluster.IsUsageErr(err) {
@@ -169,21 +124,17 @@ func (r *run) entryErr(err error) error {
 // fileName is a per-entry file of the run directory (server.log →
 // server-ENTRY.log when a suite gives each entry its own cluster).
 func (r *run) fileName(name string) string {
-	if len(r.suite.Plans) == 1 || r.suite.SharedServer {
+	if r.clusterLabel == "" {
 		return filepath.Join(r.dir, name)
 	}
 	ext := filepath.Ext(name)
-	return filepath.Join(r.dir, strings.TrimSuffix(name, ext)+"-"+r.plan.Entry+ext)
+	return filepath.Join(r.dir, strings.TrimSuffix(name, ext)+"-"+r.clusterLabel+ext)
 }
 
 // clusterNeeds reports whether any entry served by the current cluster
 // schedules a fault that needs n.
 func (r *run) clusterNeeds(n faults.Need) bool {
-	plans := []*Plan{r.plan}
-	if r.suite.SharedServer {
-		plans = r.suite.Plans
-	}
-	for _, p := range plans {
+	for _, p := range r.clusterPlans {
 		if needs(p.Faults, n) {
 			return true
 		}
