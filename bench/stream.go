@@ -22,6 +22,7 @@ const (
 	KindFaultInject   = "fault-inject"   // Data: the fault's kind and parameters
 	KindFaultHeal     = "fault-heal"
 	KindRunEnd        = "run-end"
+	KindCapacity      = "capacity" // Data: a capacity search's outcome (capacity.Report)
 )
 
 // Record is the one flat record type of the result stream (results.jsonl).

@@ -13,6 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // Prober runs one probe at an offered rate (starts per second).
@@ -154,4 +157,59 @@ func highestSteadyPass(probes []Probe, limit float64) float64 {
 		}
 	}
 	return best
+}
+
+// Report is a capacity run's outcome as the result stream and
+// report.json keep it: one search per worker count.
+type Report struct {
+	SLO      string    `json:"slo"`
+	Probe    string    `json:"probe"`  // probe length
+	Settle   string    `json:"settle"` // the part of each probe not judged
+	Searches []Outcome `json:"searches"`
+}
+
+// Outcome is one search: at how many workers, and what it found.
+type Outcome struct {
+	Workers   int       `json:"workers"`
+	Found     bool      `json:"found"`
+	Rate      float64   `json:"max_sustainable_per_s"`
+	LastPass  float64   `json:"last_pass_per_s"`
+	FirstFail float64   `json:"first_fail_per_s,omitempty"` // 0: even the maximum passed
+	Probes    []Probe   `json:"probes"`
+	Findings  []Finding `json:"saturation"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// OutcomeOf renders a search's result.
+func OutcomeOf(workers int, r Result, err error) Outcome {
+	o := Outcome{Workers: workers, Found: r.Found, Rate: r.Rate, LastPass: r.LastPass, FirstFail: r.FirstFail,
+		Probes: r.Probes, Findings: r.Saturation}
+	if o.Probes == nil {
+		o.Probes = []Probe{}
+	}
+	if err != nil {
+		o.Error = err.Error()
+	}
+	return o
+}
+
+// ParseSLO reads "p99<1s", "p50<200ms", "p99.9<2s".
+func ParseSLO(s string) (SLO, error) {
+	q, d, ok := strings.Cut(strings.TrimSpace(s), "<")
+	if !ok || !strings.HasPrefix(q, "p") {
+		return SLO{}, fmt.Errorf("bad --slo %q: want a latency quantile below a bound, e.g. p99<1s or p50<200ms", s)
+	}
+	digits := strings.TrimPrefix(q, "p")
+	pct, err := strconv.ParseFloat(digits, 64)
+	if err == nil && !strings.Contains(digits, ".") && pct > 100 {
+		pct /= math.Pow(10, float64(len(digits)-2)) // p999 is 99.9, as elsewhere in squall
+	}
+	if err != nil || pct <= 0 || pct >= 100 {
+		return SLO{}, fmt.Errorf("bad --slo %q: %q is not a quantile (p50, p99, p99.9)", s, q)
+	}
+	max, err := time.ParseDuration(strings.TrimSpace(d))
+	if err != nil || max <= 0 {
+		return SLO{}, fmt.Errorf("bad --slo %q: %q is not a positive duration", s, d)
+	}
+	return SLO{Q: pct / 100, Max: max}, nil
 }

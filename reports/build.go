@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/capacity"
 	"github.com/squallbench/squall/scenarios"
 )
 
@@ -128,6 +129,9 @@ func Build(r io.Reader) (*Report, error) {
 			}
 			w.Scenario = rec.Scenario
 			rep.Faults = append(rep.Faults, w)
+		case bench.KindCapacity:
+			rep.Capacity = &capacity.Report{}
+			return json.Unmarshal(rec.Data, rep.Capacity)
 		case bench.KindRunEnd:
 			var e RunEnd
 			if err := json.Unmarshal(rec.Data, &e); err != nil {
@@ -175,6 +179,12 @@ func Build(r io.Reader) (*Report, error) {
 	}
 	if len(order) == 0 {
 		rep.Verdict = "fail"
+	}
+	if rep.Capacity != nil {
+		// A capacity search overloads the cluster on purpose: its probes'
+		// failures are findings, not a failed run. It passes when a rate
+		// was found and no workflow was lost.
+		rep.Verdict = capacityVerdict(rep)
 	}
 	if rep.Run.Interrupted && rep.Verdict == VerdictPass {
 		rep.Verdict = VerdictInterrupted
@@ -400,4 +410,21 @@ func (a *scenarioAcc) failedDuringFaults() int64 {
 		}
 	}
 	return n
+}
+
+func capacityVerdict(rep *Report) string {
+	if rep.Run.Error != "" || len(rep.Capacity.Searches) == 0 {
+		return VerdictFail
+	}
+	for _, s := range rep.Capacity.Searches {
+		if !s.Found {
+			return VerdictFail
+		}
+	}
+	for _, s := range rep.Scenarios {
+		if s.Verification == nil || s.Verification.Lost > 0 || s.Verification.Unverifiable > 0 {
+			return VerdictFail
+		}
+	}
+	return VerdictPass
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/squallbench/squall/capacity"
 )
 
 // Markdown renders rep for people and CI job summaries.
@@ -14,8 +16,11 @@ func Markdown(rep *Report) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	verdict := "✅ pass"
-	if rep.Verdict != "pass" {
+	switch rep.Verdict {
+	case VerdictFail:
 		verdict = "❌ fail"
+	case VerdictInterrupted:
+		verdict = "⚠️ interrupted (covers part of the planned load)"
 	}
 	w("# squall report: %s\n\n", verdict)
 	r := rep.Run
@@ -35,6 +40,9 @@ func Markdown(rep *Report) string {
 		w("| error | %s |\n", r.Error)
 	}
 	w("\n")
+	if rep.Capacity != nil {
+		w("%s", capacityMarkdown(rep.Capacity))
+	}
 	if len(rep.Faults) > 0 {
 		w("## Fault windows\n\n")
 		w("| fault | injected | healed | started | completed | failed | late | dropped | lost | max corrected ms | recovered after s | note |\n")
@@ -207,4 +215,52 @@ func clock(t time.Time) string {
 		return "-"
 	}
 	return t.Format("15:04:05.000")
+}
+
+// capacityMarkdown renders a capacity search: the answer per worker count,
+// what saturated first, then every probe.
+func capacityMarkdown(c *capacity.Report) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("## Capacity (SLO %s, probes of %s judged after %s)\n\n", c.SLO, c.Probe, c.Settle)
+	w("| workers | max sustainable | bracket | first to saturate |\n|---:|---:|---|---|\n")
+	for _, s := range c.Searches {
+		rate, bracket := "none", fmt.Sprintf("start rate %.3g/s failed", s.FirstFail)
+		if s.Found {
+			rate = fmt.Sprintf("%.3g/s", s.Rate)
+			bracket = fmt.Sprintf("%.3g/s passed", s.LastPass)
+			if s.FirstFail > 0 {
+				bracket += fmt.Sprintf(", %.3g/s failed", s.FirstFail)
+			} else {
+				bracket += " (the maximum probed)"
+			}
+		}
+		sat := "-"
+		if len(s.Findings) > 0 {
+			sat = s.Findings[0].Evidence
+		}
+		if s.Error != "" {
+			sat = "error: " + s.Error
+		}
+		w("| %d | %s | %s | %s |\n", s.Workers, rate, bracket, sat)
+	}
+	for _, s := range c.Searches {
+		w("\n### Probes with %d worker(s)\n\n", s.Workers)
+		w("| probe | offered/s | done/s | p50 ms | p99 ms | late | in-flight growth | verdict |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, p := range s.Probes {
+			v := "pass"
+			if !p.Pass {
+				v = "fail: " + p.Why
+			}
+			w("| %s | %.3g | %.3g | %.0f | %.0f | %.1f%% | %.0f | %s |\n", p.Entry, p.Rate, p.Throughput, p.P50MS, p.P99MS, p.LateFrac*100, p.InFlightGrowth, v)
+		}
+		if len(s.Findings) > 0 {
+			w("\nSaturation, in the order seen:\n\n")
+			for _, f := range s.Findings {
+				w("- at %.3g/s, %s: %s\n", f.AtRate, f.Resource, f.Evidence)
+			}
+		}
+	}
+	w("\n")
+	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/capacity"
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/verify"
 )
@@ -34,6 +35,10 @@ type Report struct {
 	Scenarios []Scenario `json:"scenarios"`
 	// Faults are the injected fault windows, with what happened during each.
 	Faults []FaultWindow `json:"faults"`
+	// Capacity is a capacity search's outcome (squall capacity runs only):
+	// the highest sustainable rate per worker count, every probe, and what
+	// saturated first.
+	Capacity *capacity.Report `json:"capacity,omitempty"`
 }
 
 // FaultWindow is one scheduled fault and the load it met.

@@ -31,7 +31,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cluster.Usagef("%v (see --help)", err) })
-	root.AddCommand(newRunCmd(), newServerCmd(), newWorkerCmd(), newListCmd(), newReportCmd())
+	root.AddCommand(newRunCmd(), newCapacityCmd(), newServerCmd(), newWorkerCmd(), newListCmd(), newReportCmd())
 	root.AddCommand(newCompareCmd())
 	os.Exit(exitCode(root.Execute()))
 }

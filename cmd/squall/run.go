@@ -74,19 +74,28 @@ started, 4 interrupted (the report covers part of the planned load).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.Scenario, "scenario", "s", "", "scenario to run (see 'squall list scenarios')")
 	fl.StringVar(&suitePath, "suite", "", "run a suite file instead: several scenarios, loads, faults and thresholds in one run (see suites/)")
 	fl.IntVar(&runs, "runs", 1, "repeat the run (or suite) this many times, a fresh server each, into DIR/run-1..N (samples for squall compare)")
 	fl.StringArrayVar(&f.Thresholds, "threshold", nil, "a check on the results that fails the verdict when broken, e.g. 'p99<500ms', 'failed==0' (repeatable)")
-	fl.StringArrayVarP(&f.Options, "option", "o", nil, "scenario option key=value (repeatable; 'squall list scenarios -v' shows them)")
 	fl.StringVar(&f.Rate, "rate", "", "open-loop start rate, e.g. 50/s, 3000/m (default: the scenario's, else "+runner.DefaultRate+")")
 	fl.DurationVar(&f.Ramp, "ramp", 0, "ramp the rate linearly from 0 to --rate over this long, then hold it")
 	fl.StringVar(&f.Steps, "steps", "", "step the rate: rate:duration,... e.g. 20/s:30s,40/s:30s (the last step holds)")
 	fl.IntVar(&f.Concurrency, "concurrency", 0, "closed loop instead: N iterations at a time, each starting when one ends")
-	fl.IntVar(&f.MaxInFlight, "max-in-flight", 10000, "open loop: starts due while this many iterations run are dropped (and counted)")
-	fl.DurationVar(&f.LateAfter, "late-after", 10*time.Millisecond, "open loop: a start issued this far behind schedule counts as late")
 	fl.DurationVar(&f.Duration, "duration", 0, "how long to start new iterations (with or instead of --iterations; default: the scenario's, else "+runner.DefaultDuration.String()+")")
 	fl.Int64Var(&f.Iterations, "iterations", 0, "how many iterations to schedule (with or instead of --duration)")
+	fl.IntVar(&f.Workers, "workers", 1, "worker processes to start (0: bring your own on the run's task queue)")
+	addRunFlags(fl, &f)
+	return cmd
+}
+
+// addRunFlags adds the flags run and capacity share: the scenario, how
+// iterations are paced and drained, the cluster, faults, worker tuning
+// and the run directory.
+func addRunFlags(fl *pflag.FlagSet, f *runner.Flags) {
+	fl.StringVarP(&f.Scenario, "scenario", "s", "", "scenario to run (see 'squall list scenarios')")
+	fl.StringArrayVarP(&f.Options, "option", "o", nil, "scenario option key=value (repeatable; 'squall list scenarios -v' shows them)")
+	fl.IntVar(&f.MaxInFlight, "max-in-flight", 10000, "open loop: starts due while this many iterations run are dropped (and counted)")
+	fl.DurationVar(&f.LateAfter, "late-after", 10*time.Millisecond, "open loop: a start issued this far behind schedule counts as late")
 	fl.DurationVar(&f.Grace, "grace", 0, "after the load (or Ctrl-C), wait this long for in-flight iterations (default: the scenario's, else "+runner.DefaultGrace.String()+")")
 	fl.DurationVar(&f.VerifyWait, "verify-wait", 0, "how long verification waits for workflows still running (default: the scenario's, else "+runner.DefaultVerifyWait.String()+")")
 	addConnFlags(fl, &f.Conn, "existing cluster's frontend host:port (default: start the embedded server)")
@@ -97,11 +106,9 @@ started, 4 interrupted (the report covers part of the planned load).`,
 	fl.StringVar(&f.ServerLogLevel, "server-log-level", "warn", "embedded server log level")
 	fl.StringArrayVar(&f.Faults, "fault", nil, "inject a fault during the load: 'KIND at=30s for=10s key=value...' (repeatable; 'squall list faults')")
 	fl.StringVar(&f.FaultFile, "fault-file", "", "a fault schedule: one fault per line in the --fault syntax, # comments")
-	fl.IntVar(&f.Workers, "workers", 1, "worker processes to start (0: bring your own on the run's task queue)")
 	workers.AddFlags(fl, &f.Tuning)
 	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>); one that holds a run is refused")
 	fl.BoolVar(&f.Overwrite, "overwrite", false, "let --out replace the run already in it")
-	return cmd
 }
 
 // interruptContexts: the first SIGINT/SIGTERM ends loadCtx (stop starting,

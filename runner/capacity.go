@@ -1,0 +1,214 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/capacity"
+	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/reports"
+)
+
+// CapacityPlan is a validated `squall capacity`: the run's flags (the
+// scenario, its options, the cluster, faults) and how to search.
+type CapacityPlan struct {
+	Base     Flags
+	Criteria capacity.Criteria
+	Search   capacity.Search
+	Probe    time.Duration // each probe's length
+	Settle   time.Duration // its first part, not judged
+	Warmup   time.Duration // one unjudged probe at the start rate first
+	Workers  []int         // a search per worker count, a fresh cluster each
+}
+
+// CapacityLateAfter is how far behind schedule a probe's start counts as
+// late, unless --late-after says otherwise: a driver that falls 100 ms
+// behind is struggling; a few ms of scheduler jitter is not a finding.
+const CapacityLateAfter = 100 * time.Millisecond
+
+// ValidateCapacity checks the plan as `squall run` checks its flags, once
+// for a probe at the start rate, before anything starts.
+func ValidateCapacity(c CapacityPlan) (*CapacityPlan, error) {
+	if c.Settle >= c.Probe {
+		return nil, cluster.Usagef("--settle %s must be shorter than --probe %s: the part after it is what is judged", c.Settle, c.Probe)
+	}
+	if len(c.Workers) == 0 {
+		c.Workers = []int{c.Base.Workers}
+	}
+	if _, err := Validate(c.probeFlags(c.Search.Start, c.Probe, "check", c.Workers[0])); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c CapacityPlan) probeFlags(rate float64, d time.Duration, entry string, workers int) Flags {
+	f := c.Base
+	f.Set = map[string]bool{"rate": true, "duration": true, "workers": true}
+	for k, v := range c.Base.Set {
+		if k != "iterations" && k != "concurrency" {
+			f.Set[k] = v
+		}
+	}
+	f.Rate, f.Duration, f.Iterations, f.Concurrency, f.Workers = bench.FormatRate(rate), d, 0, 0, workers
+	f.Entry = entry
+	if !f.Set["late-after"] {
+		f.LateAfter = CapacityLateAfter
+	}
+	return f
+}
+
+// Capacity runs the search for every worker count into one run
+// directory, each probe its own section, and records the outcome.
+func Capacity(ctx, loadCtx context.Context, c *CapacityPlan, b Build, con Console) (*reports.Report, string, capacity.Report, error) {
+	out := capacity.Report{SLO: c.Criteria.SLO.String(), Probe: c.Probe.String(), Settle: c.Settle.String()}
+	first, err := Validate(c.probeFlags(c.Search.Start, c.Warmup, "warmup", c.Workers[0]))
+	if err != nil {
+		return nil, "", out, err
+	}
+	sess, err := Open(first, first.Scenario.Name+"-capacity", b, con)
+	if err != nil {
+		return nil, "", out, err
+	}
+	sess.r.multi = true
+	var runErr error
+	for _, w := range c.Workers {
+		if loadCtx.Err() != nil {
+			break
+		}
+		pr := &prober{c: c, sess: sess, ctx: ctx, loadCtx: loadCtx, workers: w, fresh: true}
+		if c.Warmup > 0 {
+			if err := pr.warmup(); err != nil {
+				runErr = err
+				break
+			}
+		}
+		res, err := c.Search.Run(loadCtx, pr)
+		out.Searches = append(out.Searches, capacity.OutcomeOf(w, res, err))
+		if err != nil && loadCtx.Err() == nil {
+			runErr = err
+			break
+		}
+		fmt.Fprintf(con.Out, "\ncapacity with %d worker(s): %s\n", w, summarize(res))
+	}
+	sess.Write(bench.Record{Kind: bench.KindCapacity}, out)
+	rep, dir, err := sess.Close(loadCtx, runErr)
+	return rep, dir, out, err
+}
+
+func summarize(r capacity.Result) string {
+	if !r.Found {
+		return fmt.Sprintf("even %s broke the SLO", bench.FormatRate(r.FirstFail))
+	}
+	s := fmt.Sprintf("%s sustained", bench.FormatRate(r.Rate))
+	if r.FirstFail > 0 {
+		s += fmt.Sprintf(" (knee between %s and %s)", bench.FormatRate(r.LastPass), bench.FormatRate(r.FirstFail))
+	}
+	if len(r.Saturation) > 0 {
+		s += "; first to saturate: " + r.Saturation[0].Evidence
+	}
+	return s
+}
+
+// prober runs probes as entries of the session, on one cluster per
+// worker count.
+type prober struct {
+	c            *CapacityPlan
+	sess         *Session
+	ctx, loadCtx context.Context
+	workers      int
+	fresh        bool
+	n            int
+}
+
+func (p *prober) Probe(_ context.Context, rate float64) (capacity.Probe, error) {
+	p.n++
+	return p.run(rate, p.c.Probe, fmt.Sprintf("w%d-probe-%02d", p.workers, p.n))
+}
+
+// warmup runs the unjudged first probe: caches, connections and the
+// server's own warm-up are not the capacity.
+func (p *prober) warmup() error {
+	entry := fmt.Sprintf("w%d-warmup", p.workers)
+	fmt.Fprintf(p.sess.r.con.Out, "\n--- %s: %s for %s (not judged)\n", entry, bench.FormatRate(p.c.Search.Start), p.c.Warmup)
+	return p.entry(p.c.Search.Start, p.c.Warmup, entry)
+}
+
+func (p *prober) entry(rate float64, d time.Duration, entry string) error {
+	plan, err := Validate(p.c.probeFlags(rate, d, entry, p.workers))
+	if err != nil {
+		return err
+	}
+	err = p.sess.Entry(p.ctx, p.loadCtx, plan, p.fresh, fmt.Sprintf("w%d", p.workers), []*Plan{plan})
+	p.fresh = false
+	return err
+}
+
+func (p *prober) run(rate float64, d time.Duration, entry string) (capacity.Probe, error) {
+	fmt.Fprintf(p.sess.r.con.Out, "\n--- %s: %s for %s\n", entry, bench.FormatRate(rate), d)
+	before, _ := cpuSeconds()
+	began := time.Now()
+	if err := p.entry(rate, d, entry); err != nil {
+		return capacity.Probe{}, err
+	}
+	after, _ := cpuSeconds()
+	ivs, err := p.steady(entry)
+	if err != nil {
+		return capacity.Probe{}, err
+	}
+	pr := capacity.Judge(p.c.Criteria, rate, ivs)
+	pr.Entry = entry
+	pr.Signals = map[string]float64{
+		capacity.SigMachineCores: float64(runtime.NumCPU()),
+		capacity.SigDriverCPU:    (after - before) / time.Since(began).Seconds(),
+	}
+	p.signals(entry, ivs, pr.Signals)
+	verdict := "pass"
+	if !pr.Pass {
+		verdict = "FAIL: " + pr.Why
+	}
+	fmt.Fprintf(p.sess.r.con.Out, "%s: %s offered, %.1f/s done, p50 %.0f ms, p99 %.0f ms: %s\n",
+		entry, bench.FormatRate(rate), pr.Throughput, pr.P50MS, pr.P99MS, verdict)
+	return pr, nil
+}
+
+// steady reads the entry's intervals back from the result stream and
+// keeps those after the settle time.
+func (p *prober) steady(entry string) ([]capacity.Interval, error) {
+	var all []capacity.Interval
+	err := p.sess.Records(entry, func(rec bench.Record) error {
+		if rec.Kind != bench.KindInterval || rec.Interval == nil {
+			return nil
+		}
+		iv := capacity.Interval{Start: rec.Interval.Start, End: rec.Interval.End, Counts: rec.Interval.Counts, InFlight: rec.Interval.InFlight}
+		if enc, ok := rec.Interval.Hists[bench.HistCorrected]; ok {
+			h, err := bench.DecodeHistogram(enc)
+			if err != nil {
+				return err
+			}
+			iv.Corrected = h
+		}
+		all = append(all, iv)
+		return nil
+	})
+	if err != nil || len(all) == 0 {
+		return nil, err
+	}
+	from := all[0].Start.Add(p.c.Settle)
+	end := all[0].Start.Add(p.c.Probe)
+	var out []capacity.Interval
+	for _, iv := range all {
+		// The steady part: after settling, before the load ended (the
+		// drain after it is not the offered rate).
+		if !iv.Start.Before(from) && !iv.End.After(end.Add(500*time.Millisecond)) {
+			out = append(out, iv)
+		}
+	}
+	return out, nil
+}
+
+// signals adds the server's saturation signals over the steady part,
+// where the run recorded them.
+func (p *prober) signals(entry string, steady []capacity.Interval, into map[string]float64) {}
