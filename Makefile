@@ -10,7 +10,7 @@ export TESTCONTAINERS_RYUK_DISABLED := true
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+LDFLAGS := -s -w -X github.com/squallbench/squall/cli.version=$(VERSION) -X github.com/squallbench/squall/cli.commit=$(COMMIT)
 BIN     := bin/squall
 
 # `make bench` defaults: noop, open loop, about 60 s on the embedded server.

@@ -1,46 +1,6 @@
 // Command squall is a load-and-chaos benchmark harness for Temporal.
-// One file per subcommand; each stays thin and calls into the packages.
 package main
 
-import (
-	"fmt"
-	"os"
-	_ "time/tzdata" // the FROM scratch image has no zoneinfo
+import "github.com/squallbench/squall/cli"
 
-	"github.com/spf13/cobra"
-
-	"github.com/squallbench/squall/cluster"
-	"github.com/squallbench/squall/exitcode"
-)
-
-// Stamped by the Makefile via -ldflags.
-var (
-	version = "dev"
-	commit  = "unknown"
-)
-
-// errVerdictFailed is returned when a run completed but its verdict is "fail".
-var errVerdictFailed = exitcode.ErrVerdictFailed
-
-func main() {
-	root := &cobra.Command{
-		Use:           "squall",
-		Short:         "Load-and-chaos benchmark harness for Temporal",
-		Version:       fmt.Sprintf("%s (commit %s, temporal server %s)", version, commit, cluster.ServerVersion),
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cluster.Usagef("%v (see --help)", err) })
-	root.AddCommand(newRunCmd(), newCapacityCmd(), newServerCmd(), newWorkerCmd(), newListCmd(), newReportCmd())
-	root.AddCommand(newCompareCmd())
-	os.Exit(exitCode(root.Execute()))
-}
-
-// exitCode prints err (if any) and maps it to the exit code of its kind
-// (package exitcode holds the table).
-func exitCode(err error) int {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "squall:", err)
-	}
-	return exitcode.Of(err)
-}
+func main() { cli.Main() }

@@ -1,0 +1,53 @@
+// Package cli is squall's command line, one file per subcommand; each
+// stays thin and calls into the packages. Main is the public entry point:
+// cmd/squall calls it, and so does a user's own module that registers
+// scenarios of its own (see examples/custom-scenario) and gets the whole
+// CLI with them.
+package cli
+
+import (
+	"fmt"
+	"os"
+	_ "time/tzdata" // the FROM scratch image has no zoneinfo
+
+	"github.com/spf13/cobra"
+
+	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/exitcode"
+)
+
+// Stamped by the Makefile via -ldflags (-X .../cli.version=...).
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+// errVerdictFailed is returned when a run completed but its verdict is "fail".
+var errVerdictFailed = exitcode.ErrVerdictFailed
+
+// Main runs the squall command line on os.Args and exits with the code of
+// the outcome's kind (package exitcode). Scenarios registered before it is
+// called (in init functions) are part of every subcommand, workers
+// included: squall run starts its workers from the same binary.
+func Main() {
+	root := &cobra.Command{
+		Use:           "squall",
+		Short:         "Load-and-chaos benchmark harness for Temporal",
+		Version:       fmt.Sprintf("%s (commit %s, temporal server %s)", version, commit, cluster.ServerVersion),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cluster.Usagef("%v (see --help)", err) })
+	root.AddCommand(newRunCmd(), newCapacityCmd(), newServerCmd(), newWorkerCmd(), newListCmd(), newReportCmd())
+	root.AddCommand(newCompareCmd())
+	os.Exit(exitCode(root.Execute()))
+}
+
+// exitCode prints err (if any) and maps it to the exit code of its kind
+// (package exitcode holds the table).
+func exitCode(err error) int {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "squall:", err)
+	}
+	return exitcode.Of(err)
+}
