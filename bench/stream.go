@@ -22,6 +22,9 @@ const (
 	KindFaultInject   = "fault-inject"   // Data: the fault's kind and parameters
 	KindFaultHeal     = "fault-heal"
 	KindRunEnd        = "run-end"
+	// KindServerSample: Data: one interval's server and process signals
+	// (metrics.Sample): quantiles from the cluster's own metrics, CPU, RSS.
+	KindServerSample = "server-sample"
 )
 
 // Record is the one flat record type of the result stream (results.jsonl).

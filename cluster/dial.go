@@ -24,6 +24,9 @@ type Conn struct {
 	TLS            bool // TLS with system roots, no client certificate
 	APIKey         string
 	ConnectTimeout time.Duration
+	// MetricsHandler receives the SDK's metrics (nil: none). Not passed to
+	// child processes: each serves its own.
+	MetricsHandler client.MetricsHandler
 }
 
 // Args renders the connection as flags for child processes (workers).
@@ -60,6 +63,8 @@ func (c Conn) ClientOptions() (client.Options, error) {
 		HostPort:  c.Address,
 		Namespace: c.Namespace,
 		Logger:    quietLogger(),
+		// nil is the SDK's own no-op default.
+		MetricsHandler: c.MetricsHandler,
 		ConnectionOptions: client.ConnectionOptions{
 			DialOptions: []grpc.DialOption{reconnect},
 		},

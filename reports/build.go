@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/metrics"
 	"github.com/squallbench/squall/scenarios"
 )
 
@@ -53,6 +54,7 @@ func Build(r io.Reader) (*Report, error) {
 		return a, nil
 	}
 	ended := false
+	var signals metrics.Accumulator
 	err := bench.ReadStream(r, func(rec bench.Record) error {
 		switch rec.Kind {
 		case bench.KindRunStart:
@@ -123,6 +125,8 @@ func Build(r io.Reader) (*Report, error) {
 			}
 			w.Scenario = rec.Scenario
 			rep.Faults = append(rep.Faults, w)
+		case bench.KindServerSample:
+			return signals.Add(rec.Data)
 		case bench.KindRunEnd:
 			var e RunEnd
 			if err := json.Unmarshal(rec.Data, &e); err != nil {
@@ -174,6 +178,7 @@ func Build(r io.Reader) (*Report, error) {
 	if rep.Faults == nil {
 		rep.Faults = []FaultWindow{}
 	}
+	rep.ServerSignals = signals.Report()
 	return rep, nil
 }
 

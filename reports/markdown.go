@@ -114,6 +114,7 @@ func Markdown(rep *Report) string {
 		}
 		w("\n")
 	}
+	w("%s", rep.ServerSignals.Markdown())
 	return b.String()
 }
 

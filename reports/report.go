@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/metrics"
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/verify"
 )
@@ -24,6 +25,11 @@ type Report struct {
 	Scenarios     []Scenario `json:"scenarios"`
 	// Faults are the injected fault windows, with what happened during each.
 	Faults []FaultWindow `json:"faults"`
+	// ServerSignals: the cluster's and the processes' saturation signals
+	// per interval (persistence, service and schedule-to-start latency,
+	// backlog, CPU, RSS...), with each signal's median and peak; absent
+	// when the run recorded none.
+	ServerSignals *metrics.ServerReport `json:"server_signals,omitempty"`
 }
 
 // FaultWindow is one scheduled fault and the load it met.

@@ -46,6 +46,8 @@ type Flags struct {
 	// come before those of --fault.
 	FaultFile string
 
+	Metrics MetricsFlags // live metrics and server sampling (metrics.go)
+
 	Out  string
 	Args []string // the command line, recorded in the report
 }
@@ -132,6 +134,7 @@ func Validate(f Flags) (*Plan, error) {
 		bad("--dynamic-config, --db and --server-port configure the embedded server; with --address, configure your cluster itself")
 	}
 	p.Faults = validateFaults(f, p.Embedded, bad)
+	validateMetrics(f.Metrics, f.Workers, bad)
 	if len(problems) > 0 {
 		return nil, cluster.Usagef("%s", strings.Join(problems, "; "))
 	}

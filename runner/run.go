@@ -79,6 +79,7 @@ func Run(ctx, loadCtx context.Context, p *Plan, b Build, con Console) (*reports.
 	if err != nil && runErr == nil {
 		runErr = err
 	}
+	r.stopLive() // metrics: the endpoint stays up until the report is written
 	return rep, dir, runErr
 }
 
@@ -103,6 +104,7 @@ type run struct {
 	rec          *bench.Recorder
 	started      time.Time
 	wroteStart   bool
+	mx           runMetrics // metrics: live endpoint, server sampling (metrics.go)
 }
 
 func newRunID() string {
@@ -113,6 +115,9 @@ func newRunID() string {
 
 func (r *run) execute(ctx, loadCtx context.Context) error {
 	p := r.plan
+	if err := r.startLive(); err != nil { // metrics
+		return err
+	}
 	if err := r.clusterUp(ctx); err != nil {
 		return err
 	}
@@ -126,6 +131,7 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 	// belong to it.
 	r.stream.Write(bench.Record{Kind: bench.KindScenarioStart, Scenario: name}, r.scenarioPlan())
 	r.rec = bench.NewRecorder(time.Now())
+	r.rec.SetHook(r.mx.live.Hook()) // metrics
 	env := scenarios.Env{Client: r.client, TaskQueue: r.taskQueue, RunID: r.runID, Journal: r.journal, Dir: r.dir,
 		Address: r.conn.Address, Namespace: r.conn.Namespace,
 		Observe: func(h string, d time.Duration) { r.rec.Observe(h, d) },
@@ -198,6 +204,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 	rec := r.rec
 	rec.Cut(start) // anything observed while preparing belongs to no interval
 
+	smp := r.startSampler(ctx, start) // metrics
 	var errCount int
 	var errMu sync.Mutex
 	work := func(ctx context.Context, n int64, due time.Time) error {
@@ -221,6 +228,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 			iv.Rate = p.Pacer.Rate(now.Sub(start))
 		}
 		r.stream.Write(bench.Record{Time: now, Kind: bench.KindInterval, Scenario: name, Interval: &iv}, nil)
+		smp.Tick(now) // metrics
 		totals, p99 := rec.Totals(bench.HistCorrected, 0.99)
 		prog.Update(iv, totals, p99, now.Sub(start))
 	}
@@ -246,7 +254,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 	faultsDone := make(chan struct{})
 	go func() {
 		defer close(faultsDone)
-		faults.Run(faultCtx, fenv, start, p.Faults, faultStream{r})
+		faults.Run(faultCtx, fenv, start, p.Faults, r.mx.faults(faultStream{r})) // metrics: active-faults gauge
 	}()
 	defer func() { stopFaults(); <-faultsDone }()
 
@@ -263,6 +271,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 	close(stopTicker)
 	<-tickerDone
 	cut(time.Now())
+	smp.Stop() // metrics
 	prog.Done()
 	r.stream.Write(bench.Record{Kind: bench.KindLoadEnd, Scenario: name}, res)
 }
@@ -343,6 +352,7 @@ func (r *run) startServer(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	r.mx.serverMetrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics) // metrics: sampled each interval
 	fmt.Fprintf(r.con.Out, "embedded Temporal %s on %s (metrics :%d/metrics, db %s)\n", cluster.ServerVersion, addr, metrics, db)
 	return addr, nil
 }
@@ -358,6 +368,7 @@ func (r *run) workersUp(ctx context.Context) error {
 	for i := range p.Workers {
 		args := append([]string{"worker", "--task-queue", r.taskQueue}, r.conn.Args()...)
 		args = append(args, p.Tuning.Args()...)
+		args = append(args, r.workerMetricsArgs(i)...) // metrics
 		c := &cluster.Child{Name: fmt.Sprintf("worker %d", i), Bin: bin, Args: args,
 			LogPath: filepath.Join(r.dir, fmt.Sprintf("worker-%d.log", i)), ReadyPrefix: workers.ReadyLine}
 		r.workers = append(r.workers, c)

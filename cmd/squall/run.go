@@ -89,6 +89,9 @@ Exit codes: 0 pass, 1 verdict fail, 2 usage or set-up error.`,
 	fl.StringVar(&f.FaultFile, "fault-file", "", "a fault schedule: one fault per line in the --fault syntax, # comments")
 	fl.IntVar(&f.Workers, "workers", 1, "worker processes to start (0: bring your own on the run's task queue)")
 	workers.AddFlags(fl, &f.Tuning)
+	fl.StringVar(&f.Metrics.Listen, "metrics-listen", "", "serve squall's own Prometheus metrics on host:port during the run, until the report is written")
+	fl.StringVar(&f.Metrics.ServerURL, "server-metrics", "", "sample this Prometheus endpoint of the cluster each interval (default: the embedded server's own)")
+	fl.IntVar(&f.Metrics.WorkerBasePort, "worker-metrics-base-port", 0, "worker i serves the SDK's metrics on 127.0.0.1:PORT+i (0: off)")
 	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>)")
 	return cmd
 }
