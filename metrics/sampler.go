@@ -81,10 +81,16 @@ type Sampler struct {
 	Procs  func() []Proc // nil: no local processes
 	Start  time.Time     // offsets are counted from here
 	Emit   func(Sample)  // called from the sampler's goroutine, in order
+	// Every: the shortest span a sample covers; ticks closer than that to
+	// the last sample are folded into the next (0: every tick).
+	Every time.Duration
 
 	ticks chan time.Time
 	stop  chan struct{}
 	done  chan struct{}
+
+	nextDue  time.Time // Tick's own: the caller's goroutine
+	lastTick time.Time
 
 	mu       sync.Mutex
 	prev     Families
@@ -101,7 +107,7 @@ func (s *Sampler) Begin(ctx context.Context) {
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
 	now := time.Now()
-	s.last = now
+	s.last, s.nextDue = now, now.Add(s.Every-s.Every/20)
 	s.prevProc = map[int]ProcUsage{}
 	var warn []string
 	if s.Source != nil {
@@ -121,17 +127,27 @@ func (s *Sampler) Begin(ctx context.Context) {
 
 // Tick asks for a sample of the interval ending at now.
 func (s *Sampler) Tick(now time.Time) {
+	s.lastTick = now
+	if now.Before(s.nextDue) {
+		return
+	}
+	// A little slack, so 1 s ticks with jitter still sample every Every.
+	s.nextDue = now.Add(s.Every - s.Every/20)
 	select {
 	case s.ticks <- now:
 	default: // one pending already: it will cover this interval too
 	}
 }
 
-// Stop takes the samples already asked for (the last Tick's included)
-// and stops.
+// Stop takes the samples already asked for, then one up to the last
+// Tick if that was folded into a sample not yet taken, and stops. Call it
+// from the goroutine that calls Tick.
 func (s *Sampler) Stop() {
 	close(s.stop)
 	<-s.done
+	if !s.lastTick.IsZero() {
+		s.sample(context.Background(), s.lastTick)
+	}
 }
 
 func (s *Sampler) loop(ctx context.Context) {

@@ -29,14 +29,15 @@ const (
 	worstOps            = 3                             // persistence operations named per interval
 	minOpCount          = 1                             // observations an operation needs in an interval to be named
 	msPerSecond         = 1000.0                        // seconds → ms for *_seconds histograms
-	secondsHeuristicMax = 1000.0                        // largest finite bound below this: a histogram in seconds
+	secondsHeuristicMin = 0.1                           // smallest bound below this: a histogram in seconds (ms ones start at 1)
 	longPollPrefix      = "Poll"                        // long polls wait by design; they are no latency signal
 	getHistoryOperation = "GetWorkflowExecutionHistory" // long-polled by clients waiting for a result
 )
 
 // Server metric names, as the Temporal server v1.32 defines them
-// (common/metrics/metric_defs.go). Timers are histograms; the OpenTelemetry
-// exporter the server uses by default writes them in milliseconds.
+// (common/metrics/metric_defs.go). Timers are histograms; the embedded
+// server's exporter writes them in seconds (bounds 0.001 … 1000), other
+// set-ups in milliseconds (bounds from 1), which histFamily tells apart.
 const (
 	mPersistenceLatency = "persistence_latency"
 	mServiceLatency     = "service_latency"
@@ -71,7 +72,7 @@ func histFamily(fams Families, base string) ([]Series, float64) {
 			continue
 		}
 		scale := 1.0
-		if strings.HasSuffix(name, "_seconds") || (name == base && maxBound(ss) < secondsHeuristicMax) {
+		if strings.HasSuffix(name, "_seconds") || (name == base && minBound(ss) < secondsHeuristicMin) {
 			scale = msPerSecond
 		}
 		return ss, scale
@@ -79,11 +80,11 @@ func histFamily(fams Families, base string) ([]Series, float64) {
 	return nil, 0
 }
 
-func maxBound(ss []Series) float64 {
-	m := 0.0
+func minBound(ss []Series) float64 {
+	m := math.Inf(1)
 	for _, s := range ss {
-		if n := len(s.H.Bounds); n > 0 {
-			m = math.Max(m, s.H.Bounds[n-1])
+		if len(s.H.Bounds) > 0 {
+			m = math.Min(m, s.H.Bounds[0])
 		}
 	}
 	return m

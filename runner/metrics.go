@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -25,6 +26,9 @@ type MetricsFlags struct {
 	// WorkerBasePort: worker i serves the SDK's metrics on
 	// 127.0.0.1:WorkerBasePort+i (0: off).
 	WorkerBasePort int
+	// SampleEvery: how often the server endpoint and /proc are sampled
+	// (0: DefaultSampleEvery).
+	SampleEvery time.Duration
 }
 
 func validateMetrics(f MetricsFlags, workers int, bad func(string, ...any)) {
@@ -38,10 +42,18 @@ func validateMetrics(f MetricsFlags, workers int, bad func(string, ...any)) {
 			bad("bad --server-metrics %q: want the endpoint's URL, e.g. http://temporal:9090/metrics", f.ServerURL)
 		}
 	}
+	if f.SampleEvery != 0 && f.SampleEvery < time.Second {
+		bad("bad --server-sample-interval %s: want 1s or more (the load's intervals are 1 s)", f.SampleEvery)
+	}
 	if f.WorkerBasePort < 0 || f.WorkerBasePort+max(workers-1, 0) > 65535 {
 		bad("bad --worker-metrics-base-port %d: want a port such that port+workers-1 is at most 65535 (0: off)", f.WorkerBasePort)
 	}
 }
+
+// DefaultSampleEvery: a scrape of the embedded server is ~1.4 MB of text,
+// costing the server to render and the driver tens of milliseconds of CPU
+// to parse; every 5 s keeps that out of what a 2-core benchmark measures.
+const DefaultSampleEvery = 5 * time.Second
 
 // runMetrics is a run's live endpoint and where its server signals come from.
 type runMetrics struct {
@@ -78,7 +90,7 @@ func (r *run) stopLive() {
 // and /proc of the local processes into the result stream each interval.
 func (r *run) startSampler(ctx context.Context, start time.Time) *metrics.Sampler {
 	name := r.plan.Scenario.Name
-	s := &metrics.Sampler{Start: start, Procs: r.procs,
+	s := &metrics.Sampler{Start: start, Procs: r.procs, Every: cmp.Or(r.plan.Metrics.SampleEvery, DefaultSampleEvery),
 		Emit: func(smp metrics.Sample) {
 			r.stream.Write(bench.Record{Time: smp.End, Kind: bench.KindServerSample, Scenario: name}, smp)
 		}}
