@@ -117,10 +117,19 @@ scrape_configs:
 // promQuery runs an instant PromQL query and returns each series' value
 // by the value of label.
 func promQuery(t *testing.T, base, query, label string) map[string]float64 {
+	return promQueryAt(t, base, query, label, "")
+}
+
+// promQueryAt evaluates query at time at (Unix seconds; "": now).
+func promQueryAt(t *testing.T, base, query, label, at string) map[string]float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/query?query="+url.QueryEscape(query), nil)
+	q := url.Values{"query": {query}}
+	if at != "" {
+		q.Set("time", at)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/query?"+q.Encode(), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +175,7 @@ func TestPrometheusScrapesALiveRun(t *testing.T) {
 	prom := startPrometheus(t, bin, listen, worker)
 
 	res := squalltest.Run(t, 4*time.Minute, "--scenario", "noop", "--rate", "10/s", "--duration", "8s",
-		"--metrics-listen", listen, "--worker-metrics-base-port", strconv.Itoa(workerPort))
+		"--metrics-listen", listen, "--worker-metrics-base-port", strconv.Itoa(workerPort), "--server-sample-interval", "1s")
 	if res.Exit != 0 {
 		t.Fatalf("exit %d, want 0\n%s\n%s", res.Exit, res.Stdout, res.Stderr)
 	}
@@ -200,8 +209,17 @@ func TestPrometheusScrapesALiveRun(t *testing.T) {
 	check("squall_iterations_failed_total", s.Failed)
 	check("squall_starts_dropped_total", s.DroppedStarts)
 	check("squall_in_flight", 0)
-	// With native histograms on, Prometheus ingests the native form.
-	hist := promQuery(t, prom, `histogram_count(last_over_time(squall_latency_corrected_seconds{scenario="noop"}[10m]))`, "run_id")
+	// With native histograms on, Prometheus ingests the native form; read
+	// it at the time of the last scrape.
+	var at string
+	for _, v := range promQuery(t, prom, `timestamp(last_over_time(squall_iterations_started_total{scenario="noop"}[10m]))`, "run_id") {
+		at = strconv.FormatFloat(v, 'f', 3, 64)
+	}
+	if at == "" {
+		t.Fatal("no last scrape time")
+	}
+	t.Logf("series at the last scrape: %v", promQueryAt(t, prom, `count by (__name__) ({__name__=~"squall_latency.*"})`, "__name__", at))
+	hist := promQueryAt(t, prom, `histogram_count(squall_latency_corrected_seconds{scenario="noop"})`, "run_id", at)
 	for id, v := range hist {
 		if v != float64(s.Completed) {
 			t.Errorf("corrected latency histogram count %v for %s, want %d completions", v, id, s.Completed)
@@ -210,7 +228,7 @@ func TestPrometheusScrapesALiveRun(t *testing.T) {
 	if len(hist) == 0 {
 		t.Error("no native corrected-latency histogram scraped")
 	}
-	p99 := promQuery(t, prom, `histogram_quantile(0.99, last_over_time(squall_latency_corrected_seconds{scenario="noop"}[10m]))`, "run_id")
+	p99 := promQueryAt(t, prom, `histogram_quantile(0.99, squall_latency_corrected_seconds{scenario="noop"})`, "run_id", at)
 	for id, v := range p99 {
 		// Native buckets are ~10 % wide (factor 1.1); HDR's p99 is exact to 0.1 %.
 		if want := s.LatencyMS.Corrected.P99 / 1000; v < want*0.85 || v > want*1.15 {
@@ -225,7 +243,7 @@ func TestPrometheusScrapesALiveRun(t *testing.T) {
 
 	// The embedded server's own signals, per interval, in report.json.
 	sig := res.Report.ServerSignals
-	if sig == nil || len(sig.Intervals) < 4 {
+	if sig == nil || len(sig.Intervals) < 6 {
 		t.Fatalf("server_signals %+v: want a sample per interval of the 8 s load", sig)
 	}
 	for _, name := range []string{metrics.SigPersistenceP99, metrics.SigFrontendP99, metrics.SigHistoryP99, metrics.SigWorkflowS2SP99,
