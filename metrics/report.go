@@ -193,8 +193,14 @@ func (r *ServerReport) Markdown() string {
 		b.WriteString("\n\n")
 	}
 	if len(r.Intervals) > 0 {
-		cols := []string{SigPersistenceP99, SigFrontendP99, SigHistoryP99, SigWorkflowS2SP99, SigActivityS2SP99, SigBacklog,
-			"server" + sigCPUSuffix, "server" + sigRSSSuffix, "driver" + sigCPUSuffix}
+		// The key signals, those measured at least once.
+		var cols []string
+		for _, c := range []string{SigPersistenceP99, SigFrontendP99, SigHistoryP99, SigWorkflowS2SP99, SigActivityS2SP99, SigBacklog,
+			SigResourceExhaust, "server" + sigCPUSuffix, "server" + sigRSSSuffix, "driver" + sigCPUSuffix} {
+			if r.Summary[c].N > 0 {
+				cols = append(cols, c)
+			}
+		}
 		fmt.Fprintf(&b, "<details><summary>Per-interval signals (%d rows)</summary>\n\n| t (s) |", len(r.Intervals))
 		for _, c := range cols {
 			fmt.Fprintf(&b, " %s |", c)
