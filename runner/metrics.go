@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/cluster"
 	"github.com/squallbench/squall/faults"
 	"github.com/squallbench/squall/metrics"
 )
@@ -71,7 +72,7 @@ func (r *run) startLive() error {
 	live := metrics.NewLive(r.plan.Scenario.Name, r.runID)
 	ep, err := metrics.Serve(f.Listen, live.Registry())
 	if err != nil {
-		return fmt.Errorf("--metrics-listen: %w", err)
+		return cluster.Usagef("--metrics-listen: %v: choose another address", err)
 	}
 	r.mx.live, r.mx.endpoint = live, ep
 	fmt.Fprintf(r.con.Out, "squall metrics on http://%s/metrics (until the report is written)\n", ep.Addr())
