@@ -274,3 +274,32 @@ func TestUnreachableServerMetricsIsAWarning(t *testing.T) {
 		t.Error("process signals missing when the endpoint is down")
 	}
 }
+
+// --prometheus: the server signals come from PromQL over a Prometheus that
+// scrapes the embedded server, not from squall's own scrapes.
+func TestServerSignalsFromPromQL(t *testing.T) {
+	squalltest.SkipIfShort(t)
+	bin := ensurePrometheus(t)
+	serverMetrics := freePort(t)
+	prom := startPrometheus(t, bin, net.JoinHostPort("127.0.0.1", strconv.Itoa(serverMetrics)))
+	res := squalltest.Run(t, 4*time.Minute, "--scenario", "noop", "--rate", "10/s", "--duration", "10s",
+		"--server-metrics-port", strconv.Itoa(serverMetrics), "--prometheus", prom, "--server-sample-interval", "2s")
+	if res.Exit != 0 {
+		t.Fatalf("exit %d, want 0", res.Exit)
+	}
+	sig := res.Report.ServerSignals
+	if sig == nil || len(sig.Sources) != 1 || sig.Sources[0] != prom {
+		t.Fatalf("server_signals %+v: want them from %s", sig, prom)
+	}
+	for _, name := range []string{metrics.SigPersistenceP99, metrics.SigFrontendP99, metrics.SigHistoryP99, metrics.SigWorkflowS2SP99} {
+		if st := sig.Summary[name]; st.N == 0 || st.Peak <= 0 || st.Peak > 120000 {
+			t.Errorf("signal %s: %+v, want a latency in ms", name, st)
+		}
+	}
+	if len(sig.WorstPersistence) == 0 {
+		t.Error("no slowest persistence operations from PromQL")
+	}
+	if len(sig.Warnings) != 0 {
+		t.Errorf("warnings: %v", sig.Warnings)
+	}
+}

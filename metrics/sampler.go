@@ -77,10 +77,15 @@ type Proc struct {
 // blocks the caller: a scrape still under way when the next tick comes
 // makes that sample cover both intervals instead.
 type Sampler struct {
-	Source Source        // nil: no server endpoint
-	Procs  func() []Proc // nil: no local processes
-	Start  time.Time     // offsets are counted from here
-	Emit   func(Sample)  // called from the sampler's goroutine, in order
+	Source Source // nil: no server endpoint
+	// Query: a Prometheus scraping the cluster, asked instead of Source.
+	Query interface {
+		Signals(ctx context.Context, start, end time.Time) (map[string]float64, []OpLatency, error)
+		String() string
+	}
+	Procs func() []Proc // nil: no local processes
+	Start time.Time     // offsets are counted from here
+	Emit  func(Sample)  // called from the sampler's goroutine, in order
 	// Every: the shortest span a sample covers; ticks closer than that to
 	// the last sample are folded into the next (0: every tick).
 	Every time.Duration
@@ -110,7 +115,7 @@ func (s *Sampler) Begin(ctx context.Context) {
 	s.last, s.nextDue = now, now.Add(s.Every-s.Every/20)
 	s.prevProc = map[int]ProcUsage{}
 	var warn []string
-	if s.Source != nil {
+	if s.Source != nil && s.Query == nil {
 		fams, err := s.Source.Scrape(ctx)
 		if err != nil {
 			warn = append(warn, fmt.Sprintf("server metrics %s: %v", s.Source, err))
@@ -170,10 +175,13 @@ func (s *Sampler) loop(ctx context.Context) {
 }
 
 func (s *Sampler) source() string {
-	if s.Source == nil {
-		return ""
+	switch {
+	case s.Query != nil:
+		return s.Query.String()
+	case s.Source != nil:
+		return s.Source.String()
 	}
-	return s.Source.String()
+	return ""
 }
 
 func (s *Sampler) sample(ctx context.Context, now time.Time) {
@@ -184,7 +192,18 @@ func (s *Sampler) sample(ctx context.Context, now time.Time) {
 	}
 	smp := Sample{Start: s.last, End: now, OffsetS: round(now.Sub(s.Start).Seconds()), Signals: map[string]float64{}, Source: s.source()}
 	s.last = now
-	if s.Source != nil {
+	if s.Query != nil {
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		sig, worst, err := s.Query.Signals(qctx, smp.Start, now)
+		cancel()
+		if err != nil {
+			smp.Warnings = append(smp.Warnings, fmt.Sprintf("prometheus %s: %v", s.Query, err))
+		}
+		for k, v := range sig {
+			smp.Signals[k] = v
+		}
+		smp.WorstPersistence = worst
+	} else if s.Source != nil {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		fams, err := s.Source.Scrape(sctx)
 		cancel()

@@ -24,6 +24,9 @@ type MetricsFlags struct {
 	// ServerURL: an external cluster's Prometheus endpoint to sample each
 	// interval ("": the embedded server's own, or none with --address).
 	ServerURL string
+	// Prometheus: ask this Prometheus (base URL), which scrapes the
+	// cluster, with PromQL instead of scraping an endpoint ("": off).
+	Prometheus string
 	// WorkerBasePort: worker i serves the SDK's metrics on
 	// 127.0.0.1:WorkerBasePort+i (0: off).
 	WorkerBasePort int
@@ -41,6 +44,14 @@ func validateMetrics(f MetricsFlags, workers int, bad func(string, ...any)) {
 	if f.ServerURL != "" {
 		if u, err := url.Parse(f.ServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("bad --server-metrics %q: want the endpoint's URL, e.g. http://temporal:9090/metrics", f.ServerURL)
+		}
+	}
+	if f.Prometheus != "" {
+		if u, err := url.Parse(f.Prometheus); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("bad --prometheus %q: want the Prometheus base URL, e.g. http://prometheus:9090", f.Prometheus)
+		}
+		if f.ServerURL != "" {
+			bad("--prometheus and --server-metrics both name where server signals come from: give one")
 		}
 	}
 	if f.SampleEvery != 0 && f.SampleEvery < time.Second {
@@ -96,6 +107,10 @@ func (r *run) startSampler(ctx context.Context, start time.Time) *metrics.Sample
 			r.stream.Write(bench.Record{Time: smp.End, Kind: bench.KindServerSample, Scenario: name}, smp)
 		}}
 	switch {
+	case r.plan.Metrics.Prometheus != "":
+		// increase() needs two of Prometheus' scrapes in its range: look
+		// back at least 30 s (twice the usual 15 s scrape interval).
+		s.Query = metrics.PromQL{URL: r.plan.Metrics.Prometheus, MinWindow: 30 * time.Second}
 	case r.plan.Metrics.ServerURL != "":
 		s.Source = metrics.HTTPSource{URL: r.plan.Metrics.ServerURL}
 	case r.mx.serverMetrics != "":
