@@ -156,7 +156,7 @@ func TestSamplerOnCapturedScrapes(t *testing.T) {
 	}
 	s.Tick(start.Add(5 * time.Second)) // the second scrape: a real delta
 	s.Tick(start.Add(6 * time.Second)) // folded, taken by Stop: the source now fails
-	s.Stop()
+	s.Stop(t.Context())
 	if len(got) != 2 {
 		t.Fatalf("%d samples, want 2 (one per 5 s, one at Stop): %+v", len(got), got)
 	}

@@ -49,7 +49,7 @@ func TestSamplerProcsOnly(t *testing.T) {
 	for time.Now().Before(deadline) {
 	}
 	s.Tick(time.Now())
-	s.Stop()
+	s.Stop(t.Context())
 	if len(got) != 1 {
 		t.Fatalf("%d samples, want 1: %+v", len(got), got)
 	}

@@ -147,11 +147,11 @@ func (s *Sampler) Tick(now time.Time) {
 // Stop takes the samples already asked for, then one up to the last
 // Tick if that was folded into a sample not yet taken, and stops. Call it
 // from the goroutine that calls Tick.
-func (s *Sampler) Stop() {
+func (s *Sampler) Stop(ctx context.Context) {
 	close(s.stop)
 	<-s.done
 	if !s.lastTick.IsZero() {
-		s.sample(context.Background(), s.lastTick)
+		s.sample(ctx, s.lastTick)
 	}
 }
 

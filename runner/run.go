@@ -271,7 +271,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 	close(stopTicker)
 	<-tickerDone
 	cut(time.Now())
-	smp.Stop() // metrics
+	smp.Stop(ctx) // metrics
 	prog.Done()
 	r.stream.Write(bench.Record{Kind: bench.KindLoadEnd, Scenario: name}, res)
 }
