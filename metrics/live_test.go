@@ -85,3 +85,43 @@ func TestNilLiveIsNoHook(t *testing.T) {
 	l.FaultInjected("x", "k") // no panic
 	l.FaultHealed("k")
 }
+
+func TestAwaitFinalScrape(t *testing.T) {
+	ep, err := Serve("127.0.0.1:0", NewLive("s", "r").Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close(t.Context())
+	scrape := func() {
+		resp, err := http.Get("http://" + ep.Addr() + "/metrics")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	// Nobody scraping: no wait.
+	t0 := time.Now()
+	ep.AwaitFinalScrape(t.Context())
+	if d := time.Since(t0); d > 50*time.Millisecond {
+		t.Fatalf("waited %s with no scraper", d)
+	}
+	// A scraper every 200 ms: the wait ends at its next scrape.
+	scrape()
+	time.Sleep(200 * time.Millisecond)
+	scrape()
+	go func() { time.Sleep(100 * time.Millisecond); scrape() }()
+	t0 = time.Now()
+	ep.AwaitFinalScrape(t.Context())
+	if d := time.Since(t0); d < 80*time.Millisecond || d > 290*time.Millisecond {
+		t.Errorf("waited %s for a scrape due in 100 ms", d)
+	}
+	// The scraper went away: the wait is bounded by 1.5 of its interval
+	// (here the last two scrapes were ~100 ms apart).
+	t0 = time.Now()
+	ep.AwaitFinalScrape(t.Context())
+	if d := time.Since(t0); d > 400*time.Millisecond {
+		t.Errorf("waited %s for a scraper that stopped", d)
+	}
+}

@@ -90,11 +90,13 @@ func (r *run) startLive() error {
 	return nil
 }
 
-// stopLive ends the endpoint: called once the report is written, so the
-// last scrape sees the run's totals.
+// stopLive ends the endpoint: called once the report is written, and
+// after one more scrape by whoever scrapes it, so that the last scrape
+// sees the run's totals.
 func (r *run) stopLive() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 35*time.Second)
 	defer cancel()
+	r.mx.endpoint.AwaitFinalScrape(ctx)
 	_ = r.mx.endpoint.Close(ctx)
 }
 
