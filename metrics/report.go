@@ -140,8 +140,11 @@ func median(vs []float64) float64 {
 }
 
 // Markdown renders the summary as a short table for report.md: one row
-// per signal, in a fixed order (server first, then processes).
-func (r *ServerReport) Markdown() string {
+// per signal, in a fixed order (server first, then processes), then the
+// per-interval rows beside squall's own latency: squallP99 gives the
+// highest of squall's 1 s corrected p99s within a sample's span (nil: no
+// such column).
+func (r *ServerReport) Markdown(squallP99 func(fromS, toS float64) (float64, bool)) string {
 	if r == nil {
 		return ""
 	}
@@ -202,12 +205,28 @@ func (r *ServerReport) Markdown() string {
 			}
 		}
 		fmt.Fprintf(&b, "<details><summary>Per-interval signals (%d rows)</summary>\n\n| t (s) |", len(r.Intervals))
+		if squallP99 != nil {
+			b.WriteString(" squall p99 ms (worst 1 s) |")
+		}
 		for _, c := range cols {
 			fmt.Fprintf(&b, " %s |", c)
 		}
-		b.WriteString("\n|---:|" + strings.Repeat("---:|", len(cols)) + "\n")
+		n := len(cols)
+		if squallP99 != nil {
+			n++
+		}
+		b.WriteString("\n|---:|" + strings.Repeat("---:|", n) + "\n")
+		prev := 0.0
 		for _, s := range r.Intervals {
 			fmt.Fprintf(&b, "| %.0f |", s.OffsetS)
+			if squallP99 != nil {
+				if v, ok := squallP99(prev, s.OffsetS); ok {
+					fmt.Fprintf(&b, " %.1f |", v)
+				} else {
+					b.WriteString(" - |")
+				}
+			}
+			prev = s.OffsetS
 			for _, c := range cols {
 				if v, ok := s.Signals[c]; ok {
 					fmt.Fprintf(&b, " %g |", v)

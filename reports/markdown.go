@@ -114,7 +114,7 @@ func Markdown(rep *Report) string {
 		}
 		w("\n")
 	}
-	w("%s", rep.ServerSignals.Markdown())
+	w("%s", rep.ServerSignals.Markdown(squallP99(rep)))
 	return b.String()
 }
 
