@@ -60,7 +60,22 @@ type Recorder struct {
 	total    map[string]*Histogram
 	totalCnt Counts
 	inFlight atomic.Int64
+	hook     Hook
 }
+
+// Hook sees every event the recorder counts, as it happens, outside the
+// recorder's lock: live exporters (Prometheus) plug in here so the
+// recorder itself stays free of them. Implementations must be safe for
+// concurrent use and cheap: they run on the load's hot path.
+type Hook interface {
+	Started(lateness time.Duration, late bool)
+	Dropped()
+	Done(o Outcome, corrected, uncorrected time.Duration)
+	Observe(name string, d time.Duration)
+}
+
+// SetHook installs h (nil: none). Call it before the recorder is used.
+func (r *Recorder) SetHook(h Hook) { r.hook = h }
 
 // NewRecorder starts the first interval at now.
 func NewRecorder(now time.Time) *Recorder {
@@ -86,6 +101,9 @@ func (r *Recorder) Started(lateness time.Duration, late bool) {
 		r.hist(HistLateness).Record(lateness)
 	}
 	r.mu.Unlock()
+	if r.hook != nil {
+		r.hook.Started(lateness, late)
+	}
 }
 
 // Dropped records a start that was due but refused (in-flight limit).
@@ -93,6 +111,9 @@ func (r *Recorder) Dropped() {
 	r.mu.Lock()
 	r.counts.Dropped++
 	r.mu.Unlock()
+	if r.hook != nil {
+		r.hook.Dropped()
+	}
 }
 
 // Outcome of one iteration.
@@ -121,6 +142,9 @@ func (r *Recorder) Done(o Outcome, corrected, uncorrected time.Duration) {
 		r.counts.Abandoned++
 	}
 	r.mu.Unlock()
+	if r.hook != nil {
+		r.hook.Done(o, corrected, uncorrected)
+	}
 }
 
 // Observe records a scenario-specific duration under name.
@@ -128,6 +152,9 @@ func (r *Recorder) Observe(name string, d time.Duration) {
 	r.mu.Lock()
 	r.hist(name).Record(d)
 	r.mu.Unlock()
+	if r.hook != nil {
+		r.hook.Observe(name, d)
+	}
 }
 
 // InFlight is the number of iterations started and not yet done.

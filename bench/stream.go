@@ -23,6 +23,9 @@ const (
 	KindFaultHeal     = "fault-heal"
 	KindRunEnd        = "run-end"
 	KindCapacity      = "capacity" // Data: a capacity search's outcome (capacity.Report)
+	// KindServerSample: Data: one interval's server and process signals
+	// (metrics.Sample): quantiles from the cluster's own metrics, CPU, RSS.
+	KindServerSample = "server-sample"
 )
 
 // Record is the one flat record type of the result stream (results.jsonl).

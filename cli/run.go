@@ -107,6 +107,11 @@ func addRunFlags(fl *pflag.FlagSet, f *runner.Flags) {
 	fl.StringArrayVar(&f.Faults, "fault", nil, "inject a fault during the load: 'KIND at=30s for=10s key=value...' (repeatable; 'squall list faults')")
 	fl.StringVar(&f.FaultFile, "fault-file", "", "a fault schedule: one fault per line in the --fault syntax, # comments")
 	workers.AddFlags(fl, &f.Tuning)
+	fl.StringVar(&f.Metrics.Listen, "metrics-listen", "", "serve squall's own Prometheus metrics on host:port during the run, until the report is written")
+	fl.StringVar(&f.Metrics.ServerURL, "server-metrics", "", "sample this Prometheus endpoint of the cluster each interval (default: the embedded server's own)")
+	fl.StringVar(&f.Metrics.Prometheus, "prometheus", "", "instead, ask this Prometheus (base URL) that scrapes the cluster, with PromQL, each sample")
+	fl.DurationVar(&f.Metrics.SampleEvery, "server-sample-interval", runner.DefaultSampleEvery, "sample the server's metrics and /proc this often (1s: every interval; each embedded-server scrape is ~1.4 MB of text)")
+	fl.IntVar(&f.Metrics.WorkerBasePort, "worker-metrics-base-port", 0, "worker i serves the SDK's metrics on 127.0.0.1:PORT+i (0: off)")
 	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>); one that holds a run is refused")
 	fl.BoolVar(&f.Overwrite, "overwrite", false, "let --out replace the run already in it")
 }

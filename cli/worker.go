@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/spf13/cobra"
 
 	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/metrics"
 	"github.com/squallbench/squall/workers"
 )
 
@@ -17,6 +23,7 @@ func newWorkerCmd() *cobra.Command {
 		conn      cluster.Conn
 		taskQueue string
 		tuning    workers.Tuning
+		listen    string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -31,6 +38,13 @@ add workers on other machines for a run against an existing cluster.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
+			if listen != "" {
+				ep, err := serveSDKMetrics(listen, &conn)
+				if err != nil {
+					return err
+				}
+				defer closeEndpoint(ep)
+			}
 			return workers.Run(ctx, conn, taskQueue, tuning, func() {
 				fmt.Println(workers.ReadyLine) // the parent process waits for this line
 			})
@@ -40,5 +54,26 @@ add workers on other machines for a run against an existing cluster.`,
 	addConnFlags(f, &conn, "cluster frontend host:port")
 	f.StringVar(&taskQueue, "task-queue", "", "task queue to poll")
 	workers.AddFlags(f, &tuning)
+	f.StringVar(&listen, "metrics-listen", "", "serve the Temporal SDK's metrics (schedule-to-start, poll and task latency, slots) on host:port")
 	return cmd
+}
+
+// serveSDKMetrics sends the SDK's metrics of conn's client to a Prometheus
+// endpoint on addr, beside the worker process's Go and process metrics.
+func serveSDKMetrics(addr string, conn *cluster.Conn) (*metrics.Endpoint, error) {
+	h := metrics.NewSDKHandler()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(h, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ep, err := metrics.Serve(addr, reg)
+	if err != nil {
+		return nil, cluster.Usagef("--metrics-listen: %v: choose another address", err)
+	}
+	conn.MetricsHandler = h
+	return ep, nil
+}
+
+func closeEndpoint(ep *metrics.Endpoint) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = ep.Close(ctx)
 }

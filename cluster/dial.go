@@ -27,6 +27,9 @@ type Conn struct {
 	// Starts, when set, counts the workflows started through this
 	// connection (the driver's), for the harness's journal check.
 	Starts *StartCounter
+	// MetricsHandler receives the SDK's metrics (nil: none). Not passed to
+	// child processes: each serves its own.
+	MetricsHandler client.MetricsHandler
 }
 
 // Args renders the connection as flags for child processes (workers).
@@ -63,6 +66,8 @@ func (c Conn) ClientOptions() (client.Options, error) {
 		HostPort:  c.Address,
 		Namespace: c.Namespace,
 		Logger:    quietLogger(),
+		// nil is the SDK's own no-op default.
+		MetricsHandler: c.MetricsHandler,
 		ConnectionOptions: client.ConnectionOptions{
 			DialOptions: []grpc.DialOption{reconnect},
 		},

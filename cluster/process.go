@@ -137,6 +137,22 @@ func (c *Child) Kill() error {
 	return nil
 }
 
+// Pid is the current process's id, 0 when it is not running (not started
+// yet, or exited and not restarted), so samplers read the right /proc entry.
+func (c *Child) Pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-c.exited:
+		return 0
+	default:
+	}
+	return c.cmd.Process.Pid
+}
+
 // Exited is closed when the current process has exited.
 func (c *Child) Exited() <-chan struct{} {
 	c.mu.Lock()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/capacity"
+	"github.com/squallbench/squall/metrics"
 	"github.com/squallbench/squall/scenarios"
 )
 
@@ -55,6 +56,7 @@ func Build(r io.Reader) (*Report, error) {
 		return a, nil
 	}
 	ended := false
+	var signals metrics.Accumulator
 	err := bench.ReadStream(r, func(rec bench.Record) error {
 		switch rec.Kind {
 		case bench.KindRunStart:
@@ -132,6 +134,8 @@ func Build(r io.Reader) (*Report, error) {
 		case bench.KindCapacity:
 			rep.Capacity = &capacity.Report{}
 			return json.Unmarshal(rec.Data, rep.Capacity)
+		case bench.KindServerSample:
+			return signals.Add(rec.Data)
 		case bench.KindRunEnd:
 			var e RunEnd
 			if err := json.Unmarshal(rec.Data, &e); err != nil {
@@ -197,6 +201,7 @@ func Build(r io.Reader) (*Report, error) {
 	if rep.Faults == nil {
 		rep.Faults = []FaultWindow{}
 	}
+	rep.ServerSignals = signals.Report()
 	return rep, nil
 }
 

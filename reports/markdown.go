@@ -132,6 +132,7 @@ func Markdown(rep *Report) string {
 		}
 		w("\n")
 	}
+	w("%s", rep.ServerSignals.Markdown(squallP99(rep)))
 	return b.String()
 }
 

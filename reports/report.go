@@ -10,6 +10,7 @@ import (
 
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/capacity"
+	"github.com/squallbench/squall/metrics"
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/verify"
 )
@@ -39,6 +40,11 @@ type Report struct {
 	// the highest sustainable rate per worker count, every probe, and what
 	// saturated first.
 	Capacity *capacity.Report `json:"capacity,omitempty"`
+	// ServerSignals: the cluster's and the processes' saturation signals
+	// per interval (persistence, service and schedule-to-start latency,
+	// backlog, CPU, RSS...), with each signal's median and peak; absent
+	// when the run recorded none.
+	ServerSignals *metrics.ServerReport `json:"server_signals,omitempty"`
 }
 
 // FaultWindow is one scheduled fault and the load it met.

@@ -59,6 +59,8 @@ type Flags struct {
 	// come before those of --fault.
 	FaultFile string
 
+	Metrics MetricsFlags // live metrics and server sampling (metrics.go)
+
 	Out string
 	// Overwrite lets a run replace the run already in Out.
 	Overwrite bool
@@ -153,6 +155,7 @@ func Validate(f Flags) (*Plan, error) {
 	if _, err := reports.ParseThresholds(f.Thresholds); err != nil {
 		bad("%v", err)
 	}
+	validateMetrics(f.Metrics, f.Workers, bad)
 	if len(problems) > 0 {
 		return nil, cluster.Usagef("%s", strings.Join(problems, "; "))
 	}

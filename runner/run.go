@@ -102,6 +102,7 @@ type run struct {
 	starts       cluster.StartCounter // workflows the server started for the driver
 	started      time.Time
 	wroteStart   bool
+	mx           runMetrics // metrics: live endpoint, server sampling (metrics.go)
 }
 
 func newRunID() string {
@@ -149,6 +150,7 @@ func (r *run) execute(ctx, loadCtx context.Context) error {
 	// belong to it.
 	r.stream.Write(bench.Record{Kind: bench.KindScenarioStart, Scenario: name}, r.scenarioPlan())
 	r.rec = bench.NewRecorder(time.Now())
+	r.rec.SetHook(r.mx.live.Hook()) // metrics
 	env := scenarios.NewEnv(scenarios.HarnessConfig{Client: r.client, Journal: r.journal.For(name)})
 	env.TaskQueue, env.RunID, env.Dir, env.Load = r.taskQueue, r.runID, r.dir, p.Load
 	env.Address, env.Namespace = r.conn.Address, r.conn.Namespace
@@ -247,6 +249,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 		errMu    sync.Mutex
 		aborted  *scenarios.AbortError
 	)
+	smp := r.startSampler(ctx, start) // metrics
 	work := func(ctx context.Context, n int64, due time.Time) error {
 		err := driver.Iterate(ctx, scenarios.Iteration{N: n, Due: due})
 		if err != nil && ctx.Err() == nil {
@@ -270,6 +273,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 		iv := rec.Cut(now)
 		iv.Rate = p.Executor.IntendedRate(now.Sub(start))
 		r.stream.Write(bench.Record{Time: now, Kind: bench.KindInterval, Scenario: name, Interval: &iv}, nil)
+		smp.Tick(now) // metrics
 		totals, p99 := rec.Totals(bench.HistCorrected, 0.99)
 		prog.Update(iv, totals, p99, now.Sub(start))
 	}
@@ -295,7 +299,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 	faultsDone := make(chan struct{})
 	go func() {
 		defer close(faultsDone)
-		faults.Run(faultCtx, fenv, start, p.Faults, faultStream{r})
+		faults.Run(faultCtx, fenv, start, p.Faults, r.mx.faults(faultStream{r})) // metrics: active-faults gauge
 	}()
 	defer func() { stopFaults(); <-faultsDone }()
 
@@ -305,6 +309,7 @@ func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *
 	close(stopTicker)
 	<-tickerDone
 	cut(time.Now())
+	smp.Stop(ctx) // metrics
 	prog.Done()
 	r.stream.Write(bench.Record{Kind: bench.KindLoadEnd, Scenario: name}, res)
 	errMu.Lock()
@@ -390,6 +395,7 @@ func (r *run) startServer(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	r.mx.serverMetrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics) // metrics: sampled each interval
 	fmt.Fprintf(r.con.Out, "embedded Temporal %s on %s (metrics :%d/metrics, db %s)\n", cluster.ServerVersion, addr, metrics, db)
 	return addr, nil
 }
@@ -405,6 +411,7 @@ func (r *run) workersUp(ctx context.Context) error {
 	for i := range p.Workers {
 		args := append([]string{"worker", "--task-queue", r.taskQueue}, r.conn.Args()...)
 		args = append(args, p.Tuning.Args()...)
+		args = append(args, r.workerMetricsArgs(i)...) // metrics
 		c := &cluster.Child{Name: fmt.Sprintf("worker %d", i), Bin: bin, Args: args,
 			LogPath: r.fileName(fmt.Sprintf("worker-%d.log", i)), ReadyPrefix: workers.ReadyLine}
 		r.workers = append(r.workers, c)

@@ -55,6 +55,11 @@ func (s *Session) Dir() string { return s.r.dir }
 func (s *Session) Entry(ctx, loadCtx context.Context, p *Plan, fresh bool, clusterLabel string, served []*Plan) error {
 	r := s.r
 	r.plan = p
+	if !r.wroteStart {
+		if err := r.startLive(); err != nil {
+			return err
+		}
+	}
 	if fresh || r.client == nil {
 		r.stopProcesses()
 		r.clusterLabel = strings.NewReplacer("/", "_", " ", "_").Replace(clusterLabel)
@@ -115,5 +120,6 @@ func (s *Session) Close(loadCtx context.Context, runErr error) (*reports.Report,
 	if err != nil && runErr == nil {
 		runErr = err
 	}
+	r.stopLive() // the metrics endpoint stays up until the report is written
 	return rep, r.dir, runErr
 }

@@ -1,0 +1,66 @@
+package metrics
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+func TestReadProcOfThisProcess(t *testing.T) {
+	before, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn some CPU so the second reading must be higher: utime counts in
+	// 10 ms ticks.
+	deadline := time.Now().Add(300 * time.Millisecond)
+	x := 0
+	for time.Now().Before(deadline) {
+		x++
+	}
+	after, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.CPUSeconds <= before.CPUSeconds {
+		t.Errorf("CPU %v → %v after 300 ms of spinning (%d loops): want it to grow", before.CPUSeconds, after.CPUSeconds, x)
+	}
+	if after.CPUSeconds-before.CPUSeconds > 5 {
+		t.Errorf("CPU grew by %v s in 300 ms: wrong unit?", after.CPUSeconds-before.CPUSeconds)
+	}
+	// A Go test binary is resident with more than 1 MiB and far less than 10 GiB.
+	if after.RSSBytes < 1<<20 || after.RSSBytes > 10<<30 {
+		t.Errorf("RSS %v bytes: implausible", after.RSSBytes)
+	}
+}
+
+func TestReadProcGone(t *testing.T) {
+	if _, err := ReadProc(1 << 30); err == nil {
+		t.Fatal("read a process that cannot exist")
+	}
+}
+
+func TestSamplerProcsOnly(t *testing.T) {
+	var got []Sample
+	s := &Sampler{Start: time.Now(), Procs: func() []Proc { return []Proc{{Name: "driver", Pid: os.Getpid()}, {Name: "server", Pid: 0}} },
+		Emit: func(smp Sample) { got = append(got, smp) }}
+	s.Begin(t.Context())
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+	}
+	s.Tick(time.Now())
+	s.Stop(t.Context())
+	if len(got) != 1 {
+		t.Fatalf("%d samples, want 1: %+v", len(got), got)
+	}
+	sig := got[0].Signals
+	if sig["driver_rss_mb"] <= 1 {
+		t.Errorf("driver RSS %v MiB", sig["driver_rss_mb"])
+	}
+	if c, ok := sig["driver_cpu_cores"]; !ok || c <= 0 || c > 64 {
+		t.Errorf("driver CPU %v cores (present %v) after spinning", c, ok)
+	}
+	if _, ok := sig["server_rss_mb"]; ok {
+		t.Error("a process with pid 0 (down) was sampled")
+	}
+}
