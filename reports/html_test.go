@@ -1,0 +1,148 @@
+package reports
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// goldenStream is a real run's result stream: noop at 10/s for 15 s with
+// the worker paused from 5 s to 8 s (bin/squall run --scenario noop
+// --rate 10/s --duration 15s --fault 'worker-pause at=5s for=3s').
+const goldenStream = "testdata/noop-worker-pause.results.jsonl"
+
+func buildGolden(t *testing.T, path string) *Report {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := Build(f)
+	if err != nil {
+		t.Fatalf("build %s: %v", path, err)
+	}
+	return rep
+}
+
+var pathD = regexp.MustCompile(`<path d="([^"]*)"`)
+
+// maxPathPoints is the most points any path of svg has: a data series
+// drawn over n intervals has about n; axes, ticks and the grid have 2.
+func maxPathPoints(svg []byte) int {
+	most := 0
+	for _, m := range pathD.FindAllSubmatch(svg, -1) {
+		most = max(most, bytes.Count(m[1], []byte("L"))+bytes.Count(m[1], []byte("M")))
+	}
+	return most
+}
+
+func TestGoldenStreamHasWhatThePlotsNeed(t *testing.T) {
+	rep := buildGolden(t, goldenStream)
+	s := &rep.Scenarios[0]
+	uncorrected := 0
+	for _, iv := range s.Intervals {
+		if iv.UncorrectedP99MS > 0 {
+			uncorrected++
+		}
+		if iv.UncorrectedP99MS > iv.MaxMS+0.001 && iv.MaxMS > 0 {
+			t.Errorf("interval at %.0f s: uncorrected p99 %.1f ms above the corrected max %.1f ms", iv.OffsetS, iv.UncorrectedP99MS, iv.MaxMS)
+		}
+	}
+	if uncorrected < len(s.Intervals)/2 {
+		t.Errorf("only %d of %d intervals have an uncorrected p99", uncorrected, len(s.Intervals))
+	}
+	sp := s.SpectrumMS
+	if sp == nil || len(sp.Corrected) < 20 || len(sp.Uncorrected) < 20 {
+		t.Fatalf("spectrum: want ≥ 20 points per side, got %+v", sp)
+	}
+	for i := 1; i < len(sp.Corrected); i++ {
+		if a, b := sp.Corrected[i-1], sp.Corrected[i]; b.P <= a.P || b.MS < a.MS {
+			t.Fatalf("spectrum not monotonic at %d: %+v then %+v", i, a, b)
+		}
+	}
+	if last := sp.Corrected[len(sp.Corrected)-1]; last.MS != s.LatencyMS.Corrected.Max {
+		t.Errorf("spectrum ends at %.1f ms, the max is %.1f ms", last.MS, s.LatencyMS.Corrected.Max)
+	}
+	// The worker pause holds completions back: the corrected tail is far
+	// above the uncorrected one only if latency counts from the schedule.
+	if c, u := s.LatencyMS.Corrected.Max, s.LatencyMS.Uncorrected.P99; c < 2000 || c <= u {
+		t.Errorf("corrected max %.0f ms, uncorrected p99 %.0f ms: the 3 s pause should show in the corrected tail", c, u)
+	}
+	if len(rep.Faults) != 1 {
+		t.Fatalf("faults: %+v", rep.Faults)
+	}
+	if w := rep.Faults[0]; w.FromS < 4.5 || w.FromS > 6 || w.ToS-w.FromS < 2.5 || w.ToS-w.FromS > 4 {
+		t.Errorf("fault window %.2f–%.2f s since the load began, want about 5–8", w.FromS, w.ToS)
+	}
+}
+
+func TestEveryPlotOfTheGoldenRunHasData(t *testing.T) {
+	rep := buildGolden(t, goldenStream)
+	s := &rep.Scenarios[0]
+	figs := Figures(rep, s)
+	want := map[string]bool{"noop-latency": true, "noop-throughput": true, "noop-starts": true, "noop-spectrum": true}
+	for _, f := range figs {
+		if f.Error != "" {
+			t.Errorf("%s: %s", f.ID, f.Error)
+			continue
+		}
+		if !want[f.ID] {
+			t.Errorf("unexpected plot %s: noop has no data for it", f.ID)
+		}
+		delete(want, f.ID)
+		minPoints := len(s.Intervals) - 3
+		if f.ID == "noop-spectrum" {
+			minPoints = len(s.SpectrumMS.Corrected) - 1
+		}
+		if n := maxPathPoints(f.SVG); n < minPoints {
+			t.Errorf("%s: longest path has %d points, want ≥ %d", f.ID, n, minPoints)
+		}
+		if !bytes.HasPrefix(f.SVG, []byte("<svg")) {
+			t.Errorf("%s: does not start with <svg: %.40q", f.ID, f.SVG)
+		}
+	}
+	for id := range want {
+		t.Errorf("plot %s missing", id)
+	}
+	// The fault window is shaded and labelled with its kind.
+	for _, f := range figs {
+		if f.ID == "noop-latency" && !bytes.Contains(f.SVG, []byte(">worker-pause</text>")) {
+			t.Errorf("latency plot: no worker-pause label")
+		}
+	}
+}
+
+func TestHTMLPageIsSelfContainedAndHasEveryPlot(t *testing.T) {
+	rep := buildGolden(t, goldenStream)
+	page, err := HTML(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	for _, id := range []string{"noop-latency", "noop-throughput", "noop-starts", "noop-spectrum"} {
+		i := strings.Index(html, `id="plot-`+id+`"`)
+		if i < 0 {
+			t.Errorf("page lacks plot %s", id)
+			continue
+		}
+		if !strings.Contains(html[i:min(len(html), i+400)], "<svg") {
+			t.Errorf("plot %s is not followed by its inline svg", id)
+		}
+	}
+	for _, bad := range []string{"<script", "<link", "src=", "url(", "@import", `href="http`} {
+		if strings.Contains(html, bad) {
+			t.Errorf("page contains %q: it must not fetch anything", bad)
+		}
+	}
+	for _, want := range []string{`<header class="pass">`, `id="summary"`, `id="faults"`, "worker-pause", "no-failed-iterations", "<td class=\"ok\">ok</td>"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(html, "could not be drawn") {
+		t.Errorf("a plot failed: %s", html[strings.Index(html, "could not be drawn"):][:200])
+	}
+}
