@@ -29,7 +29,7 @@ fi
 # One update only when the package is unknown to the local index (the
 # lists may be empty in a fresh container).
 if ! apt-cache show chromium >/dev/null 2>&1; then
-	apt-get update -qq >&2
+	apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
 fi
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium >&2
 find_browser

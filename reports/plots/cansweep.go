@@ -60,19 +60,19 @@ func CanSweepSVG(points []SweepPoint, budgetMS float64, recommendedEvents, serve
 		sc.GlyphStyle.Color, sc.GlyphStyle.Radius = cols[i], 2.5
 		p.Add(sc)
 	}
-	hi *= 1.4
+	hi *= 1.6 // room for the legend
 	if budgetMS > 0 {
 		if err := hline(p, fmt.Sprintf("budget %g ms", budgetMS), budgetMS, 0, xMax, colGrey); err != nil {
 			return nil, err
 		}
 	}
 	if recommendedEvents > 0 {
-		if err := vline(p, fmt.Sprintf("recommended ≤ %s events", formatNum(recommendedEvents)), recommendedEvents, 0, hi, colGreen); err != nil {
+		if err := vline(p, fmt.Sprintf("recommended: continue-as-new by %s events", formatNum(recommendedEvents)), recommendedEvents, 0, hi, colGreen); err != nil {
 			return nil, err
 		}
 	}
 	if serverSuggestEvents > 0 && serverSuggestEvents <= xMax {
-		if err := vline(p, fmt.Sprintf("server suggests %s", formatNum(serverSuggestEvents)), serverSuggestEvents, 0, hi*0.9, colPurple); err != nil {
+		if err := vline(p, fmt.Sprintf("server suggests continue-as-new at %s events", formatNum(serverSuggestEvents)), serverSuggestEvents, 0, hi, colPurple); err != nil {
 			return nil, err
 		}
 	}

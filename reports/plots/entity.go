@@ -42,6 +42,7 @@ func RunsPerEntitySVG(runsByEntity map[string]int) ([]byte, error) {
 	}
 	b.Color, b.LineStyle.Width = colBlue, 0
 	p.Add(b)
+	p.X.Min, p.X.Max = -0.5, float64(len(vals))-0.5
 	p.Y.Min, p.Y.Max = 0, hi*1.2
 	return render(p)
 }

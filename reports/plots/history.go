@@ -29,7 +29,7 @@ func HistorySVG(types []TypeHistory) ([]byte, error) {
 	for i, t := range types {
 		names[i] = t.Type
 	}
-	panel := func(title, unit string, mean, maxv func(TypeHistory) float64, suggest float64) (*plot.Plot, error) {
+	panel := func(title, unit string, mean, maxv func(TypeHistory) float64, suggest float64, suggestText string) (*plot.Plot, error) {
 		p := newPlot(title, "", unit)
 		p.NominalX(names...)
 		hi := 0.0
@@ -56,21 +56,22 @@ func HistorySVG(types []TypeHistory) ([]byte, error) {
 		p.Legend.Left = false
 		p.Legend.XOffs = vg.Points(-8)
 		if hi >= suggest/2 {
-			if err := hline(p, fmt.Sprintf("server suggests continue-as-new (%s)", formatNum(suggest)), suggest, -0.5, float64(len(types))-0.5, colRed); err != nil {
+			if err := hline(p, "server suggests continue-as-new at "+suggestText, suggest, -0.5, float64(len(types))-0.5, colRed); err != nil {
 				return nil, err
 			}
 			hi = max(hi, suggest)
 		}
+		p.X.Min, p.X.Max = -0.5, float64(len(types))-0.5
 		p.Y.Min, p.Y.Max = 0, max(hi*1.35, 1)
 		return p, nil
 	}
 	top, err := panel("History length per workflow type", "events", func(t TypeHistory) float64 { return t.MeanLength },
-		func(t TypeHistory) float64 { return t.MaxLength }, 4096)
+		func(t TypeHistory) float64 { return t.MaxLength }, 4096, "4,096 events")
 	if err != nil {
 		return nil, err
 	}
 	bottom, err := panel("History size per workflow type", "bytes", func(t TypeHistory) float64 { return t.MeanBytes },
-		func(t TypeHistory) float64 { return t.MaxBytes }, 4<<20)
+		func(t TypeHistory) float64 { return t.MaxBytes }, 4<<20, "4 MiB")
 	if err != nil {
 		return nil, err
 	}
@@ -85,12 +86,21 @@ func HistorySVG(types []TypeHistory) ([]byte, error) {
 	return finish(c)
 }
 
-// bytesTicks labels a byte axis in KiB/MiB.
+// bytesTicks marks a byte axis at round numbers of its unit (KiB or
+// MiB), not at round numbers of bytes (4.77 MiB).
 type bytesTicks struct{}
 
 func (bytesTicks) Ticks(lo, hi float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	unit := 1.0
+	switch {
+	case hi >= 1<<20:
+		unit = 1 << 20
+	case hi >= 1<<10:
+		unit = 1 << 10
+	}
+	ts := plot.DefaultTicks{}.Ticks(lo/unit, hi/unit)
 	for i := range ts {
+		ts[i].Value *= unit
 		if ts[i].Label != "" {
 			ts[i].Label = formatBytes(ts[i].Value)
 		}

@@ -41,7 +41,7 @@ var (
 	colPurple = color.RGBA{0x94, 0x67, 0xbd, 0xff}
 	colBrown  = color.RGBA{0x8c, 0x56, 0x4b, 0xff}
 	colGrey   = color.RGBA{0x55, 0x55, 0x55, 0xff}
-	colFault  = color.RGBA{0xd6, 0x27, 0x28, 0x22}
+	colFault  = color.NRGBA{0xd6, 0x27, 0x28, 0x2a} // translucent: the lines stay visible
 	palette   = []color.Color{colBlue, colOrange, colGreen, colRed, colPurple, colBrown, colGrey}
 )
 
@@ -157,18 +157,19 @@ func hline(p *plot.Plot, name string, y, x0, x1 float64, c color.Color) error {
 	return nil
 }
 
-// vline draws a vertical reference line with a label at its top.
-func vline(p *plot.Plot, label string, x, y0, y1 float64, c color.Color) error {
+// vline draws a vertical reference line, named in the legend (a label
+// beside the line would collide with the legend or the data).
+func vline(p *plot.Plot, name string, x, y0, y1 float64, c color.Color) error {
 	l, err := plotter.NewLine(plotter.XYs{{X: x, Y: y0}, {X: x, Y: y1}})
 	if err != nil {
 		return err
 	}
-	l.Color, l.Width, l.Dashes = c, vg.Points(1.2), []vg.Length{vg.Points(2), vg.Points(3)}
+	l.Color, l.Width, l.Dashes = c, vg.Points(1.5), []vg.Length{vg.Points(2), vg.Points(3)}
 	p.Add(l)
-	if label == "" {
-		return nil
+	if name != "" {
+		p.Legend.Add(name, l)
 	}
-	return text(p, label, x, y1, c)
+	return nil
 }
 
 // text puts a small label just right of and below (x, y).

@@ -69,6 +69,8 @@ func SpectrumSVG(runs ...Spectrum) ([]byte, error) {
 			pts  []Percentile
 			dark bool
 		}{{"corrected", r.Corrected, true}, {"uncorrected", r.Uncorrected, false}} {
+			// corrected wide under uncorrected narrow: where they agree
+			// (no late starts) both stay visible.
 			xys := make(plotter.XYs, 0, len(s.pts))
 			for _, pt := range s.pts {
 				if pt.P >= 100 {
@@ -76,11 +78,11 @@ func SpectrumSVG(runs ...Spectrum) ([]byte, error) {
 				}
 				xys = append(xys, plotter.XY{X: 1 / (1 - pt.P/100), Y: pt.MS})
 			}
-			col := colOrange
+			col, width := colOrange, 1.5
 			if s.dark {
-				col = colRed
+				col, width = colRed, 3.5
 			}
-			if err := line(p, seriesName(s.name, r.Label, len(runs)), xys, col, 2, i > 0); err != nil {
+			if err := line(p, seriesName(s.name, r.Label, len(runs)), xys, col, width, i > 0); err != nil {
 				return nil, err
 			}
 		}

@@ -80,10 +80,12 @@ func LatencyOverTimeSVG(runs ...Timeline) ([]byte, error) {
 		width float64
 		v     func(Interval) float64
 	}{
-		{"max", colGrey, 1.2, func(iv Interval) float64 { return iv.MaxMS }},
-		{"p99", colRed, 2, func(iv Interval) float64 { return iv.P99MS }},
+		// Wide lines under narrow ones: with few samples per interval p99,
+		// max and the uncorrected p99 often coincide, and all stay visible.
+		{"max", colGrey, 4.5, func(iv Interval) float64 { return iv.MaxMS }},
+		{"p99", colRed, 3, func(iv Interval) float64 { return iv.P99MS }},
 		{"p50", colBlue, 2, func(iv Interval) float64 { return iv.P50MS }},
-		{"uncorrected p99", colOrange, 1.5, func(iv Interval) float64 { return iv.UncorrectedP99MS }},
+		{"uncorrected p99", colOrange, 1.2, func(iv Interval) float64 { return iv.UncorrectedP99MS }},
 	}
 	lo, hi, xMax := math.Inf(1), 0.0, 0.0
 	for _, r := range runs {
