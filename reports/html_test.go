@@ -88,40 +88,79 @@ func TestGoldenStreamHasWhatThePlotsNeed(t *testing.T) {
 	}
 }
 
-func TestEveryPlotOfTheGoldenRunHasData(t *testing.T) {
+// goldens are real runs' result streams and the plots each must have.
+var goldens = []struct {
+	path    string
+	figures []string
+}{
+	{goldenStream, []string{"noop-latency", "noop-throughput", "noop-starts", "noop-spectrum"}},
+	// bin/squall run --scenario throttled-api --option limiter=worker,token-bucket,none
+	// --option api-limit=6 --option api-window=2s --rate 5/s --duration 20s
+	{"testdata/throttled-3-limiters.results.jsonl", []string{"throttled-api-latency", "throttled-api-throughput",
+		"throttled-api-starts", "throttled-api-spectrum", "throttled-api-rate-limit"}},
+	// bin/squall run --scenario entity --option entities=10 --option can=events:8 --rate 5/s --duration 15s
+	{"testdata/entity-can-events8.results.jsonl", []string{"entity-latency", "entity-throughput", "entity-starts",
+		"entity-spectrum", "entity-entity-runs"}},
+}
+
+func TestEveryPlotOfTheGoldenRunsHasData(t *testing.T) {
+	for _, g := range goldens {
+		t.Run(g.path, func(t *testing.T) {
+			rep := buildGolden(t, g.path)
+			s := &rep.Scenarios[0]
+			figs := Figures(rep, s)
+			want := map[string]bool{}
+			for _, id := range g.figures {
+				want[id] = true
+			}
+			for _, f := range figs {
+				if f.Error != "" {
+					t.Errorf("%s: %s", f.ID, f.Error)
+					continue
+				}
+				if !want[f.ID] {
+					t.Errorf("unexpected plot %s: the run has no data for it", f.ID)
+				}
+				delete(want, f.ID)
+				// Every series over (nearly) every interval; latency has
+				// gaps where nothing completed.
+				minData := 2 * (len(s.Intervals) - 4)
+				switch {
+				case strings.HasSuffix(f.ID, "-spectrum"):
+					minData = len(s.SpectrumMS.Corrected) + len(s.SpectrumMS.Uncorrected) - 2
+				case strings.HasSuffix(f.ID, "-rate-limit"):
+					minData = 3 * 2 * 10 // three lanes, ≥ 10 windows each, two points per step
+				case strings.HasSuffix(f.ID, "-entity-runs"):
+					minData = 0 // bars: one closed path each
+					if n := bytes.Count(f.SVG, []byte("Z\"")); n < 2 {
+						t.Errorf("%s: %d bars, want one per run count (1 and 2)", f.ID, n)
+					}
+				}
+				if most, data := maxPathPoints(f.SVG); (most < 5 && minData > 0) || data < minData {
+					t.Errorf("%s: longest path has %d points, data paths %d, want ≥ 5 and ≥ %d", f.ID, most, data, minData)
+				}
+				if !bytes.HasPrefix(f.SVG, []byte("<svg")) {
+					t.Errorf("%s: does not start with <svg: %.40q", f.ID, f.SVG)
+				}
+			}
+			for id := range want {
+				t.Errorf("plot %s missing", id)
+			}
+		})
+	}
+}
+
+func TestFaultWindowIsShadedAndLabelled(t *testing.T) {
 	rep := buildGolden(t, goldenStream)
-	s := &rep.Scenarios[0]
-	figs := Figures(rep, s)
-	want := map[string]bool{"noop-latency": true, "noop-throughput": true, "noop-starts": true, "noop-spectrum": true}
-	for _, f := range figs {
-		if f.Error != "" {
-			t.Errorf("%s: %s", f.ID, f.Error)
+	for _, f := range Figures(rep, &rep.Scenarios[0]) {
+		if f.ID != "noop-latency" && f.ID != "noop-throughput" {
 			continue
 		}
-		if !want[f.ID] {
-			t.Errorf("unexpected plot %s: noop has no data for it", f.ID)
+		if !bytes.Contains(f.SVG, []byte(">worker-pause</text>")) {
+			t.Errorf("%s: no worker-pause label", f.ID)
 		}
-		delete(want, f.ID)
-		// Every series over (nearly) every interval; latency has gaps
-		// where the pause let nothing complete.
-		minData := 2 * (len(s.Intervals) - 4)
-		if f.ID == "noop-spectrum" {
-			minData = len(s.SpectrumMS.Corrected) + len(s.SpectrumMS.Uncorrected) - 2
-		}
-		if most, data := maxPathPoints(f.SVG); most < 5 || data < minData {
-			t.Errorf("%s: longest path has %d points, data paths %d, want ≥ 5 and ≥ %d", f.ID, most, data, minData)
-		}
-		if !bytes.HasPrefix(f.SVG, []byte("<svg")) {
-			t.Errorf("%s: does not start with <svg: %.40q", f.ID, f.SVG)
-		}
-	}
-	for id := range want {
-		t.Errorf("plot %s missing", id)
-	}
-	// The fault window is shaded and labelled with its kind.
-	for _, f := range figs {
-		if f.ID == "noop-latency" && !bytes.Contains(f.SVG, []byte(">worker-pause</text>")) {
-			t.Errorf("latency plot: no worker-pause label")
+		if !regexp.MustCompile(`fill:#D[0-9A-F]{5};fill-opacity:0\.[0-9]+`).Match(f.SVG) {
+			t.Errorf("%s: no translucent fault band", f.ID)
 		}
 	}
 }
