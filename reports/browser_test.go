@@ -34,20 +34,28 @@ func chromium(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
-// TestReportPageInHeadlessChromium loads report.html of the golden run in
-// a real browser: no console error, every plot drawn with non-empty
-// paths in the live DOM, and a screenshot to look at.
+// browserPages are the report pages the browser test loads: every golden
+// run, and the noop run given every scenario's details so the scenario
+// plots without a golden stream (can-sweep, history) are drawn too.
+func browserPages(t *testing.T) map[string]*Report {
+	pages := map[string]*Report{}
+	for _, g := range goldens {
+		pages[strings.TrimSuffix(filepath.Base(g.path), ".results.jsonl")] = buildGolden(t, g.path)
+	}
+	rep := buildGolden(t, goldenStream)
+	rep.Scenarios[0].Details = scenarioDetails(t)
+	pages["all-scenario-plots"] = rep
+	return pages
+}
+
+// TestReportPageInHeadlessChromium loads report.html pages in a real
+// browser: no console error, every plot drawn with non-empty paths in the
+// live DOM, and a screenshot of each to look at.
 func TestReportPageInHeadlessChromium(t *testing.T) {
 	bin := chromium(t)
-	dir := t.TempDir()
-	if err := WriteAll(dir, buildGolden(t, goldenStream)); err != nil {
-		t.Fatal(err)
-	}
-	page := filepath.Join(dir, FileHTML)
-
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1100, 900))
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
 	defer cancelA()
@@ -56,7 +64,7 @@ func TestReportPageInHeadlessChromium(t *testing.T) {
 
 	var mu sync.Mutex
 	var problems []string
-	chromedp.Listen(bctx, func(ev any) {
+	if err := chromedp.Listen(bctx, func(ev any) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch e := ev.(type) {
@@ -75,7 +83,9 @@ func TestReportPageInHeadlessChromium(t *testing.T) {
 				problems = append(problems, "log "+string(e.Entry.Level)+": "+e.Entry.Text+" "+e.Entry.URL)
 			}
 		}
-	})
+	}); err != nil {
+		t.Fatalf("chromium %s: %v", bin, err)
+	}
 
 	// Per plot: how many paths it has and how many of them the browser
 	// laid out with a non-empty box (drawn, not just present in markup).
@@ -88,8 +98,6 @@ func TestReportPageInHeadlessChromium(t *testing.T) {
 		WidthPx  int    `json:"widthPx"`
 		HeightPx int    `json:"heightPx"`
 	}
-	var plots []plotState
-	var shot []byte
 	const probe = `[...document.querySelectorAll('figure.plot')].map(f => {
 		const svg = f.querySelector('svg'); const paths = svg ? [...svg.querySelectorAll('path')] : [];
 		const r = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
@@ -98,44 +106,60 @@ func TestReportPageInHeadlessChromium(t *testing.T) {
 			maxSegs: Math.max(0, ...paths.map(p => (p.getAttribute('d').match(/[ML]/g) || []).length)),
 			widthPx: Math.round(r.width), heightPx: Math.round(r.height)};
 	})`
-	// chromedp enables the Runtime and Log domains on attach: console
-	// calls, exceptions and failed loads reach the listener above.
-	err := chromedp.Do(bctx, chromedp.Navigate("file://"+page), chromedp.WaitReady("body"))
-	if err == nil {
-		plots, err = chromedp.Run(bctx, chromedp.Evaluate[[]plotState](probe))
-	}
-	if err == nil {
-		shot, err = chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	}
-	if err != nil {
-		t.Fatalf("chromium %s on %s: %v", bin, page, err)
-	}
-	mu.Lock()
-	for _, p := range problems {
-		t.Errorf("browser reported: %s", p)
-	}
-	mu.Unlock()
+	shots := t.TempDir()
+	for name, rep := range browserPages(t) {
+		dir := filepath.Join(t.TempDir(), name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteAll(dir, rep); err != nil {
+			t.Fatal(err)
+		}
+		page := filepath.Join(dir, FileHTML)
+		// chromedp enables the Runtime and Log domains on attach: console
+		// calls, exceptions and failed loads reach the listener above.
+		err := chromedp.Do(bctx, chromedp.Navigate("file://"+page), chromedp.WaitReady("body"))
+		var plots []plotState
+		if err == nil {
+			plots, err = chromedp.Run(bctx, chromedp.Evaluate[[]plotState](probe))
+		}
+		var shot []byte
+		if err == nil {
+			shot, err = chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		}
+		if err != nil {
+			t.Fatalf("chromium %s on %s: %v", bin, page, err)
+		}
+		mu.Lock()
+		for _, p := range problems {
+			t.Errorf("%s: browser reported: %s", name, p)
+		}
+		problems = nil
+		mu.Unlock()
 
-	rep := buildGolden(t, goldenStream)
-	want := len(Figures(rep, &rep.Scenarios[0]))
-	if len(plots) != want || want < 4 {
-		t.Errorf("the page shows %d plots, the report has %d (want ≥ 4)", len(plots), want)
-	}
-	for _, p := range plots {
-		if p.SVGs != 1 || p.Drawn < 10 || p.MaxSegs < 5 || p.WidthPx < 300 || p.HeightPx < 100 {
-			t.Errorf("plot %s not drawn: %+v", p.ID, p)
+		want := 0
+		for i := range rep.Scenarios {
+			want += len(Figures(rep, &rep.Scenarios[i]))
 		}
-	}
-	png := filepath.Join(t.TempDir(), "report.png")
-	if err := os.WriteFile(png, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// SQUALL_SCREENSHOT keeps a copy where a person can open it (the temp
-	// dir goes away with the test).
-	if keep := os.Getenv("SQUALL_SCREENSHOT"); keep != "" {
-		if err := os.WriteFile(keep, shot, 0o644); err != nil {
-			t.Errorf("keep screenshot: %v", err)
+		if len(plots) != want || want < 4 {
+			t.Errorf("%s: the page shows %d plots, the report has %d (want ≥ 4)", name, len(plots), want)
 		}
+		for _, p := range plots {
+			if p.SVGs != 1 || p.Drawn < 10 || p.MaxSegs < 4 || p.WidthPx < 300 || p.HeightPx < 100 {
+				t.Errorf("%s: plot %s not drawn: %+v", name, p.ID, p)
+			}
+		}
+		png := filepath.Join(shots, name+".png")
+		if err := os.WriteFile(png, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// SQUALL_SCREENSHOT_DIR keeps a copy where a person can open it
+		// (the temp dir goes away with the test).
+		if keep := os.Getenv("SQUALL_SCREENSHOT_DIR"); keep != "" {
+			if err := os.WriteFile(filepath.Join(keep, name+".png"), shot, 0o644); err != nil {
+				t.Errorf("keep screenshot: %v", err)
+			}
+		}
+		t.Logf("%s: screenshot %s (%d plots, all drawn)", name, png, len(plots))
 	}
-	t.Logf("screenshot of %s: %s (%d plots: %+v)", page, png, len(plots), plots)
 }

@@ -12,7 +12,7 @@ import (
 func newReportCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "report RUN_DIR",
-		Short: "Rebuild report.json and report.md from a run directory's results.jsonl",
+		Short: "Rebuild report.json, report.md and report.html from a run directory's results.jsonl",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rep, err := reports.Rebuild(args[0])

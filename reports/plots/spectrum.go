@@ -61,7 +61,8 @@ func SpectrumSVG(runs ...Spectrum) ([]byte, error) {
 		}
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
-	p.X.Min, p.X.Max = 1, math.Max(xMax, 2)
+	// Room right of the last point for its tick label.
+	p.X.Min, p.X.Max = 1, math.Max(xMax, 2)*1.25
 	p.Y.Min, p.Y.Max = 0, hi*1.3
 	for i, r := range runs {
 		for _, s := range []struct {

@@ -13,7 +13,7 @@ import (
 // Interval is one row of a run's per-interval time series.
 type Interval struct {
 	EndS      float64 // interval end, seconds since the load began
-	DurationS float64 // the interval's length (0: taken as 1 s)
+	DurationS float64 // the interval's length (under 1 s: taken as 1 s)
 	Started   int64
 	Completed int64
 	Failed    int64
@@ -41,11 +41,12 @@ type Timeline struct {
 	Faults    []Window
 }
 
+// seconds is what a count in the interval is divided by for a rate.
+// Intervals are 1 s except the last ones of a run, cut short when the load
+// or the grace period ends: one completion in such a 30 ms tail would read
+// as 33/s, so a short interval counts as a whole second.
 func (iv Interval) seconds() float64 {
-	if iv.DurationS > 0 {
-		return iv.DurationS
-	}
-	return 1
+	return max(iv.DurationS, 1)
 }
 
 // seriesName is a series' legend entry: the metric, and the run's label
