@@ -141,8 +141,8 @@ func TestReportPageInHeadlessChromium(t *testing.T) {
 		for i := range rep.Scenarios {
 			want += len(Figures(rep, &rep.Scenarios[i]))
 		}
-		if len(plots) != want || want < 4 {
-			t.Errorf("%s: the page shows %d plots, the report has %d (want ≥ 4)", name, len(plots), want)
+		if len(plots) != want || want < 3 {
+			t.Errorf("%s: the page shows %d plots, the report has %d (want ≥ 3)", name, len(plots), want)
 		}
 		for _, p := range plots {
 			if p.SVGs != 1 || p.Drawn < 10 || p.MaxSegs < 4 || p.WidthPx < 300 || p.HeightPx < 100 {

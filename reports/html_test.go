@@ -101,6 +101,12 @@ var goldens = []struct {
 	// bin/squall run --scenario entity --option entities=10 --option can=events:8 --rate 5/s --duration 15s
 	{"testdata/entity-can-events8.results.jsonl", []string{"entity-latency", "entity-throughput", "entity-starts",
 		"entity-spectrum", "entity-entity-runs"}},
+	// bin/squall run --scenario can-sweep --option lengths=300,600,1200 --option probes=5
+	// --option replays=2 --option budget=100ms --iterations 1 --rate 1/s --grace 3m
+	// --dynamic-config limit.historyCount.suggestContinueAsNew=400
+	// One iteration: no latency curve or spectrum (a single value), but
+	// 13 intervals of it in flight.
+	{"testdata/can-sweep-300-1200.results.jsonl", []string{"can-sweep-throughput", "can-sweep-starts", "can-sweep-can-sweep"}},
 }
 
 func TestEveryPlotOfTheGoldenRunsHasData(t *testing.T) {
@@ -124,20 +130,25 @@ func TestEveryPlotOfTheGoldenRunsHasData(t *testing.T) {
 				delete(want, f.ID)
 				// Every series over (nearly) every interval; latency has
 				// gaps where nothing completed.
-				minData := 2 * (len(s.Intervals) - 4)
+				minData, minLongest := 2*(len(s.Intervals)-4), 5
 				switch {
 				case strings.HasSuffix(f.ID, "-spectrum"):
 					minData = len(s.SpectrumMS.Corrected) + len(s.SpectrumMS.Uncorrected) - 2
 				case strings.HasSuffix(f.ID, "-rate-limit"):
 					minData = 3 * 2 * 10 // three lanes, ≥ 10 windows each, two points per step
+				case f.ID == "can-sweep-can-sweep":
+					minData, minLongest = 4*3, 3 // four series over three lengths
+					if !bytes.Contains(f.SVG, []byte("from event 405")) {
+						t.Errorf("%s: the suggestion the sweep saw (event 405) is not marked", f.ID)
+					}
 				case strings.HasSuffix(f.ID, "-entity-runs"):
-					minData = 0 // bars: one closed path each
+					minData, minLongest = 0, 0 // bars: one closed path each
 					if n := bytes.Count(f.SVG, []byte("Z\"")); n < 2 {
 						t.Errorf("%s: %d bars, want one per run count (1 and 2)", f.ID, n)
 					}
 				}
-				if most, data := maxPathPoints(f.SVG); (most < 5 && minData > 0) || data < minData {
-					t.Errorf("%s: longest path has %d points, data paths %d, want ≥ 5 and ≥ %d", f.ID, most, data, minData)
+				if most, data := maxPathPoints(f.SVG); most < minLongest || data < minData {
+					t.Errorf("%s: longest path has %d points, data paths %d, want ≥ %d and ≥ %d", f.ID, most, data, minLongest, minData)
 				}
 				if !bytes.HasPrefix(f.SVG, []byte("<svg")) {
 					t.Errorf("%s: does not start with <svg: %.40q", f.ID, f.SVG)

@@ -172,6 +172,7 @@ func canSweepFigure(_ *Report, s *Scenario) ([]byte, error) {
 		BudgetMS      float64 `json:"budget_ms"`
 		MaxEvents     float64 `json:"recommended_max_events"`
 		ServerSuggest float64 `json:"server_suggest_events"`
+		SeenAt        float64 `json:"suggestion_seen_at_events"`
 	}
 	if _, err := detail(s, "recommendation", &rec); err != nil {
 		return nil, err
@@ -184,7 +185,13 @@ func canSweepFigure(_ *Report, s *Scenario) ([]byte, error) {
 		pts = append(pts, plots.SweepPoint{Events: float64(r.Events), TaskP50MS: r.Task.P50, TaskP99MS: r.Task.P99,
 			ReplayMS: r.Replay.Median, FetchMS: r.Fetch, HistoryBytes: float64(r.Bytes)})
 	}
-	return plots.CanSweepSVG(pts, rec.BudgetMS, rec.MaxEvents, rec.ServerSuggest)
+	// Where this sweep saw the suggestion (the server's limit may not be
+	// its default), else the default.
+	suggest := rec.SeenAt
+	if suggest == 0 {
+		suggest = rec.ServerSuggest
+	}
+	return plots.CanSweepSVG(pts, rec.BudgetMS, rec.MaxEvents, suggest)
 }
 
 // rateLimitFigure: throttled-api emits per strategy the API's requests

@@ -21,7 +21,8 @@ type SweepPoint struct {
 // CanSweepSVG draws the sweep's curve: non-sticky task latency (p50, p99),
 // cold replay and history fetch against history length, the latency
 // budget, and the recommended continue-as-new threshold (0: none) next to
-// the server's suggestion.
+// the history length at which the server suggested continuing as new (0:
+// none seen).
 func CanSweepSVG(points []SweepPoint, budgetMS float64, recommendedEvents, serverSuggestEvents float64) ([]byte, error) {
 	if len(points) == 0 {
 		return nil, fmt.Errorf("%w: the sweep has no measured length", ErrNoData)
@@ -72,7 +73,7 @@ func CanSweepSVG(points []SweepPoint, budgetMS float64, recommendedEvents, serve
 		}
 	}
 	if serverSuggestEvents > 0 && serverSuggestEvents <= xMax {
-		if err := vline(p, fmt.Sprintf("server suggests continue-as-new at %s events", formatNum(serverSuggestEvents)), serverSuggestEvents, 0, hi, colPurple); err != nil {
+		if err := vline(p, fmt.Sprintf("server suggested continue-as-new from event %s", formatNum(serverSuggestEvents)), serverSuggestEvents, 0, hi, colPurple); err != nil {
 			return nil, err
 		}
 	}

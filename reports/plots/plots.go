@@ -59,6 +59,7 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
 		a.Label.TextStyle.Font = font.From(sans, 11)
 		a.Tick.Label.Font = font.From(sans, 10)
+		a.Tick.Marker = compactTicks{}
 	}
 	p.Legend.TextStyle.Font = font.From(sans, 10)
 	p.Legend.Top, p.Legend.Left = true, true

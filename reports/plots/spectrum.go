@@ -40,9 +40,10 @@ func SpectrumSVG(runs ...Spectrum) ([]byte, error) {
 	}
 	p := newPlot("Latency by percentile (HDR spectrum)", "percentile", "latency (ms)")
 	p.X.Scale = plot.LogScale{}
-	xMax, hi := 1.0, 0.0
+	xMax, hi, longest := 1.0, 0.0, 0
 	for _, r := range runs {
 		for _, pts := range [][]Percentile{r.Corrected, r.Uncorrected} {
+			longest = max(longest, len(pts))
 			for _, pt := range pts {
 				if pt.P < 100 {
 					xMax = math.Max(xMax, 1/(1-pt.P/100))
@@ -51,8 +52,9 @@ func SpectrumSVG(runs ...Spectrum) ([]byte, error) {
 			}
 		}
 	}
-	if hi == 0 {
-		return nil, fmt.Errorf("%w: the spectrum is empty", ErrNoData)
+	if hi == 0 || longest < 2 {
+		// A single sample (one iteration) has no spectrum to speak of.
+		return nil, fmt.Errorf("%w: the spectrum has fewer than two points", ErrNoData)
 	}
 	var ticks []plot.Tick
 	for _, t := range spectrumTicks {

@@ -59,3 +59,19 @@ func formatNum(v float64) string {
 		return strconv.FormatFloat(v, 'g', 4, 64)
 	}
 }
+
+// compactTicks are plot.DefaultTicks labelled as formatNum does (750, not
+// 750.00; 20k, not 20000).
+type compactTicks struct{}
+
+var _ plot.Ticker = compactTicks{}
+
+func (compactTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = formatNum(ts[i].Value)
+		}
+	}
+	return ts
+}

@@ -88,10 +88,13 @@ func LatencyOverTimeSVG(runs ...Timeline) ([]byte, error) {
 		{"p50", colBlue, 2, func(iv Interval) float64 { return iv.P50MS }},
 		{"uncorrected p99", colOrange, 1.2, func(iv Interval) float64 { return iv.UncorrectedP99MS }},
 	}
-	lo, hi, xMax := math.Inf(1), 0.0, 0.0
+	lo, hi, xMax, withData := math.Inf(1), 0.0, 0.0, 0
 	for _, r := range runs {
 		for _, iv := range r.Intervals {
 			xMax = math.Max(xMax, iv.EndS)
+			if iv.P50MS > 0 {
+				withData++
+			}
 			for _, m := range metrics {
 				if v := m.v(iv); v > 0 {
 					lo, hi = math.Min(lo, v), math.Max(hi, v)
@@ -99,8 +102,9 @@ func LatencyOverTimeSVG(runs ...Timeline) ([]byte, error) {
 			}
 		}
 	}
-	if hi == 0 {
-		return nil, fmt.Errorf("%w: no interval has a completed iteration", ErrNoData)
+	if withData < 2 {
+		// One interval's latency is a number (in the tables), not a curve.
+		return nil, fmt.Errorf("%w: fewer than two intervals have a completed iteration", ErrNoData)
 	}
 	// Room above the data for the legend and the fault labels.
 	lo, hi = lo/1.5, hi*6
@@ -187,6 +191,7 @@ func countsPlot(p *plot.Plot, runs []Timeline, metrics []struct {
 	}
 	if hi == 0 {
 		hi = 1 // all zero (no late starts): a flat line at 0 is the finding
+		p.Title.Text += ": none"
 	}
 	hi *= 1.4
 	p.Y.Min, p.Y.Max = 0, hi

@@ -27,7 +27,11 @@ func writeSVG(dir string, rows []Row, rec Recommendation) (string, error) {
 	if dir == "" {
 		return "", nil
 	}
-	svg, err := plots.CanSweepSVG(pts, rec.BudgetMS, float64(rec.MaxEvents), float64(rec.ServerSuggestEvents))
+	suggest := rec.SuggestionSeenAt // the server's limit may not be its default
+	if suggest == 0 {
+		suggest = rec.ServerSuggestEvents
+	}
+	svg, err := plots.CanSweepSVG(pts, rec.BudgetMS, float64(rec.MaxEvents), float64(suggest))
 	if errors.Is(err, plots.ErrNoData) {
 		return "", nil
 	}
