@@ -106,6 +106,9 @@ var goldens = []struct {
 	// --dynamic-config limit.historyCount.suggestContinueAsNew=400
 	// One iteration: no latency curve or spectrum (a single value), but
 	// 13 intervals of it in flight.
+	// bin/squall run --scenario orders-batch --option mode=children --option orders=2000 --iterations 2 --rate 1/s
+	// Two iterations: too few for a latency curve or a spectrum.
+	{"testdata/orders-children-2x2000.results.jsonl", []string{"orders-batch-throughput", "orders-batch-starts", "orders-batch-history"}},
 	{"testdata/can-sweep-300-1200.results.jsonl", []string{"can-sweep-throughput", "can-sweep-starts", "can-sweep-can-sweep"}},
 }
 
@@ -131,11 +134,26 @@ func TestEveryPlotOfTheGoldenRunsHasData(t *testing.T) {
 				// Every series over (nearly) every interval; latency has
 				// gaps where nothing completed.
 				minData, minLongest := 2*(len(s.Intervals)-4), 5
+				withData := 0
+				for _, iv := range s.Intervals {
+					if iv.P50MS > 0 {
+						withData++
+					}
+				}
 				switch {
+				case strings.HasSuffix(f.ID, "-latency"):
+					// four series over the intervals in which something
+					// completed (segments of one or two points not counted)
+					minData, minLongest = max(2*withData-8, 0), min(5, withData)
 				case strings.HasSuffix(f.ID, "-spectrum"):
 					minData = len(s.SpectrumMS.Corrected) + len(s.SpectrumMS.Uncorrected) - 2
 				case strings.HasSuffix(f.ID, "-rate-limit"):
 					minData = 3 * 2 * 10 // three lanes, ≥ 10 windows each, two points per step
+				case strings.HasSuffix(f.ID, "-history"):
+					minData, minLongest = 0, 0 // bars
+					if n := bytes.Count(f.SVG, []byte("Z\"")); n < 2*2*2 {
+						t.Errorf("%s: %d bars, want mean and max of two types in two panels", f.ID, n)
+					}
 				case f.ID == "can-sweep-can-sweep":
 					minData, minLongest = 4*3, 3 // four series over three lengths
 					if !bytes.Contains(f.SVG, []byte("from event 405")) {

@@ -39,7 +39,7 @@ func TestOverTimeAndSpectrumOverlayABaseline(t *testing.T) {
 	cur, base := timeline("current", 1, 30), timeline("base", 1.2, 30)
 	spec := func(label string, f float64) Spectrum {
 		s := Spectrum{Label: label}
-		for _, p := range []float64{0, 50, 90, 99, 99.9} {
+		for _, p := range []float64{0, 10, 25, 50, 75, 87.5, 90, 95, 99, 99.5, 99.9} {
 			s.Corrected = append(s.Corrected, Percentile{P: p, MS: f * (1 + p)})
 			s.Uncorrected = append(s.Uncorrected, Percentile{P: p, MS: f * (1 + p/2)})
 		}

@@ -30,6 +30,10 @@ var spectrumTicks = []struct {
 	label string
 }{{1, "0%"}, {2, "50%"}, {10, "90%"}, {100, "99%"}, {1e3, "99.9%"}, {1e4, "99.99%"}, {1e5, "99.999%"}, {1e6, "99.9999%"}}
 
+// minSpectrumPoints is the fewest points worth a spectrum: about four
+// samples, at HdrHistogram's spacing of five points per halving.
+const minSpectrumPoints = 10
+
 // SpectrumSVG plots latency against percentile on a log 1/(1−p) axis (as
 // wrk2 and HdrHistogram's plotter do), corrected and uncorrected: the gap
 // between them is what coordinated omission hides. Further runs (a
@@ -52,9 +56,10 @@ func SpectrumSVG(runs ...Spectrum) ([]byte, error) {
 			}
 		}
 	}
-	if hi == 0 || longest < 2 {
-		// A single sample (one iteration) has no spectrum to speak of.
-		return nil, fmt.Errorf("%w: the spectrum has fewer than two points", ErrNoData)
+	if hi == 0 || longest < minSpectrumPoints {
+		// A handful of samples (a few iterations) has no spectrum to
+		// speak of: the tables show their values.
+		return nil, fmt.Errorf("%w: the spectrum has fewer than %d points", ErrNoData, minSpectrumPoints)
 	}
 	var ticks []plot.Tick
 	for _, t := range spectrumTicks {

@@ -64,6 +64,9 @@ var ErrNoData = errors.New("nothing to plot")
 
 var errNoRuns = fmt.Errorf("%w: no run given", ErrNoData)
 
+// minCurvePoints is the fewest intervals with a latency worth a curve.
+const minCurvePoints = 3
+
 // LatencyOverTimeSVG plots corrected p50, p99 and max and uncorrected p99
 // per interval on a log scale (a fault's spike and the quiet p50 both
 // stay readable), with fault windows shaded and labelled with their kind.
@@ -102,9 +105,9 @@ func LatencyOverTimeSVG(runs ...Timeline) ([]byte, error) {
 			}
 		}
 	}
-	if withData < 2 {
-		// One interval's latency is a number (in the tables), not a curve.
-		return nil, fmt.Errorf("%w: fewer than two intervals have a completed iteration", ErrNoData)
+	if withData < minCurvePoints {
+		// A latency or two are numbers (in the tables), not a curve.
+		return nil, fmt.Errorf("%w: fewer than %d intervals have a completed iteration", ErrNoData, minCurvePoints)
 	}
 	// Room above the data for the legend and the fault labels.
 	lo, hi = lo/1.5, hi*6
