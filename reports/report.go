@@ -34,12 +34,12 @@ type FaultWindow struct {
 	Scenario   string            `json:"scenario"`
 	InjectedAt time.Time         `json:"injected_at"`
 	HealedAt   time.Time         `json:"healed_at"`
+	Error      string            `json:"error,omitempty"`
+	Skipped    string            `json:"skipped,omitempty"`
 	// FromS, ToS: the window in seconds since the scenario's load began
 	// (the time axis of its intervals).
-	FromS   float64 `json:"from_s"`
-	ToS     float64 `json:"to_s"`
-	Error   string  `json:"error,omitempty"`
-	Skipped string  `json:"skipped,omitempty"`
+	FromS float64 `json:"from_s"`
+	ToS   float64 `json:"to_s"`
 	// What the load did in the one-second intervals overlapping the window.
 	Started        int64   `json:"started"`
 	Completed      int64   `json:"completed"`
@@ -155,19 +155,19 @@ type Scenario struct {
 
 // IntervalRow is one row of the per-interval time series.
 type IntervalRow struct {
-	OffsetS   float64 `json:"offset_s"` // interval end, seconds since the scenario's load began
-	Started   int64   `json:"started"`
-	Completed int64   `json:"completed"`
-	Failed    int64   `json:"failed"`
-	Late      int64   `json:"late"`
-	Dropped   int64   `json:"dropped"`
-	InFlight  int64   `json:"in_flight"`
-	P50MS     float64 `json:"p50_ms"`
-	P99MS     float64 `json:"p99_ms"`
-	MaxMS     float64 `json:"max_ms"`
+	OffsetS   float64  `json:"offset_s"` // interval end, seconds since the scenario's load began
+	Started   int64    `json:"started"`
+	Completed int64    `json:"completed"`
+	Failed    int64    `json:"failed"`
+	Late      int64    `json:"late"`
+	Dropped   int64    `json:"dropped"`
+	InFlight  int64    `json:"in_flight"`
+	P50MS     float64  `json:"p50_ms"`
+	P99MS     float64  `json:"p99_ms"`
+	MaxMS     float64  `json:"max_ms"`
+	Faults    []string `json:"faults,omitempty"` // fault kinds active during the interval
 	// UncorrectedP99MS: p99 from the actual start, beside the corrected one.
-	UncorrectedP99MS float64  `json:"uncorrected_p99_ms"`
-	Faults           []string `json:"faults,omitempty"` // fault kinds active during the interval
+	UncorrectedP99MS float64 `json:"uncorrected_p99_ms"`
 }
 
 // VerifyRecord is the payload of a verify record in the result stream.
