@@ -109,6 +109,9 @@ func TestRunNoopEndToEnd(t *testing.T) {
 	if string(raw2) != string(raw) {
 		t.Error("squall report RUN_DIR rebuilt a different report.json")
 	}
+	if page, err := os.ReadFile(filepath.Join(res.Dir, reports.FileHTML)); err != nil || !strings.Contains(string(page), `id="plot-noop-spectrum"`) {
+		t.Errorf("report.html missing or without the spectrum plot: %v", err)
+	}
 }
 
 // A closed-loop run and a run against an existing server (--address), the

@@ -15,7 +15,7 @@ func newReportCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use:   "report RUN_DIR | report --format benchfmt DIR...",
-		Short: "Rebuild report.json and report.md from a run directory's results.jsonl, or print runs as Go benchmark lines",
+		Short: "Rebuild report.json, report.md and report.html from a run directory's results.jsonl, or print runs as Go benchmark lines",
 		Long: `Without --format: rebuild report.json and report.md of RUN_DIR from its
 results.jsonl, print the summary, exit 1 if the verdict fails.
 

@@ -224,9 +224,12 @@ func (a *scenarioAcc) addInterval(iv *bench.Interval) error {
 		if err != nil {
 			return fmt.Errorf("interval histogram %s: %w", name, err)
 		}
-		if name == bench.HistCorrected {
+		switch name {
+		case bench.HistCorrected:
 			q := quantiles(h)
 			row.P50MS, row.P99MS, row.MaxMS = q.P50, q.P99, q.Max
+		case bench.HistUncorrected:
+			row.UncorrectedP99MS = quantiles(h).P99
 		}
 		if t := a.hists[name]; t != nil {
 			t.Merge(h)
@@ -247,6 +250,9 @@ func (a *scenarioAcc) window(w *FaultWindow) {
 	end := w.HealedAt
 	if end.IsZero() {
 		end = w.InjectedAt
+	}
+	if len(a.spans) > 0 {
+		w.FromS, w.ToS = w.InjectedAt.Sub(a.spans[0].start).Seconds(), end.Sub(a.spans[0].start).Seconds()
 	}
 	for i, sp := range a.spans {
 		if sp.end.Before(w.InjectedAt) || sp.start.After(end) {
@@ -313,6 +319,7 @@ func (a *scenarioAcc) finish() {
 	}
 	s.LatencyMS = Latency{Corrected: quantiles(a.hists[bench.HistCorrected]), Uncorrected: quantiles(a.hists[bench.HistUncorrected])}
 	s.LatenessMS = quantiles(a.hists[bench.HistLateness])
+	s.SpectrumMS = spectrumOf(a.hists[bench.HistCorrected], a.hists[bench.HistUncorrected])
 	for name, h := range a.hists {
 		switch name {
 		case bench.HistCorrected, bench.HistUncorrected, bench.HistLateness:
@@ -354,6 +361,7 @@ const (
 	FileJournal  = "journal.jsonl"
 	FileJSON     = "report.json"
 	FileMarkdown = "report.md"
+	FileHTML     = "report.html"
 )
 
 // JSON renders rep as report.json holds it.
@@ -365,7 +373,7 @@ func JSON(rep *Report) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// WriteAll renders rep into dir as report.json and report.md.
+// WriteAll renders rep into dir as report.json, report.md and report.html.
 func WriteAll(dir string, rep *Report) error {
 	b, err := JSON(rep)
 	if err != nil {
@@ -376,6 +384,13 @@ func WriteAll(dir string, rep *Report) error {
 	}
 	if err := os.WriteFile(filepath.Join(dir, FileMarkdown), []byte(Markdown(rep)), 0o644); err != nil {
 		return fmt.Errorf("write report.md: %w", err)
+	}
+	page, err := HTML(rep)
+	if err != nil {
+		return fmt.Errorf("render report.html: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, FileHTML), page, 0o644); err != nil {
+		return fmt.Errorf("write report.html: %w", err)
 	}
 	return nil
 }

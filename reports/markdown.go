@@ -199,7 +199,7 @@ func Summary(rep *Report, dir string) string {
 		fmt.Fprintf(&b, "error: %s\n", rep.Run.Error)
 	}
 	fmt.Fprintf(&b, "cpu: driver %.1f s, server+workers %.1f s\n", rep.Run.DriverCPUSeconds, rep.Run.ChildrenCPUSeconds)
-	fmt.Fprintf(&b, "verdict: %s\nreport: %s/%s\n", rep.Verdict, dir, FileMarkdown)
+	fmt.Fprintf(&b, "verdict: %s\nreport: %s/%s\nplots:  %s/%s\n", rep.Verdict, dir, FileMarkdown, dir, FileHTML)
 	return b.String()
 }
 

@@ -57,6 +57,10 @@ type FaultWindow struct {
 	HealedAt   time.Time         `json:"healed_at"`
 	Error      string            `json:"error,omitempty"`
 	Skipped    string            `json:"skipped,omitempty"`
+	// FromS, ToS: the window in seconds since the scenario's load began
+	// (the time axis of its intervals).
+	FromS float64 `json:"from_s"`
+	ToS   float64 `json:"to_s"`
 	// What the load did in the one-second intervals overlapping the window.
 	Started        int64   `json:"started"`
 	Completed      int64   `json:"completed"`
@@ -169,6 +173,9 @@ type Scenario struct {
 	// Details are scenario-specific results (Env.Emit), by key.
 	Details   map[string]json.RawMessage `json:"details,omitempty"`
 	Intervals []IntervalRow              `json:"intervals"`
+	// SpectrumMS is the whole run's percentile spectrum (the plots draw it;
+	// the histograms themselves are not kept).
+	SpectrumMS *Spectrum `json:"spectrum_ms,omitempty"`
 }
 
 // IntervalRow is one row of the per-interval time series.
@@ -184,6 +191,8 @@ type IntervalRow struct {
 	P99MS     float64  `json:"p99_ms"`
 	MaxMS     float64  `json:"max_ms"`
 	Faults    []string `json:"faults,omitempty"` // fault kinds active during the interval
+	// UncorrectedP99MS: p99 from the actual start, beside the corrected one.
+	UncorrectedP99MS float64 `json:"uncorrected_p99_ms"`
 }
 
 // VerifyRecord is the payload of a verify record in the result stream.

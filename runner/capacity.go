@@ -2,13 +2,17 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/capacity"
 	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/metrics"
 	"github.com/squallbench/squall/reports"
 )
 
@@ -209,6 +213,65 @@ func (p *prober) steady(entry string) ([]capacity.Interval, error) {
 	return out, nil
 }
 
-// signals adds the server's saturation signals over the steady part,
-// where the run recorded them.
-func (p *prober) signals(entry string, steady []capacity.Interval, into map[string]float64) {}
+// signals adds the server's and the processes' saturation signals over
+// the steady part, from the samples the run recorded (median per signal;
+// resource-exhausted errors as a rate).
+func (p *prober) signals(entry string, steady []capacity.Interval, into map[string]float64) {
+	if len(steady) == 0 {
+		return
+	}
+	from, to := steady[0].Start, steady[len(steady)-1].End
+	series := map[string][]float64{}
+	exhausted, seen := 0.0, false
+	_ = p.sess.Records(entry, func(rec bench.Record) error {
+		if rec.Kind != bench.KindServerSample {
+			return nil
+		}
+		var smp metrics.Sample
+		if json.Unmarshal(rec.Data, &smp) != nil || smp.Start.Before(from) || smp.End.After(to.Add(time.Second)) {
+			return nil
+		}
+		seen = true
+		workers := 0.0
+		for name, v := range smp.Signals {
+			switch {
+			case name == metrics.SigResourceExhaust:
+				exhausted += v
+			case strings.HasPrefix(name, "worker_") && strings.HasSuffix(name, "_cpu_cores"):
+				workers += v
+			default:
+				series[name] = append(series[name], v)
+			}
+		}
+		series["workers_cpu"] = append(series["workers_cpu"], workers)
+		return nil
+	})
+	if !seen {
+		return
+	}
+	for sig, from := range map[string]string{
+		capacity.SigServerCPU:      "server_cpu_cores",
+		capacity.SigDriverCPU:      "driver_cpu_cores",
+		capacity.SigWorkerCPU:      "workers_cpu",
+		capacity.SigPersistenceP99: metrics.SigPersistenceP99,
+		capacity.SigWorkflowS2SP99: metrics.SigWorkflowS2SP99,
+		capacity.SigActivityS2SP99: metrics.SigActivityS2SP99,
+		capacity.SigLockP99:        metrics.SigLockP99,
+	} {
+		if v, ok := median(series[from]); ok {
+			into[sig] = v
+		}
+	}
+	if v, ok := median(series[metrics.SigSemaphoreP99]); ok && v > into[capacity.SigLockP99] {
+		into[capacity.SigLockP99] = v
+	}
+	into[capacity.SigResourceExhaust] = exhausted / to.Sub(from).Seconds()
+}
+
+func median(v []float64) (float64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	s := slices.Sorted(slices.Values(v))
+	return s[len(s)/2], true
+}

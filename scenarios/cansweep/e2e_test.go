@@ -57,7 +57,7 @@ func TestE2ESmallSweep(t *testing.T) {
 		t.Errorf("recommendation %+v", rec)
 	}
 	svg, err := os.ReadFile(filepath.Join(res.Dir, PlotFile))
-	if err != nil || !strings.Contains(string(svg), "<polyline") {
+	if err != nil || !strings.Contains(string(svg), "<path d=") {
 		t.Errorf("plot: %v", err)
 	}
 	if _, ok := s.HistogramsMS["workflow-task-nonsticky@600"]; !ok {

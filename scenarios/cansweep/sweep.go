@@ -179,7 +179,7 @@ func (d *driver) sweep(ctx context.Context, it scenarios.Iteration) *outcome {
 	d.logf("recommendation: %s", o.rec.Summary)
 	d.env.Emit("sweep", o.rows)
 	d.env.Emit("recommendation", o.rec)
-	if path, err := writeSVG(d.env.Dir, o.rows, c.budget); err == nil && path != "" {
+	if path, err := writeSVG(d.env.Dir, o.rows, o.rec); err == nil && path != "" {
 		d.env.Emit("plot", path)
 	}
 	return o
