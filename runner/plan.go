@@ -121,6 +121,7 @@ func Validate(f Flags) (*Plan, error) {
 		f = p.Flags
 	}
 	p.Executor, p.Load = executor(f, bad)
+	p.Load.Grace, p.Load.VerifyWait = f.Grace, f.VerifyWait
 	if p.Scenario != nil && p.Options != nil && p.Scenario.Validate != nil && p.Executor != nil {
 		if err := p.Scenario.Validate(p.Options, p.Load); err != nil {
 			bad("scenario %s: %v (see 'squall list scenarios -v')", p.Scenario.Name, err)

@@ -60,6 +60,10 @@ type Load struct {
 	// schedule needs for its iterations, whichever ends first (0: unknown,
 	// closed loop by iterations).
 	Expected time.Duration
+	// Grace is how long in-flight iterations may still finish after the
+	// load; VerifyWait how long verification waits for running workflows.
+	// A scenario whose worst-case iteration takes longer must say so.
+	Grace, VerifyWait time.Duration
 }
 
 // Env is what a driver gets from the harness. Drivers start workflows
