@@ -13,7 +13,8 @@ import (
 // timeout, inline-server is terminated by the server at the limit, the
 // claim check and the compressed state complete with every byte checked,
 // incremental checkpoints continue as new and add up to every id once;
-// the blob store is clean.
+// the blob store is clean. Verification holds each grow child to its
+// predicted end state.
 func TestLargeStateModesSideBySide(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	res := squalltest.Run(t, 3*time.Minute, "--scenario", Name,
@@ -23,7 +24,12 @@ func TestLargeStateModesSideBySide(t *testing.T) {
 		t.Errorf("exit %d, want 0", res.Exit)
 	}
 	s := squalltest.Scenario(t, res.Report, Name)
-	squalltest.InvariantsHold(t, s, "every-iteration-ended", "no-data-lost", "state-ends-at-payload-limit", "blob-store-clean")
+	squalltest.InvariantsHold(t, s, "no-data-lost", "state-ends-at-payload-limit", "blob-store-clean", "expected-end-state", "no-lost-workflows")
+	// The grow children are journaled with the end state the limit
+	// predicts, beside the five workflows the driver started.
+	if v := s.Verification; v == nil || v.Expected["timed-out"] != 1 || v.Expected["terminated"] != 1 || v.Expected["completed"] != 6 {
+		t.Errorf("journal expectations %+v", v)
+	}
 	var rows []ModeRow
 	if err := json.Unmarshal(s.Details["modes"], &rows); err != nil {
 		t.Fatal(err)
