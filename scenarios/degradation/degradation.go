@@ -196,6 +196,7 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	id := WorkflowID(d.env.RunID, it.N)
 	run, err := d.env.Start(ctx, scenarios.StartSpec{ID: id, Workflow: WorkflowName, Args: []any{d.in}})
 	if err != nil {
+		d.t.abandon(id) // it may have started all the same
 		return err
 	}
 	var res Result

@@ -281,8 +281,14 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 		spec.Workflow = WorkflowIncremental
 		spec.Args = []any{IncrementalInput{Dir: d.blobDir, Prefix: id, Items: d.items, BatchSize: d.batch, CheckpointEvery: d.every, MaxEvents: d.maxEv}}
 	}
+	grow := spec.Workflow == WorkflowObserver
 	run, err := env.Start(ctx, spec)
 	if err != nil {
+		// It may have started all the same, and with it the child.
+		if grow {
+			d.env.ExpectChild(ChildID(id), d.predict[mode], false)
+		}
+		d.t.failed(mode)
 		return err
 	}
 	switch mode {
