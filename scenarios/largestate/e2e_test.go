@@ -15,10 +15,14 @@ import (
 // incremental checkpoints continue as new and add up to every id once;
 // the blob store is clean. Verification holds each grow child to its
 // predicted end state.
+//
+// The grow children's run timeout must cover their work on a loaded
+// machine, not only the stuck wait: at 5 s, with the machine at a load of
+// 20, children timed out before they reached the limit.
 func TestLargeStateModesSideBySide(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	res := squalltest.Run(t, 3*time.Minute, "--scenario", Name,
-		"--option", "stuck-timeout=5s", "--option", "max-events=150", "--option", "items=30000", "--option", "checkpoint-every=3000",
+		"--option", "stuck-timeout=15s", "--option", "max-events=150", "--option", "items=30000", "--option", "checkpoint-every=3000",
 		"--rate", "2/s", "--iterations", "5")
 	if res.Exit != 0 {
 		t.Errorf("exit %d, want 0", res.Exit)
