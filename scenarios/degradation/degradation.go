@@ -7,10 +7,13 @@
 // The primary and secondary are fake services (package fakes) in the
 // driver process, named "degradation.primary" and "degradation.secondary",
 // with configurable failure rate and latency, switchable during a run:
-// the scenario's own outage schedule (outage-start, outage-duration,
-// outage-target) switches them with fakes.Service.SetMode, and the
-// api-errors / api-latency faults reach them through the driver's APIs().
-// Their request logs are the ground truth of the invariants.
+// the scenario's own outage (outage-start, outage-duration, outage-target),
+// placed within the load that will actually run, switches them with
+// fakes.Service.SetMode, and the api-errors / api-latency faults reach
+// them through the driver's APIs(). What the services were asked is the
+// ground truth of the invariants: each workflow's answers are checked
+// against it as the workflow completes, so the driver's memory holds only
+// the workflows in flight.
 package degradation
 
 import (
@@ -20,9 +23,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/scenarios/fakes"
@@ -37,6 +37,9 @@ const (
 	TargetSecondary = "secondary"
 	TargetBoth      = "both"
 )
+
+// Auto is the outage-start that places the outage within the run.
+const Auto = "auto"
 
 func init() {
 	scenarios.Register(&scenarios.Scenario{
@@ -57,13 +60,19 @@ func init() {
 			{Name: "primary-latency", Kind: scenarios.Duration, Default: "20ms", Min: scenarios.MinOf(0), Help: "primary answer time"},
 			{Name: "secondary-error-rate", Kind: scenarios.Float, Default: "0", Min: scenarios.MinOf(0), Help: "fraction of secondary requests answered 503 outside outages"},
 			{Name: "secondary-latency", Kind: scenarios.Duration, Default: "20ms", Min: scenarios.MinOf(0), Help: "secondary answer time"},
-			{Name: "outage-start", Kind: scenarios.Duration, Default: "10s", Min: scenarios.MinOf(0), Help: "after the first iteration starts, the outage target fails 100%..."},
+			{Name: "outage-start", Kind: scenarios.String, Default: Auto,
+				Help: "after the first iteration starts, the outage target fails 100% (a duration, or auto: placed so the run's workflows see the breaker open and close again)..."},
 			{Name: "outage-duration", Kind: scenarios.Duration, Default: "15s", Min: scenarios.MinOf(0), Help: "...for this long, then recovers (0: no outage)"},
 			{Name: "outage-target", Kind: scenarios.Enum, Default: TargetPrimary, Choices: []string{TargetPrimary, TargetSecondary, TargetBoth},
 				Help: "which service the outage takes down"},
 			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of the services' failure draws"},
 		},
-		Validate: func(o scenarios.Values) error { _, err := configure(o); return err },
+		// One workflow a second, each twenty requests a second apart: some
+		// twenty workflows in flight, well within this machine's server,
+		// and long enough for the outage to open and close breakers.
+		// Grace covers a workflow whose every call times out.
+		Defaults: scenarios.Defaults{Rate: "1/s", Duration: 30 * time.Second, Grace: 2 * time.Minute},
+		Validate: func(o scenarios.Values, l scenarios.Load) error { _, err := configure(o, l); return err },
 		Register: Register,
 		New:      newDriver,
 	})
@@ -81,27 +90,18 @@ type driver struct {
 	secondary *fakes.Service
 	base      map[*fakes.Service]mode
 
-	outageStart, outageDur time.Duration
-	target                 string
-	once                   sync.Once
-	timers                 []*time.Timer
+	outage outage
+	once   sync.Once
+	timers []*time.Timer
 
-	mu         sync.Mutex
-	loadStart  time.Time
-	outageFrom time.Time // actual switch times (zero: not happened)
-	outageTo   time.Time
-	started    []string
-	unacked    int
-	errs       int
-	firstErr   string
-	results    map[string]Result
+	t *tally
 }
 
-// configure checks the options (no side effects: it is also the
-// scenario's Validate, run before any server starts).
-func configure(o scenarios.Values) (*driver, error) {
-	d := &driver{outageStart: o.Duration("outage-start"), outageDur: o.Duration("outage-duration"),
-		target: o.String("outage-target"), results: map[string]Result{}, base: map[*fakes.Service]mode{}}
+// configure checks the options against the load and places the outage
+// (no side effects: it is also the scenario's Validate, run before any
+// server starts).
+func configure(o scenarios.Values, l scenarios.Load) (*driver, error) {
+	d := &driver{base: map[*fakes.Service]mode{}}
 	d.in = Input{
 		Requests: int(o.Int("requests")), Interval: o.Duration("interval"),
 		Breaker: BreakerConfig{FailureThreshold: int(o.Int("failure-threshold")), OpenTimeout: o.Duration("open-timeout"),
@@ -118,6 +118,10 @@ func configure(o scenarios.Values) (*driver, error) {
 	if err := d.in.Breaker.Check(); err != nil {
 		problems = append(problems, err.Error())
 	}
+	var err error
+	if d.outage, err = placeOutage(o.String("outage-start"), o.Duration("outage-duration"), o.String("outage-target"), d.in, l); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
@@ -125,7 +129,7 @@ func configure(o scenarios.Values) (*driver, error) {
 }
 
 func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
-	d, err := configure(o)
+	d, err := configure(o, env.Load)
 	if err != nil {
 		return nil, err
 	}
@@ -135,13 +139,16 @@ func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scen
 			_ = d.Close()
 		}
 	}()
+	d.t = newTally(d.in, Name+"-"+env.RunID+"-")
 	seed := o.Int("seed")
 	pm := mode{o.Float("primary-error-rate"), o.Duration("primary-latency")}
 	sm := mode{o.Float("secondary-error-rate"), o.Duration("secondary-latency")}
-	if d.primary, err = fakes.Start(fakes.Config{Name: Name + ".primary", ErrorRate: pm.errorRate, Latency: pm.latency, Seed: seed}); err != nil {
+	if d.primary, err = fakes.Start(fakes.Config{Name: Name + ".primary", ErrorRate: pm.errorRate, Latency: pm.latency, Seed: seed,
+		OnRequest: d.t.primaryRequest}); err != nil {
 		return nil, err
 	}
-	if d.secondary, err = fakes.Start(fakes.Config{Name: Name + ".secondary", ErrorRate: sm.errorRate, Latency: sm.latency, Seed: seed + 1}); err != nil {
+	if d.secondary, err = fakes.Start(fakes.Config{Name: Name + ".secondary", ErrorRate: sm.errorRate, Latency: sm.latency, Seed: seed + 1,
+		OnRequest: d.t.secondaryRequest}); err != nil {
 		return nil, err
 	}
 	d.base[d.primary], d.base[d.secondary] = pm, sm
@@ -150,7 +157,7 @@ func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scen
 }
 
 func (d *driver) outageServices() []*fakes.Service {
-	switch d.target {
+	switch d.outage.target {
 	case TargetSecondary:
 		return []*fakes.Service{d.secondary}
 	case TargetBoth:
@@ -161,25 +168,19 @@ func (d *driver) outageServices() []*fakes.Service {
 
 // scheduleOutage arms the outage relative to the first iteration.
 func (d *driver) scheduleOutage() {
-	d.mu.Lock()
-	d.loadStart = time.Now()
-	d.mu.Unlock()
-	if d.outageDur <= 0 {
+	d.t.begin(time.Now())
+	if d.outage.dur <= 0 {
 		return
 	}
 	d.timers = append(d.timers,
-		time.AfterFunc(d.outageStart, func() {
+		time.AfterFunc(d.outage.start, func() {
 			for _, s := range d.outageServices() {
 				_ = s.SetMode(1, d.base[s].latency)
 			}
-			d.mu.Lock()
-			d.outageFrom = time.Now()
-			d.mu.Unlock()
+			d.t.outageBegan(time.Now())
 		}),
-		time.AfterFunc(d.outageStart+d.outageDur, func() {
-			d.mu.Lock()
-			d.outageTo = time.Now()
-			d.mu.Unlock()
+		time.AfterFunc(d.outage.start+d.outage.dur, func() {
+			d.t.outageEnded(time.Now())
 			for _, s := range d.outageServices() {
 				b := d.base[s]
 				_ = s.SetMode(b.errorRate, b.latency)
@@ -193,40 +194,21 @@ func WorkflowID(runID string, n int64) string { return fmt.Sprintf("%s-%s-%d", N
 func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	d.once.Do(d.scheduleOutage)
 	id := WorkflowID(d.env.RunID, it.N)
-	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, WorkflowName, d.in)
+	run, err := d.env.Start(ctx, scenarios.StartSpec{ID: id, Workflow: WorkflowName, Args: []any{d.in}})
 	if err != nil {
-		d.env.Journal.Started(Name, id, "", false)
-		d.mu.Lock()
-		d.unacked++
-		d.mu.Unlock()
-		return fmt.Errorf("start %s: %w", id, err)
+		d.t.abandon(id) // it may have started all the same
+		return err
 	}
-	d.env.Journal.Started(Name, id, run.GetRunID(), true)
-	d.mu.Lock()
-	d.started = append(d.started, id)
-	d.mu.Unlock()
 	var res Result
-	err = scenarios.AwaitResult(ctx, run, &res)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err != nil {
-		if ctx.Err() == nil {
-			d.errs++
-			if d.firstErr == "" {
-				d.firstErr = err.Error()
-			}
-		}
-		return fmt.Errorf("%s: %w", id, err)
+	if err := scenarios.Await(ctx, run, &res); err != nil {
+		d.t.abandon(id)
+		return err
 	}
-	d.results[id] = res
+	d.t.judge(id, res)
 	for _, a := range res.Answers {
 		d.env.Observe("answer."+a.Source, a.Done.Sub(a.At))
 	}
 	return nil
-}
-
-func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {
-	return enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
 }
 
 // APIs are the two services, for the api-errors and api-latency faults.

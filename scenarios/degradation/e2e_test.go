@@ -2,6 +2,7 @@ package degradation
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,5 +37,15 @@ func TestDegradationOutageEndToEnd(t *testing.T) {
 	var tl []Second
 	if err := json.Unmarshal(s.Details["timeline"], &tl); err != nil || len(tl) < 15 {
 		t.Errorf("timeline of %d seconds (%v)", len(tl), err)
+	}
+}
+
+// An outage the load cannot live through is refused before any server
+// starts, with the fix in the message.
+func TestDegradationRefusesUnjudgeableOutage(t *testing.T) {
+	squalltest.SkipIfShort(t)
+	res := squalltest.Exec(t, 30*time.Second, "run", "--scenario", Name, "--rate", "20/s", "--iterations", "20", "--out", t.TempDir()+"/run")
+	if res.Exit != 2 || !strings.Contains(res.Stderr, "cannot be judged in this run") || !strings.Contains(res.Stderr, "shorten outage-duration") {
+		t.Errorf("exit %d, stderr %s", res.Exit, res.Stderr)
 	}
 }

@@ -10,8 +10,10 @@
 //     PayloadsTooLarge and is retried forever — the workflow is stuck, and
 //     ends only by its run timeout (stuck-timeout). That is this mode's
 //     expected outcome: the grow workflow runs as the child of an observer
-//     workflow, which completes and reports how the child ended; the
-//     invariants check it stopped exactly where the limit says and why.
+//     workflow, which completes and reports how the child ended; the child
+//     is journaled with the end state the limit predicts (verification
+//     holds it to it), and the invariants check it stopped exactly where
+//     the limit says and why.
 //   - inline-server: the same on a worker without the SDK's check
 //     (DisablePayloadErrorLimit, an own worker in the driver process): the
 //     server rejects the command and terminates the workflow.
@@ -23,8 +25,8 @@
 //   - compressed: the inline workflow again, with the SDK's zlib payload
 //     codec on client and worker. The worker processes use the default
 //     converter, so this mode runs its own worker in the driver process on
-//     its own task queue, with a client sharing the run's connection;
-//     compression ratio and codec CPU time are measured.
+//     its own task queue, through an Env with the codec (sharing the run's
+//     connection); compression ratio and codec CPU time are measured.
 //   - incremental: items processed in batches with periodic checkpoints of
 //     only the ids added since the last one (the chapter's
 //     IncrementalState), continue-as-new carrying only the references.
@@ -44,16 +46,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/check"
 )
 
 // Name is the scenario's registry name.
@@ -71,12 +72,13 @@ const (
 // Modes lists every mode, in the default order.
 var Modes = []string{ModeInline, ModeInlineServer, ModeExternal, ModeCompressed, ModeIncremental}
 
-// DefaultPayloadLimit is the server's limit.blobSize.error default.
-const DefaultPayloadLimit = 2 << 20
-
 // limitMargin: datasets within this of the limit are refused (the
 // encoding adds a little to the raw bytes; the outcome would be a guess).
 const limitMargin = 16 << 10
+
+// minActivityTimeout: a grow activity moves up to a few MiB; below this
+// StartToClose an honest attempt on a loaded machine may time out.
+const minActivityTimeout = time.Second
 
 func init() {
 	scenarios.Register(&scenarios.Scenario{
@@ -94,33 +96,18 @@ func init() {
 			{Name: "max-events", Kind: scenarios.Int, Default: "0", Min: scenarios.MinOf(0),
 				Help: "incremental: continue as new at a checkpoint beyond this history length (0: when the server suggests it)"},
 			{Name: "stuck-timeout", Kind: scenarios.Duration, Default: "20s", Min: scenarios.MinOf(1),
-				Help: "inline, compressed: run timeout of the grow workflow (one stuck at the limit ends by it)"},
-			{Name: "payload-limit", Kind: scenarios.Int, Default: fmt.Sprint(DefaultPayloadLimit), Min: scenarios.MinOf(1024),
+				Help: "inline, compressed: run timeout of the grow workflow (one stuck at the limit ends by it); its activities time out after a quarter of it"},
+			{Name: "payload-limit", Kind: scenarios.Int, Default: fmt.Sprint(check.PayloadBytesError), Min: scenarios.MinOf(1024),
 				Help: "the cluster's limit.blobSize.error, to predict where inline and compressed state must stop"},
 			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of the datasets"},
 		},
-		Validate: func(o scenarios.Values) error { _, err := configure(o); return err },
+		// One dataset every two seconds, round-robin over the modes: a few
+		// of each in the plain run, a few MiB in flight at a time.
+		Defaults: scenarios.Defaults{Rate: "1/2s", Duration: 30 * time.Second, Grace: 2 * time.Minute},
+		Validate: func(o scenarios.Values, _ scenarios.Load) error { _, err := configure(o); return err },
 		Register: Register,
 		New:      newDriver,
 	})
-}
-
-// outcome of one iteration, for the invariants and the mode table.
-type outcome struct {
-	mode string
-	id   string
-	seed int64
-	err  string
-	obs  *ObserverResult
-	ext  *ExternalResult
-	inc  *IncrementalResult
-	// The workflow whose history holds the state (inline/compressed: the
-	// child), described after the end.
-	histID, histRun string
-	histLen         int64
-	histBytes       int64
-	describeErr     string
-	term            *termination
 }
 
 type driver struct {
@@ -136,20 +123,18 @@ type driver struct {
 	seed    int64
 	blobDir string
 
-	// Predicted outcome of the grow child per mode.
-	predict map[string]string
+	// Predicted end state of the grow child per mode.
+	predict map[string]scenarios.Expect
 
 	stuck time.Duration
 
 	codec       *measuringCodec
-	zlibClient  client.Client
+	zenv        scenarios.Env // the compressed mode's: its client and workers use the zlib codec
 	zlibQueue   string
 	serverQueue string // inline-server
 	workers     []worker.Worker
 
-	mu       sync.Mutex
-	outcomes []*outcome
-	unacked  int
+	t *tally
 }
 
 // configure checks the options and predicts each mode's outcome (no side
@@ -157,7 +142,7 @@ type driver struct {
 func configure(o scenarios.Values) (*driver, error) {
 	d := &driver{chunk: int(o.Int("chunk-size")), steps: int(o.Int("steps")), items: o.Int("items"),
 		batch: o.Int("batch-size"), every: int(o.Int("checkpoint-every")), maxEv: int(o.Int("max-events")),
-		limit: o.Int("payload-limit"), seed: o.Int("seed"), predict: map[string]string{}, stuck: o.Duration("stuck-timeout")}
+		limit: o.Int("payload-limit"), seed: o.Int("seed"), predict: map[string]scenarios.Expect{}, stuck: o.Duration("stuck-timeout")}
 	var problems []string
 	for _, m := range strings.Split(o.String("mode"), ",") {
 		m = strings.TrimSpace(m)
@@ -174,16 +159,19 @@ func configure(o scenarios.Values) (*driver, error) {
 	if dataset > 64<<20 {
 		problems = append(problems, fmt.Sprintf("dataset of %d bytes: keep steps x chunk-size within 64 MiB", dataset))
 	}
+	grows := false
 	if slices.Contains(d.modes, ModeInline) || slices.Contains(d.modes, ModeInlineServer) {
-		if p, ok := predictGrow(dataset, d.limit, "timed_out"); ok {
+		grows = true
+		if p, ok := predictGrow(dataset, d.limit, scenarios.ExpectTimedOut); ok {
 			d.predict[ModeInline] = p
-			d.predict[ModeInlineServer], _ = predictGrow(dataset, d.limit, "terminated")
+			d.predict[ModeInlineServer], _ = predictGrow(dataset, d.limit, scenarios.ExpectTerminated)
 		} else {
 			problems = append(problems, fmt.Sprintf("inline: the dataset (%d bytes) is within %d bytes of the payload limit %d: the outcome would be a guess; change steps or chunk-size",
 				dataset, limitMargin, d.limit))
 		}
 	}
 	if slices.Contains(d.modes, ModeCompressed) {
+		grows = true
 		// Predict with the very codec: zlib of the final state.
 		var buf bytes.Buffer
 		zw := zlib.NewWriter(&buf)
@@ -191,16 +179,21 @@ func configure(o scenarios.Values) (*driver, error) {
 			_, _ = zw.Write(Chunk(d.seed, s, d.chunk))
 		}
 		_ = zw.Close()
-		if p, ok := predictGrow(int64(buf.Len()), d.limit, "timed_out"); ok {
+		if p, ok := predictGrow(int64(buf.Len()), d.limit, scenarios.ExpectTimedOut); ok {
 			d.predict[ModeCompressed] = p
 		} else {
 			problems = append(problems, fmt.Sprintf("compressed: the compressed dataset (%d bytes) is within %d bytes of the payload limit %d; change steps or chunk-size",
 				buf.Len(), limitMargin, d.limit))
 		}
 	}
+	if grows && GrowActivityTimeout(d.stuck) < minActivityTimeout {
+		problems = append(problems, fmt.Sprintf("stuck-timeout %s is too short: the grow workflow's activities would time out after %s, and a lost attempt "+
+			"must be recovered well within the run timeout; give stuck-timeout=%s or more", d.stuck, GrowActivityTimeout(d.stuck), 4*minActivityTimeout))
+	}
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
+	d.t = newTally(d.modes, d.predict, int64(d.chunk)*int64(d.steps), d.items)
 	return d, nil
 }
 
@@ -224,16 +217,14 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 	}
 	if slices.Contains(d.modes, ModeCompressed) {
 		d.codec = &measuringCodec{inner: converter.NewZlibCodec(converter.ZlibCodecOptions{}), observe: env.Observe}
-		d.zlibClient, err = client.NewClientFromExistingWithContext(ctx, env.Client, client.Options{
-			Namespace:     env.Namespace,
-			Logger:        log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
-			DataConverter: converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), d.codec),
-		})
+		d.zenv, err = env.WithDataConverter(ctx, client.Options{
+			Logger: log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+		}, converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), d.codec))
 		if err != nil {
 			return nil, fmt.Errorf("compressed mode: client with the zlib codec: %w", err)
 		}
 		d.zlibQueue = env.TaskQueue + "-" + Name + "-zlib"
-		w := worker.New(d.zlibClient, d.zlibQueue, worker.Options{})
+		w := d.zenv.NewWorker(d.zlibQueue, worker.Options{})
 		registerGrow(w)
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("compressed mode: worker on %s: %w", d.zlibQueue, err)
@@ -242,7 +233,7 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 	}
 	if slices.Contains(d.modes, ModeInlineServer) {
 		d.serverQueue = env.TaskQueue + "-" + Name + "-unguarded"
-		w := worker.New(env.Client, d.serverQueue, worker.Options{DisablePayloadErrorLimit: true})
+		w := env.NewWorker(d.serverQueue, worker.Options{DisablePayloadErrorLimit: true})
 		registerGrow(w)
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("inline-server mode: worker on %s: %w", d.serverQueue, err)
@@ -255,12 +246,12 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 // predictGrow says how a grow workflow whose final state is size bytes
 // (as it travels) ends under limit, over it ending as over says; ok is
 // false too close to call.
-func predictGrow(size, limit int64, over string) (string, bool) {
+func predictGrow(size, limit int64, over scenarios.Expect) (scenarios.Expect, bool) {
 	switch {
 	case size > limit:
 		return over, true
 	case size < limit-limitMargin:
-		return "completed", true
+		return scenarios.ExpectCompleted, true
 	}
 	return "", false
 }
@@ -272,66 +263,63 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	mode := d.modes[int(it.N%int64(len(d.modes)))]
 	id := WorkflowID(d.env.RunID, it.N)
 	oc := &outcome{mode: mode, id: id, seed: d.seed + it.N, histID: id}
-	cl, queue := d.env.Client, d.env.TaskQueue
-	var wf string
-	var in any
+	env, spec := d.env, scenarios.StartSpec{ID: id}
 	switch mode {
 	case ModeInline, ModeInlineServer, ModeCompressed:
-		wf, in = WorkflowObserver, GrowInput{Seed: oc.seed, Steps: d.steps, ChunkSize: d.chunk, RunTimeout: d.stuck}
+		spec.Workflow = WorkflowObserver
+		spec.Args = []any{GrowInput{Seed: oc.seed, Steps: d.steps, ChunkSize: d.chunk, RunTimeout: d.stuck, ActivityTimeout: GrowActivityTimeout(d.stuck)}}
 		switch mode {
 		case ModeCompressed:
-			cl, queue = d.zlibClient, d.zlibQueue
+			env, spec.Options.TaskQueue = d.zenv, d.zlibQueue
 		case ModeInlineServer:
-			queue = d.serverQueue
+			spec.Options.TaskQueue = d.serverQueue
 		}
 	case ModeExternal:
-		wf, in = WorkflowExternal, ExternalInput{Dir: d.blobDir, Prefix: id, Seed: oc.seed, Steps: d.steps, ChunkSize: d.chunk}
+		spec.Workflow = WorkflowExternal
+		spec.Args = []any{ExternalInput{Dir: d.blobDir, Prefix: id, Seed: oc.seed, Steps: d.steps, ChunkSize: d.chunk}}
 	case ModeIncremental:
-		wf, in = WorkflowIncremental, IncrementalInput{Dir: d.blobDir, Prefix: id, Items: d.items, BatchSize: d.batch,
-			CheckpointEvery: d.every, MaxEvents: d.maxEv}
+		spec.Workflow = WorkflowIncremental
+		spec.Args = []any{IncrementalInput{Dir: d.blobDir, Prefix: id, Items: d.items, BatchSize: d.batch, CheckpointEvery: d.every, MaxEvents: d.maxEv}}
 	}
-	run, err := scenarios.StartWorkflow(ctx, cl, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, wf, in)
+	grow := spec.Workflow == WorkflowObserver
+	run, err := env.Start(ctx, spec)
 	if err != nil {
-		d.env.Journal.Started(Name, id, "", false)
-		d.mu.Lock()
-		d.unacked++
-		d.mu.Unlock()
-		return fmt.Errorf("start %s (%s): %w", id, mode, err)
+		// It may have started all the same, and with it the child.
+		if grow {
+			d.env.ExpectChild(ChildID(id), d.predict[mode], false)
+		}
+		d.t.failed(mode)
+		return err
 	}
-	d.env.Journal.Started(Name, id, run.GetRunID(), true)
-	d.mu.Lock()
-	d.outcomes = append(d.outcomes, oc)
-	d.mu.Unlock()
 	switch mode {
 	case ModeInline, ModeInlineServer, ModeCompressed:
 		var r ObserverResult
-		if err = scenarios.AwaitResult(ctx, run, &r); err == nil {
+		err = scenarios.Await(ctx, run, &r)
+		// The child ends as the limit predicts, not necessarily completed;
+		// if the observer failed, it may not have started it.
+		d.env.ExpectChild(ChildID(id), d.predict[mode], err == nil)
+		if err == nil {
 			oc.obs = &r
 			oc.histID, oc.histRun = r.ChildID, r.ChildRunID
 		}
 	case ModeExternal:
 		var r ExternalResult
-		if err = scenarios.AwaitResult(ctx, run, &r); err == nil {
+		if err = scenarios.Await(ctx, run, &r); err == nil {
 			oc.ext = &r
 		}
 	case ModeIncremental:
 		var r IncrementalResult
-		if err = scenarios.AwaitResult(ctx, run, &r); err == nil {
+		if err = scenarios.Await(ctx, run, &r); err == nil {
 			oc.inc = &r
 		}
 	}
 	if err != nil {
-		d.mu.Lock()
-		oc.err = err.Error()
-		d.mu.Unlock()
-		return fmt.Errorf("%s (%s): %w", id, mode, err)
+		d.t.failed(mode)
+		return err
 	}
 	d.inspect(ctx, oc)
+	d.t.judge(d, oc)
 	return nil
-}
-
-func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {
-	return enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
 }
 
 func (d *driver) Close() error {
@@ -339,9 +327,9 @@ func (d *driver) Close() error {
 		w.Stop()
 	}
 	d.workers = nil
-	if d.zlibClient != nil {
-		d.zlibClient.Close()
-		d.zlibClient = nil
+	if d.zenv.Client != nil {
+		d.zenv.Client.Close()
+		d.zenv.Client = nil
 	}
 	return nil
 }

@@ -8,13 +8,17 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/squallbench/squall/scenarios"
 )
 
 func TestDirStore(t *testing.T) {
@@ -90,14 +94,14 @@ func TestChunkDeterministicAndCompressible(t *testing.T) {
 func TestPredictGrow(t *testing.T) {
 	for _, tc := range []struct {
 		size, limit int64
-		want        string
+		want        scenarios.Expect
 		ok          bool
 	}{
 		{4 << 20, 2 << 20, "over", true},
-		{1 << 20, 2 << 20, "completed", true},
+		{1 << 20, 2 << 20, scenarios.ExpectCompleted, true},
 		{2 << 20, 2 << 20, "", false},      // exactly at: metadata decides
 		{2<<20 - 1000, 2 << 20, "", false}, // too close to call
-		{2<<20 - 20<<10, 2 << 20, "completed", true},
+		{2<<20 - 20<<10, 2 << 20, scenarios.ExpectCompleted, true},
 	} {
 		got, ok := predictGrow(tc.size, tc.limit, "over")
 		if got != tc.want || ok != tc.ok {
@@ -239,5 +243,57 @@ func TestGrowWorkflowSmall(t *testing.T) {
 	_ = env.GetWorkflowResult(&r)
 	if sum, n := Expected(9, 4, 10_000); r.SHA256 != sum || r.Size != n {
 		t.Errorf("result %+v", r)
+	}
+}
+
+// The grow child's activities time out well within its run timeout, so a
+// lost attempt is retried before the deadline ends the workflow.
+func TestGrowActivitiesTimeOutWithinTheRunTimeout(t *testing.T) {
+	env := newEnv()
+	var got []time.Duration
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		got = append(got, info.Deadline.Sub(info.StartedTime))
+	})
+	in := GrowInput{Seed: 9, Steps: 2, ChunkSize: 1000, RunTimeout: 20 * time.Second, ActivityTimeout: GrowActivityTimeout(20 * time.Second)}
+	env.ExecuteWorkflow(WorkflowGrow, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("%d activities", len(got))
+	}
+	for _, d := range got {
+		// The test environment's clock moves a little between the two.
+		if d < 5*time.Second || d > 6*time.Second {
+			t.Errorf("activity StartToClose %s, want 5s (a quarter of the 20s run timeout)", d)
+		}
+	}
+	if GrowActivityTimeout(10*time.Minute) != activityTimeout {
+		t.Error("a long run timeout must keep the default StartToClose")
+	}
+}
+
+// A stuck-timeout too short to recover a lost attempt is refused.
+func TestValidateRefusesShortStuckTimeout(t *testing.T) {
+	s, ok := scenarios.Get(Name)
+	if !ok {
+		t.Fatal("not registered")
+	}
+	for _, tc := range []struct {
+		raw  map[string]string
+		want string
+	}{
+		{map[string]string{"stuck-timeout": "3s"}, "stuck-timeout 3s is too short"},
+		{map[string]string{"stuck-timeout": "3s", "mode": "external,incremental"}, ""}, // no grow workflow: no run timeout
+		{map[string]string{"stuck-timeout": "4s"}, ""},
+	} {
+		v, err := s.ParseOptions(tc.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Validate(v, scenarios.Load{})
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.raw, err, tc.want)
+		}
 	}
 }
