@@ -47,7 +47,9 @@ func (f *fakeClient) SignalWithStartWorkflow(_ context.Context, id, _ string, _ 
 	return fakeRun{id: id}, nil
 }
 
-func (f *fakeClient) GetWorkflow(_ context.Context, id, _ string) client.WorkflowRun { return fakeRun{id: id} }
+func (f *fakeClient) GetWorkflow(_ context.Context, id, _ string) client.WorkflowRun {
+	return fakeRun{id: id}
+}
 
 type fakeRun struct {
 	client.WorkflowRun
