@@ -4,10 +4,14 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"sort"
 	"strings"
+
+	"github.com/squallbench/squall/capacity"
+	"github.com/squallbench/squall/reports/plots"
 )
 
 //go:embed report.html.tmpl
@@ -49,6 +53,8 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 type page struct {
 	*Report
 	Sections []section
+	// CapacityFigures: the capacity curves (squall capacity runs only).
+	CapacityFigures []Figure
 }
 
 type section struct {
@@ -66,7 +72,7 @@ type namedQuantiles struct {
 // HTML renders rep as one self-contained page: the tables of report.md
 // and the plots, inline SVG, with no script and nothing fetched.
 func HTML(rep *Report) ([]byte, error) {
-	pg := page{Report: rep}
+	pg := page{Report: rep, CapacityFigures: capacityFigures(rep.Capacity)}
 	for i := range rep.Scenarios {
 		s := &rep.Scenarios[i]
 		sec := section{Scenario: s, Figures: Figures(rep, s)}
@@ -95,4 +101,45 @@ func HTML(rep *Report) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// capacityFigures draws a capacity search's curves: p99 and throughput
+// against the offered rate, one line per worker count, knees marked.
+func capacityFigures(c *capacity.Report) []Figure {
+	if c == nil {
+		return nil
+	}
+	var curves []plots.CapacityCurve
+	for _, s := range c.Searches {
+		cv := plots.CapacityCurve{Label: fmt.Sprintf("%d worker(s)", s.Workers)}
+		if s.Found {
+			cv.Knee = s.Rate
+		}
+		for _, p := range s.Probes {
+			cv.Probe = append(cv.Probe, plots.CapacityPoint{Offered: p.Rate, Throughput: p.Throughput, P99MS: p.P99MS, Pass: p.Pass})
+		}
+		curves = append(curves, cv)
+	}
+	slo, _ := capacity.ParseSLO(c.SLO)
+	var out []Figure
+	for _, f := range []struct {
+		id, title string
+		draw      func() ([]byte, error)
+	}{
+		{"capacity-latency", "p99 against offered rate", func() ([]byte, error) {
+			return plots.CapacityLatencySVG(float64(slo.Max.Microseconds())/1000, curves...)
+		}},
+		{"capacity-throughput", "throughput against offered rate", func() ([]byte, error) { return plots.CapacityThroughputSVG(curves...) }},
+	} {
+		svg, err := f.draw()
+		fig := Figure{ID: f.id, Title: f.title, SVG: svg}
+		if err != nil {
+			if errors.Is(err, plots.ErrNoData) {
+				continue
+			}
+			fig.Error = err.Error()
+		}
+		out = append(out, fig)
+	}
+	return out
 }
