@@ -70,8 +70,14 @@ Exit codes: 0 no regression, 1 regression, 2 bad or incomparable input.`,
 			if err != nil {
 				return cluster.Usagef("%v", err)
 			}
-			text, err := compare.Render(res, format)
-			if err != nil {
+			var text string
+			if format == "html" {
+				page, err := compare.HTML(res, base, cur)
+				if err != nil {
+					return fmt.Errorf("render html: %w", err)
+				}
+				text = string(page)
+			} else if text, err = compare.Render(res, format); err != nil {
 				return cluster.Usagef("%v", err)
 			}
 			if out != "" {

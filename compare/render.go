@@ -8,8 +8,8 @@ import (
 	"text/tabwriter"
 )
 
-// Formats of the output.
-var Formats = []string{"table", "md", "json"}
+// Formats of the output (html: a page with plots, see HTML).
+var Formats = []string{"table", "md", "json", "html"}
 
 // Render writes res in one of Formats.
 func Render(res *Result, format string) (string, error) {
