@@ -103,6 +103,8 @@ type run struct {
 	rec          *bench.Recorder
 	started      time.Time
 	wroteStart   bool
+
+	containers *cluster.ContainerCluster // --cluster container
 }
 
 func newRunID() string {
@@ -280,6 +282,13 @@ func (r *run) clusterUp(ctx context.Context) error {
 		}
 		r.conn.Address = addr
 	}
+	if p.Container {
+		addr, err := r.startContainers(ctx)
+		if err != nil {
+			return err
+		}
+		r.conn.Address = addr
+	}
 	if needs(p.Faults, faults.NeedProxy) {
 		px, err := faults.StartNetProxy(r.conn.Address)
 		if err != nil {
@@ -322,6 +331,7 @@ func (r *run) startServer(ctx context.Context) (string, error) {
 	if p.ServerLogLevel != "" {
 		args = append(args, "--log-level", p.ServerLogLevel)
 	}
+	args = append(args, persistenceArgs(p)...)
 	for k, v := range p.Dynamic {
 		args = append(args, "--dynamic-config", k+"="+v)
 	}
@@ -349,6 +359,9 @@ func (r *run) startServer(ctx context.Context) (string, error) {
 
 func (r *run) workersUp(ctx context.Context) error {
 	p := r.plan
+	if p.WorkerContainers && p.Workers > 0 {
+		return r.startWorkerContainers(ctx)
+	}
 	bin, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
@@ -397,6 +410,7 @@ func (r *run) stopProcesses() {
 	if r.proxy != nil {
 		r.proxy.Close()
 	}
+	r.stopContainers()
 }
 
 func (r *run) writeRunStart() {
@@ -404,6 +418,9 @@ func (r *run) writeRunStart() {
 	cl := "external"
 	if p.Embedded {
 		cl = "embedded"
+	}
+	if p.Container {
+		cl = "container"
 	}
 	info := reports.RunInfo{
 		SquallVersion: r.build.Version, Commit: r.build.Commit, ServerVersion: cluster.ServerVersion,

@@ -39,6 +39,7 @@ func main() {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cluster.Usagef("%v (see --help)", err) })
 	root.AddCommand(newRunCmd(), newServerCmd(), newWorkerCmd(), newListCmd(), newReportCmd())
+	root.AddCommand(newCleanupCmd())
 	os.Exit(exitCode(root.Execute()))
 }
 
