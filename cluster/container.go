@@ -16,9 +16,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	dockerclient "github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 	"google.golang.org/grpc"
@@ -107,6 +110,7 @@ func labels(runID, role string) map[string]string {
 // network and starts the server container, ready when its frontend answers
 // a gRPC health check.
 func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *ContainerCluster, err error) {
+	quietTestcontainers()
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
 		return nil, dockerUnavailable(err)
@@ -170,7 +174,18 @@ func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *Containe
 	srv, err := cc.start(ctx, "server", testcontainers.ContainerRequest{
 		Image:          cc.Image,
 		Cmd:            cmd,
-		ExposedPorts:   []string{fmt.Sprintf("%d:%d/tcp", port, containerFrontendPort), fmt.Sprintf("%d:%d/tcp", cc.MetricsPort, containerMetricsPort)},
+		ExposedPorts:   []string{fmt.Sprintf("%d/tcp", containerFrontendPort), fmt.Sprintf("%d/tcp", containerMetricsPort)},
+		HostConfigModifier: func(hc *container.HostConfig) {
+			// /data on an anonymous volume, not the image's layered file
+			// system: under fuse-overlayfs SQLite's writes slow to the point
+			// of timeouts. The volume lives as long as the container (kept
+			// across stop and start), and goes with it.
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: "/data"})
+			hc.PortBindings = network.PortMap{
+				network.MustParsePort(fmt.Sprintf("%d/tcp", containerFrontendPort)): {{HostPort: strconv.Itoa(port)}},
+				network.MustParsePort(fmt.Sprintf("%d/tcp", containerMetricsPort)):  {{HostPort: strconv.Itoa(cc.MetricsPort)}},
+			}
+		},
 		NetworkAliases: map[string][]string{nw.Name: {ServerAlias}},
 		WaitingFor:     &grpcHealth{addr: cc.Address, timeout: 2 * time.Minute},
 	})
@@ -486,6 +501,7 @@ type Leftover struct{ Kind, Name, RunID string }
 // Cleanup removes every container and network labelled by squall (of the
 // one run runID, or of all runs when it is empty), running or not.
 func Cleanup(ctx context.Context, runID string) ([]Leftover, error) {
+	quietTestcontainers()
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
 		return nil, dockerUnavailable(err)
@@ -526,3 +542,8 @@ func Cleanup(ctx context.Context, runID string) ([]Leftover, error) {
 	}
 	return out, errors.Join(errs...)
 }
+
+// quietTestcontainers silences testcontainers' own progress lines: squall
+// reports what matters itself, and they would break into the progress
+// output of a run.
+func quietTestcontainers() { tclog.SetDefault(tclog.NewNoopLogger()) }

@@ -211,6 +211,9 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 		if pg, err = parsePostgresDSN(o.DSN); err != nil {
 			return err
 		}
+		if o.Port+InternalPorts > MaxPostgresPort {
+			return Usagef("bad --port %d with --persistence postgres: PostgreSQL keeps the server's membership ports as SMALLINT, so want at most %d", o.Port, MaxPostgresPort-InternalPorts)
+		}
 	default:
 		return Usagef("bad --persistence %q: want %s or %s", o.Persistence, PersistenceSQLite, PersistencePostgres)
 	}
@@ -461,13 +464,14 @@ const InternalPorts = 7
 
 // FreePortRange finds a frontend port whose next InternalPorts ports are
 // free too, for a server squall starts itself.
+//
+// It picks below the kernel's ephemeral range: the ports stay clear of
+// outgoing connections, and PostgreSQL stores membership ports as a
+// SMALLINT, so they must be below 32768.
 func FreePortRange() (int, error) {
-	for try := 0; try < 100; try++ {
-		base, err := FreePort()
-		if err != nil {
-			return 0, err
-		}
-		if base > 65535-InternalPorts {
+	for try := 0; try < 200; try++ {
+		base := freeRangeLow + rand.IntN(MaxPostgresPort-InternalPorts-freeRangeLow)
+		if CheckPortFree("127.0.0.1", base, "") != nil {
 			continue
 		}
 		ok := true
@@ -480,6 +484,12 @@ func FreePortRange() (int, error) {
 	}
 	return 0, errors.New("no free range of ports for the embedded server")
 }
+
+// MaxPostgresPort is the highest frontend+internal port a server on
+// PostgreSQL can use (cluster_membership.rpc_port is a SMALLINT).
+const MaxPostgresPort = 32767
+
+const freeRangeLow = 20000
 
 // ReadyLine is what `squall server` prints on stdout, followed by host:port,
 // once the frontend accepts connections.
