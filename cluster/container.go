@@ -172,9 +172,9 @@ func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *Containe
 	}
 	cc.Address = net.JoinHostPort(host, strconv.Itoa(port))
 	srv, err := cc.start(ctx, "server", testcontainers.ContainerRequest{
-		Image:          cc.Image,
-		Cmd:            cmd,
-		ExposedPorts:   []string{fmt.Sprintf("%d/tcp", containerFrontendPort), fmt.Sprintf("%d/tcp", containerMetricsPort)},
+		Image:        cc.Image,
+		Cmd:          cmd,
+		ExposedPorts: []string{fmt.Sprintf("%d/tcp", containerFrontendPort), fmt.Sprintf("%d/tcp", containerMetricsPort)},
 		HostConfigModifier: func(hc *container.HostConfig) {
 			// /data on an anonymous volume, not the image's layered file
 			// system: under fuse-overlayfs SQLite's writes slow to the point

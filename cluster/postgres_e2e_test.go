@@ -121,9 +121,9 @@ func TestPostgresRunRestartKeepsDataAndShardCount(t *testing.T) {
 
 func TestOrdersBatchOnPostgres(t *testing.T) {
 	dsn := postgresDSN(t)
-	res := squalltest.Run(t, 8*time.Minute, "--scenario", "orders", "--option", "orders=2000", "--iterations", "1",
+	res := squalltest.Run(t, 8*time.Minute, "--scenario", "orders-batch", "--option", "orders=2000", "--iterations", "1",
 		"--concurrency", "1", "--persistence", "postgres", "--dsn", dsn)
-	s := squalltest.Scenario(t, res.Report, "orders")
+	s := squalltest.Scenario(t, res.Report, "orders-batch")
 	if res.Exit != 0 || res.Report.Verdict != "pass" || s.Lost != 0 {
 		t.Errorf("orders on postgres: exit %d verdict %s lost %d; invariants %+v", res.Exit, res.Report.Verdict, s.Lost, s.Invariants)
 	}
