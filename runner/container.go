@@ -32,6 +32,9 @@ func validateClusterFlags(f Flags, bad func(string, ...any)) {
 		if f.Conn.Address != "" {
 			bad("--cluster container starts its own server: drop --address (or drop --cluster to use the cluster at --address)")
 		}
+		if f.DB != "" || f.ServerPort != 0 || f.MetricsPort != 0 {
+			bad("--db, --server-port and --server-metrics-port are for the embedded server: the server container keeps its SQLite file on its own volume and gets free host ports")
+		}
 		if f.WorkerContainers && f.Image != "" && !cluster.IsSquallImage(f.Image) {
 			bad("--worker-containers runs squall workers from the squall image: drop --image %s or --worker-containers", f.Image)
 		}
