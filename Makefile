@@ -28,7 +28,10 @@ bench: build
 	./$(BIN) run --scenario $(BENCH_SCENARIO) --rate $(BENCH_RATE) --duration $(BENCH_DURATION) $(BENCH_ARGS)
 
 # End-to-end tests run the real binary; SQUALL_BIN spares each package a build.
+# The Postgres tests need a PostgreSQL on loopback: the script installs and
+# starts one when absent (and leaves a running one alone).
 test: build
+	./scripts/ensure-postgres.sh >/dev/null
 	SQUALL_BIN=$(CURDIR)/$(BIN) go test -p 1 -count=1 -timeout 25m ./...
 
 # Unit tests only: no servers, no containers.

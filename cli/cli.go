@@ -40,6 +40,7 @@ func Main() {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cluster.Usagef("%v (see --help)", err) })
 	root.AddCommand(newRunCmd(), newCapacityCmd(), newServerCmd(), newWorkerCmd(), newListCmd(), newReportCmd())
 	root.AddCommand(newCompareCmd())
+	root.AddCommand(newCleanupCmd())
 	os.Exit(exitCode(root.Execute()))
 }
 

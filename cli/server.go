@@ -19,9 +19,11 @@ func newServerCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the embedded Temporal server (SQLite file, WAL) until SIGTERM",
-		Long: `Runs the Temporal server compiled into squall, on a SQLite file, with
-namespace "default" registered. Restarting on an existing --db keeps its data.
+		Short: "Run the embedded Temporal server (SQLite file or PostgreSQL) until SIGTERM",
+		Long: `Runs the Temporal server compiled into squall, on a SQLite file (default)
+or on PostgreSQL (--persistence postgres --dsn ...), with namespace "default"
+registered. The schema is the server's own, created when absent; restarting on
+an existing --db or database keeps its data.
 'squall run' starts this as a child process; run it by hand to keep a server up
 between runs (then point 'squall run --address' at it).`,
 		Args: cobra.NoArgs,
@@ -46,7 +48,10 @@ between runs (then point 'squall run --address' at it).`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.Persistence, "persistence", cluster.PersistenceSQLite, "where the server keeps its data: sqlite (--db) or postgres (--dsn)")
 	f.StringVar(&o.DBPath, "db", "squall-temporal.db", "SQLite database file (created if absent, reused otherwise)")
+	f.StringVar(&o.DSN, "dsn", "", "postgres://USER:PASSWORD@HOST:PORT/DB for --persistence postgres: DB and DB_visibility are created with schema if absent, reused otherwise")
+	f.IntVar(&o.Shards, "shards", 1, "history shards; fixed when the database is created (a different count on an existing one is refused)")
 	f.IntVar(&o.Port, "port", 7233, "frontend gRPC port (the server also uses the next 7 ports for its internal services)")
 	f.StringVar(&o.BindIP, "bind", "127.0.0.1", "frontend bind address (0.0.0.0 inside a container)")
 	f.IntVar(&o.MetricsPort, "metrics-port", 0, "serve the server's Prometheus metrics on this port (0 = off)")

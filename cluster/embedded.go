@@ -55,7 +55,15 @@ var LoadTestDynamicConfig = map[string]string{
 
 // ServerOptions configure the embedded server.
 type ServerOptions struct {
-	DBPath      string            // SQLite file; created with schema if absent, reused otherwise
+	// Persistence is "sqlite" (default: DBPath) or "postgres" (DSN).
+	Persistence string
+	DBPath      string // SQLite file; created with schema if absent, reused otherwise
+	// DSN is postgres://USER:PASSWORD@HOST:PORT/DB: databases DB and
+	// DB_visibility are created with schema if absent, reused otherwise.
+	DSN string
+	// Shards is the number of history shards (0: 1). Fixed when a
+	// database is created; a different count on an existing one is refused.
+	Shards      int
 	BindIP      string            // frontend bind address ("127.0.0.1"; "0.0.0.0" inside a container)
 	Port        int               // frontend gRPC port
 	MetricsPort int               // Prometheus /metrics port; 0 disables
@@ -169,15 +177,38 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 	if err != nil {
 		return err
 	}
-	if o.DBPath == "" {
-		return Usagef("missing --db: name the SQLite file to keep the server's data in")
+	if o.Shards == 0 {
+		o.Shards = 1
 	}
+	if o.Shards < 1 || o.Shards > MaxShards {
+		return Usagef("bad --shards %d: want 1-%d", o.Shards, MaxShards)
+	}
+	var pg *postgresDSN
 	fresh := true
-	if st, err := os.Stat(o.DBPath); err == nil && st.Size() > 0 {
-		fresh = false
-	}
-	if err := checkWritable(o.DBPath); err != nil {
-		return err
+	switch o.Persistence {
+	case "", PersistenceSQLite:
+		o.Persistence = PersistenceSQLite
+		if o.DSN != "" {
+			return Usagef("--dsn is for --persistence postgres; SQLite takes --db FILE")
+		}
+		if o.DBPath == "" {
+			return Usagef("missing --db: name the SQLite file to keep the server's data in")
+		}
+		if st, err := os.Stat(o.DBPath); err == nil && st.Size() > 0 {
+			fresh = false
+		}
+		if err := checkWritable(o.DBPath); err != nil {
+			return err
+		}
+	case PersistencePostgres:
+		if pg, err = parsePostgresDSN(o.DSN); err != nil {
+			return err
+		}
+		if o.Port+InternalPorts > MaxPostgresPort {
+			return Usagef("bad --port %d with --persistence postgres: PostgreSQL keeps the server's membership ports as SMALLINT, so want at most %d", o.Port, MaxPostgresPort-InternalPorts)
+		}
+	default:
+		return Usagef("bad --persistence %q: want %s or %s", o.Persistence, PersistenceSQLite, PersistencePostgres)
 	}
 	if err := CheckPortFree(o.BindIP, o.Port, "--port"); err != nil {
 		return err
@@ -201,11 +232,12 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 	if err != nil {
 		return err
 	}
+	store := cfg.Persistence.DefaultStore
 	if o.ControlPort > 0 || len(o.PersistenceFaults) > 0 {
 		rf := &runtimeFaults{rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
-		ds := cfg.Persistence.DataStores[sqliteplugin.PluginName]
+		ds := cfg.Persistence.DataStores[store]
 		ds.FaultInjection = &config.FaultInjection{Targets: staticFaultConfig(o.PersistenceFaults), Injector: rf.inject}
-		cfg.Persistence.DataStores[sqliteplugin.PluginName] = ds
+		cfg.Persistence.DataStores[store] = ds
 		if o.ControlPort > 0 {
 			stop, err := rf.serveControl(o.ControlPort)
 			if err != nil {
@@ -214,11 +246,26 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 			defer stop()
 		}
 	}
-	sqlCfg := cfg.Persistence.DataStores[sqliteplugin.PluginName].SQL
-	if fresh {
+	sqlCfg := cfg.Persistence.DataStores[store].SQL
+	where := "SQLite file " + o.DBPath
+	switch {
+	case pg != nil:
+		where = fmt.Sprintf("postgres database %s at %s", pg.db, net.JoinHostPort(pg.host, pg.port))
+		if err := pg.ensureDatabases(ctx); err != nil {
+			return err
+		}
+		if err := pg.setupSchemas(logger); err != nil {
+			return fmt.Errorf("postgres schema: %w", err)
+		}
+	case fresh:
 		// OpenFile above may have created an empty file; the schema tool wants to own it.
 		if err := sqlite.SetupSchema(sqlCfg); err != nil {
 			return fmt.Errorf("set up schema in %s: %w", o.DBPath, err)
+		}
+	}
+	if !fresh || pg != nil {
+		if err := checkShardCount(ctx, sqlCfg, cfg.ClusterMetadata.CurrentClusterName, int32(o.Shards), where); err != nil {
+			return err
 		}
 	}
 	ns, err := sqlite.NewNamespaceConfig(cfg.ClusterMetadata.CurrentClusterName, DefaultNamespace, false, nil)
@@ -311,8 +358,15 @@ func serverLogger(o ServerOptions) (tlog.Logger, error) {
 	})), nil
 }
 
+// Persistence backends of the embedded server.
+const (
+	PersistenceSQLite   = "sqlite"
+	PersistencePostgres = "postgres"
+)
+
 func serverConfig(o ServerOptions) (*config.Config, error) {
 	cfg := &config.Config{}
+	shards := int32(max(o.Shards, 1))
 	sqlCfg := &config.SQL{
 		PluginName:   sqliteplugin.PluginName,
 		DatabaseName: o.DBPath,
@@ -351,8 +405,23 @@ func serverConfig(o ServerOptions) (*config.Config, error) {
 	cfg.Persistence = config.Persistence{
 		DefaultStore:     sqliteplugin.PluginName,
 		VisibilityStore:  sqliteplugin.PluginName,
-		NumHistoryShards: 1,
+		NumHistoryShards: shards,
 		DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
+	}
+	if o.Persistence == PersistencePostgres {
+		pg, err := parsePostgresDSN(o.DSN)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Persistence = config.Persistence{
+			DefaultStore:     "postgres",
+			VisibilityStore:  "postgres-visibility",
+			NumHistoryShards: shards,
+			DataStores: map[string]config.DataStore{
+				"postgres":            {SQL: pg.sqlConfig(pg.db)},
+				"postgres-visibility": {SQL: pg.sqlConfig(pg.visibilityDB())},
+			},
+		}
 	}
 	cfg.ClusterMetadata = &cluster.Config{
 		EnableGlobalNamespace:    false,
@@ -388,13 +457,14 @@ const InternalPorts = 7
 
 // FreePortRange finds a frontend port whose next InternalPorts ports are
 // free too, for a server squall starts itself.
+//
+// It picks below the kernel's ephemeral range: the ports stay clear of
+// outgoing connections, and PostgreSQL stores membership ports as a
+// SMALLINT, so they must be below 32768.
 func FreePortRange() (int, error) {
-	for try := 0; try < 100; try++ {
-		base, err := FreePort()
-		if err != nil {
-			return 0, err
-		}
-		if base > 65535-InternalPorts {
+	for try := 0; try < 200; try++ {
+		base := freeRangeLow + rand.IntN(MaxPostgresPort-InternalPorts-freeRangeLow)
+		if CheckPortFree("127.0.0.1", base, "") != nil {
 			continue
 		}
 		ok := true
@@ -407,6 +477,12 @@ func FreePortRange() (int, error) {
 	}
 	return 0, errors.New("no free range of ports for the embedded server")
 }
+
+// MaxPostgresPort is the highest frontend+internal port a server on
+// PostgreSQL can use (cluster_membership.rpc_port is a SMALLINT).
+const MaxPostgresPort = 32767
+
+const freeRangeLow = 20000
 
 // ReadyLine is what `squall server` prints on stdout, followed by host:port,
 // once the frontend accepts connections.

@@ -39,6 +39,10 @@ type Env struct {
 	Persistence PersistenceControl
 	// APIs are the scenario's fake external services, if it has any.
 	APIs []scenarios.APIControl
+	// ServerContainer and WorkerContainers exist with --cluster container
+	// (workers only with --worker-containers).
+	ServerContainer  Container
+	WorkerContainers []Container
 }
 
 // PersistenceControl sets the embedded server's persistence fault rules
@@ -65,6 +69,7 @@ const (
 	NeedEmbedded         // the embedded server (a child process squall controls)
 	NeedProxy            // the network proxy in front of the frontend
 	NeedFakeService      // a scenario with fake external services
+	NeedContainer        // --cluster container (the target's container)
 )
 
 var (

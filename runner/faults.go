@@ -99,6 +99,7 @@ func (r *run) faultEnv(driver scenarios.Driver) (*faults.Env, error) {
 		},
 		Persistence: r.setPersistenceFaults,
 	}
+	r.addContainers(env)
 	if ap, ok := driver.(scenarios.APIProvider); ok {
 		env.APIs = ap.APIs()
 	}

@@ -46,6 +46,17 @@ type Flags struct {
 	DB             string
 	Dynamic        []string
 	ServerLogLevel string
+	// Persistence of a server squall starts: sqlite (DB) or postgres (DSN),
+	// with Shards history shards (0: 1).
+	Persistence string
+	DSN         string
+	Shards      int
+	// Cluster is "embedded" (default: a child process) or "container" (the
+	// server in a Docker container; Image overrides the locally built
+	// squall image, WorkerContainers runs the workers as containers too).
+	Cluster          string
+	Image            string
+	WorkerContainers bool
 
 	Workers int
 	Tuning  workers.Tuning
@@ -77,7 +88,9 @@ type Plan struct {
 	Load     scenarios.Load
 	Dynamic  map[string]string
 	Embedded bool
-	Faults   []faults.Spec
+	// Container: the server runs in a container (Embedded is then false).
+	Container bool
+	Faults    []faults.Spec
 }
 
 // Harness defaults, for what neither the flags nor the scenario set.
@@ -91,9 +104,10 @@ const (
 // Validate checks every input before anything starts and reports every
 // problem at once, as one usage error.
 func Validate(f Flags) (*Plan, error) {
-	p := &Plan{Flags: f, Embedded: f.Conn.Address == ""}
+	p := &Plan{Flags: f, Embedded: f.Conn.Address == "" && f.Cluster != ClusterContainer, Container: f.Cluster == ClusterContainer}
 	var problems []string
 	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	validateClusterFlags(f, bad)
 
 	if f.Scenario == "" {
 		bad("missing --scenario (one of: %s)", strings.Join(scenarios.Names(), ", "))
@@ -149,7 +163,7 @@ func Validate(f Flags) (*Plan, error) {
 		bad("%v", err)
 	}
 	p.Dynamic = dyn
-	if !p.Embedded && (len(f.Dynamic) > 0 || f.DB != "" || f.ServerPort != 0) {
+	if f.Conn.Address != "" && (len(f.Dynamic) > 0 || f.DB != "" || f.ServerPort != 0) {
 		bad("--dynamic-config, --db and --server-port configure the embedded server; with --address, configure your cluster itself")
 	}
 	p.Faults = validateFaults(f, p.Embedded, bad)
@@ -157,6 +171,7 @@ func Validate(f Flags) (*Plan, error) {
 		bad("%v", err)
 	}
 	validateMetrics(f.Metrics, f.Workers, bad)
+	validateContainerFaults(p, bad)
 	if len(problems) > 0 {
 		return nil, cluster.Usagef("%s", strings.Join(problems, "; "))
 	}

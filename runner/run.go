@@ -103,6 +103,8 @@ type run struct {
 	started      time.Time
 	wroteStart   bool
 	mx           runMetrics // metrics: live endpoint, server sampling (metrics.go)
+
+	containers *cluster.ContainerCluster // --cluster container
 }
 
 func newRunID() string {
@@ -330,6 +332,13 @@ func (r *run) clusterUp(ctx context.Context) error {
 		}
 		r.conn.Address = addr
 	}
+	if p.Container {
+		addr, err := r.startContainers(ctx)
+		if err != nil {
+			return err
+		}
+		r.conn.Address = addr
+	}
 	if r.clusterNeeds(faults.NeedProxy) {
 		px, err := faults.StartNetProxy(r.conn.Address)
 		if err != nil {
@@ -374,6 +383,7 @@ func (r *run) startServer(ctx context.Context) (string, error) {
 	if p.ServerLogLevel != "" {
 		args = append(args, "--log-level", p.ServerLogLevel)
 	}
+	args = append(args, persistenceArgs(p)...)
 	for k, v := range p.Dynamic {
 		args = append(args, "--dynamic-config", k+"="+v)
 	}
@@ -402,6 +412,9 @@ func (r *run) startServer(ctx context.Context) (string, error) {
 
 func (r *run) workersUp(ctx context.Context) error {
 	p := r.plan
+	if p.WorkerContainers && p.Workers > 0 {
+		return r.startWorkerContainers(ctx)
+	}
 	bin, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
@@ -458,6 +471,7 @@ func (r *run) stopProcesses() {
 		r.proxy = nil
 	}
 	r.staticFaults = false
+	r.stopContainers()
 }
 
 func (r *run) writeRunStart() {
@@ -465,6 +479,9 @@ func (r *run) writeRunStart() {
 	cl := "external"
 	if p.Embedded {
 		cl = "embedded"
+	}
+	if p.Container {
+		cl = "container"
 	}
 	info := reports.RunInfo{
 		SquallVersion: r.build.Version, Commit: r.build.Commit, ServerVersion: cluster.ServerVersion,

@@ -1,0 +1,549 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	dockerclient "github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// ServerAlias is the server container's name on the run's network: worker
+// containers dial ServerAlias:7233.
+const ServerAlias = "temporal"
+
+// Ports inside the server container.
+const (
+	containerFrontendPort = 7233
+	containerMetricsPort  = 9090
+)
+
+// ContainerSpec describes the server container of a --cluster container run.
+type ContainerSpec struct {
+	RunID string
+	// Image is another server image; empty: the squall image built from Bin.
+	Image string
+	Bin   string
+	// ServerFlags are `squall server` flags beyond the frontend/metrics
+	// ports, bind address and SQLite path the container sets itself
+	// (dynamic config, persistence, shards, log level).
+	ServerFlags []string
+	// Dynamic is the dynamic config, for the official image's preset.
+	Dynamic map[string]string
+	LogDir  string
+	Out     io.Writer // progress messages
+}
+
+// ContainerCluster is a server container (and optionally worker
+// containers) on a network of their own, all labelled with the run id.
+type ContainerCluster struct {
+	RunID       string
+	Address     string // the server's frontend, as this host reaches it
+	MetricsPort int    // the server's Prometheus port on this host
+	Image       string
+	Server      *Container
+	Workers     []*Container
+
+	cli    *testcontainers.DockerClient
+	net    *testcontainers.DockerNetwork
+	logDir string
+}
+
+// Container is one container of the run, with what faults need: pause,
+// stop, kill, start again (waiting until it is ready), network
+// disconnect and reconnect.
+type Container struct {
+	name    string
+	ctr     testcontainers.Container
+	cli     *testcontainers.DockerClient
+	network string
+	aliases []string
+}
+
+// officialPreset is the command line of the official temporalio/temporal
+// image (the Temporal CLI's dev server), for --image temporalio/temporal:TAG.
+func officialPreset(dynamic map[string]string) []string {
+	args := []string{"server", "start-dev", "--ip", "0.0.0.0", "--port", strconv.Itoa(containerFrontendPort),
+		"--metrics-port", strconv.Itoa(containerMetricsPort), "--headless", "--namespace", DefaultNamespace}
+	keys := make([]string, 0, len(dynamic))
+	for k := range dynamic {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, "--dynamic-config-value", k+"="+dynamic[k])
+	}
+	return args
+}
+
+func isOfficialImage(ref string) bool {
+	repo, _, _ := strings.Cut(ref, ":")
+	return repo == "temporalio/temporal" || strings.HasSuffix(repo, "/temporalio/temporal")
+}
+
+func labels(runID, role string) map[string]string {
+	return map[string]string{LabelRunID: runID, LabelRole: role}
+}
+
+// StartContainerCluster builds (or finds) the image, creates the run's
+// network and starts the server container, ready when its frontend answers
+// a gRPC health check.
+func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *ContainerCluster, err error) {
+	quietTestcontainers()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, dockerUnavailable(err)
+	}
+	if _, err := cli.Ping(ctx, dockerclient.PingOptions{}); err != nil {
+		cli.Close()
+		return nil, dockerUnavailable(err)
+	}
+	cc := &ContainerCluster{RunID: spec.RunID, cli: cli, logDir: spec.LogDir}
+	defer func() {
+		if err != nil {
+			cc.Close(context.WithoutCancel(ctx))
+		}
+	}()
+
+	var cmd []string
+	switch {
+	case spec.Image == "":
+		start := time.Now()
+		ref, built, err := EnsureImage(ctx, spec.Bin)
+		if err != nil {
+			return nil, err
+		}
+		if built {
+			fmt.Fprintf(spec.Out, "built image %s in %s\n", ref, time.Since(start).Round(time.Millisecond))
+		}
+		cc.Image = ref
+	default:
+		cc.Image = spec.Image
+		if err := ensurePulled(ctx, cli, spec.Image); err != nil {
+			return nil, err
+		}
+	}
+	if IsSquallImage(spec.Image) {
+		cmd = append([]string{"server", "--db", "/data/temporal.db", "--port", strconv.Itoa(containerFrontendPort),
+			"--bind", "0.0.0.0", "--metrics-port", strconv.Itoa(containerMetricsPort)}, spec.ServerFlags...)
+	} else if isOfficialImage(spec.Image) {
+		cmd = officialPreset(spec.Dynamic)
+	} // any other image: its own default command
+
+	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(labels(spec.RunID, "network")), tcnetwork.WithAttachable())
+	if err != nil {
+		return nil, fmt.Errorf("create docker network: %w", err)
+	}
+	cc.net = nw
+
+	// Fixed host ports: a container started again after a stop or kill
+	// keeps them, so clients reconnect to the same address.
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	if cc.MetricsPort, err = FreePort(); err != nil {
+		return nil, err
+	}
+	host := "127.0.0.1"
+	if h := os.Getenv("TESTCONTAINERS_HOST_OVERRIDE"); h != "" {
+		host = h
+	}
+	cc.Address = net.JoinHostPort(host, strconv.Itoa(port))
+	srv, err := cc.start(ctx, "server", testcontainers.ContainerRequest{
+		Image:        cc.Image,
+		Cmd:          cmd,
+		ExposedPorts: []string{fmt.Sprintf("%d/tcp", containerFrontendPort), fmt.Sprintf("%d/tcp", containerMetricsPort)},
+		HostConfigModifier: func(hc *container.HostConfig) {
+			// /data on an anonymous volume, not the image's layered file
+			// system: under fuse-overlayfs SQLite's writes slow to the point
+			// of timeouts. The volume lives as long as the container (kept
+			// across stop and start), and goes with it.
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: "/data"})
+			hc.PortBindings = network.PortMap{
+				network.MustParsePort(fmt.Sprintf("%d/tcp", containerFrontendPort)): {{HostPort: strconv.Itoa(port)}},
+				network.MustParsePort(fmt.Sprintf("%d/tcp", containerMetricsPort)):  {{HostPort: strconv.Itoa(cc.MetricsPort)}},
+			}
+		},
+		NetworkAliases: map[string][]string{nw.Name: {ServerAlias}},
+		WaitingFor:     &grpcHealth{addr: cc.Address, timeout: 2 * time.Minute},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cc.Server = srv
+	return cc, nil
+}
+
+// ensurePulled makes sure ref is present, pulling it when it is not; a
+// failed pull is a usage error (here: no registry to pull from).
+func ensurePulled(ctx context.Context, cli *testcontainers.DockerClient, ref string) error {
+	if _, err := cli.ImageInspect(ctx, ref); err == nil {
+		return nil
+	}
+	rc, err := cli.ImagePull(ctx, ref, dockerclient.ImagePullOptions{})
+	if err == nil {
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+	}
+	if err == nil {
+		if _, err = cli.ImageInspect(ctx, ref); err == nil {
+			return nil
+		}
+	}
+	return Usagef("--image %s is not present locally and cannot be pulled (%v): pull or build it first, or drop --image to use the locally built squall image", ref, oneLine(err))
+}
+
+func oneLine(err error) string {
+	s := strings.TrimSpace(fmt.Sprint(err))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// StartWorkers starts n worker containers from the squall image, each
+// running `squall worker ARGS... --address temporal:7233`, ready once it
+// prints its ready line.
+func (cc *ContainerCluster) StartWorkers(ctx context.Context, n int, args []string, readyLine string) error {
+	if !IsSquallImage(cc.Image) {
+		return Usagef("worker containers need the squall image, not %s", cc.Image)
+	}
+	var wg sync.WaitGroup
+	cs := make([]*Container, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := append([]string{"worker"}, args...)
+			cmd = append(cmd, "--address", net.JoinHostPort(ServerAlias, strconv.Itoa(containerFrontendPort)))
+			cs[i], errs[i] = cc.start(ctx, fmt.Sprintf("worker-%d", i), testcontainers.ContainerRequest{
+				Image:      cc.Image,
+				Cmd:        cmd,
+				WaitingFor: &logReady{line: readyLine, timeout: time.Minute},
+			})
+		}()
+	}
+	wg.Wait()
+	for i, c := range cs {
+		if c != nil {
+			cc.Workers = append(cc.Workers, c)
+		}
+		if errs[i] != nil {
+			return fmt.Errorf("worker container %d: %w", i, errs[i])
+		}
+	}
+	return nil
+}
+
+func (cc *ContainerCluster) start(ctx context.Context, role string, req testcontainers.ContainerRequest) (*Container, error) {
+	name := "squall-" + cc.RunID + "-" + role
+	req.Name = name
+	req.Labels = labels(cc.RunID, role)
+	req.Networks = []string{cc.net.Name}
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
+	c := &Container{name: role, ctr: ctr, cli: cc.cli, network: cc.net.Name, aliases: req.NetworkAliases[cc.net.Name]}
+	if ctr != nil && err != nil {
+		cc.saveLogs(c)
+		_ = ctr.Terminate(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("%s container (image %s): %w (log: %s)", role, req.Image, err, cc.logPath(c))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s container (image %s): %w", role, req.Image, err)
+	}
+	return c, nil
+}
+
+func (cc *ContainerCluster) logPath(c *Container) string {
+	return filepath.Join(cc.logDir, "container-"+c.name+".log")
+}
+
+// saveLogs writes the container's whole output (every start) to the run
+// directory: once it is removed, nothing else has it.
+func (cc *ContainerCluster) saveLogs(c *Container) {
+	if cc.logDir == "" || c.ctr == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rc, err := c.ctr.Logs(ctx)
+	if err != nil {
+		return
+	}
+	defer rc.Close()
+	f, err := os.Create(cc.logPath(c))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, rc)
+}
+
+// Close saves every container's output, then removes the containers and
+// the network. It takes its own time budget: it also runs after Ctrl-C.
+func (cc *ContainerCluster) Close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	var errs []error
+	all := append(append([]*Container{}, cc.Workers...), cc.Server)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, c := range all {
+		if c == nil || c.ctr == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Frozen containers cannot be stopped.
+			_, _ = cc.cli.ContainerUnpause(ctx, c.ctr.GetContainerID(), dockerclient.ContainerUnpauseOptions{})
+			cc.saveLogs(c)
+			if err := c.ctr.Terminate(ctx, testcontainers.StopTimeout(10*time.Second)); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("remove %s container: %w", c.name, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	cc.Workers, cc.Server = nil, nil
+	if cc.net != nil {
+		if err := cc.net.Remove(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", cc.net.Name, err))
+		}
+		cc.net = nil
+	}
+	if cc.cli != nil {
+		cc.cli.Close()
+		cc.cli = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Name is the container's role: server or worker-N.
+func (c *Container) Name() string { return c.name + " container" }
+
+func (c *Container) id() string { return c.ctr.GetContainerID() }
+
+func (c *Container) Pause(ctx context.Context) error {
+	_, err := c.cli.ContainerPause(ctx, c.id(), dockerclient.ContainerPauseOptions{})
+	return err
+}
+
+func (c *Container) Unpause(ctx context.Context) error {
+	_, err := c.cli.ContainerUnpause(ctx, c.id(), dockerclient.ContainerUnpauseOptions{})
+	return err
+}
+
+func (c *Container) Stop(ctx context.Context) error {
+	grace := 10 * time.Second
+	return c.ctr.Stop(ctx, &grace)
+}
+
+func (c *Container) Kill(ctx context.Context) error {
+	if _, err := c.cli.ContainerKill(ctx, c.id(), dockerclient.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		return err
+	}
+	for {
+		st, err := c.ctr.State(ctx)
+		if err != nil {
+			return err
+		}
+		if !st.Running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Start starts a stopped container and waits until it is ready again.
+func (c *Container) Start(ctx context.Context) error { return c.ctr.Start(ctx) }
+
+func (c *Container) Disconnect(ctx context.Context) error {
+	_, err := c.cli.NetworkDisconnect(ctx, c.network, dockerclient.NetworkDisconnectOptions{Container: c.id(), Force: true})
+	return err
+}
+
+func (c *Container) Connect(ctx context.Context) error {
+	_, err := c.cli.NetworkConnect(ctx, c.network, dockerclient.NetworkConnectOptions{Container: c.id(),
+		EndpointConfig: &network.EndpointSettings{Aliases: c.aliases}})
+	return err
+}
+
+// grpcHealth is ready when the frontend's gRPC health service reports the
+// workflow service SERVING: the server answers, not merely listens.
+type grpcHealth struct {
+	addr    string
+	timeout time.Duration
+}
+
+const workflowServiceName = "temporal.api.workflowservice.v1.WorkflowService"
+
+func (h *grpcHealth) WaitUntilReady(ctx context.Context, target wait.StrategyTarget) error {
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	hc := healthpb.NewHealthClient(conn)
+	var last error
+	for {
+		if err := exitedEarly(ctx, target); err != nil {
+			return err
+		}
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{Service: workflowServiceName})
+		ccancel()
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return nil
+		}
+		if err != nil {
+			last = err
+		} else {
+			last = fmt.Errorf("health: %s", resp.GetStatus())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("frontend %s not healthy within %s: %v", h.addr, h.timeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// logReady is ready when line appears in the output once more than it
+// had before this start (the output of earlier starts stays).
+type logReady struct {
+	line    string
+	timeout time.Duration
+	seen    int
+}
+
+func (l *logReady) WaitUntilReady(ctx context.Context, target wait.StrategyTarget) error {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	for {
+		if err := exitedEarly(ctx, target); err != nil {
+			return err
+		}
+		if rc, err := target.Logs(ctx); err == nil {
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			if n := bytes.Count(b, []byte(l.line)); n > l.seen {
+				l.seen = n
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no %q within %s", l.line, l.timeout)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// exitedEarly turns a container that died during start-up into an error
+// carrying its last output line (usually the reason).
+func exitedEarly(ctx context.Context, target wait.StrategyTarget) error {
+	st, err := target.State(ctx)
+	if err != nil || st.Running {
+		return nil
+	}
+	if st.Status != "exited" && st.Status != "dead" {
+		return nil
+	}
+	last := ""
+	if rc, err := target.Logs(ctx); err == nil {
+		sc := bufio.NewScanner(rc)
+		for sc.Scan() {
+			if s := strings.TrimSpace(sc.Text()); s != "" {
+				last = s
+			}
+		}
+		rc.Close()
+	}
+	if st.ExitCode == 2 && last != "" {
+		return Usagef("server container: %s", strings.TrimPrefix(last, "squall: "))
+	}
+	return fmt.Errorf("container exited with code %d during start-up: %s", st.ExitCode, last)
+}
+
+// Leftover is one Docker object `squall cleanup` removed.
+type Leftover struct{ Kind, Name, RunID string }
+
+// Cleanup removes every container and network labelled by squall (of the
+// one run runID, or of all runs when it is empty), running or not.
+func Cleanup(ctx context.Context, runID string) ([]Leftover, error) {
+	quietTestcontainers()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, dockerUnavailable(err)
+	}
+	defer cli.Close()
+	filter := LabelRunID
+	if runID != "" {
+		filter += "=" + runID
+	}
+	f := dockerclient.Filters{}.Add("label", filter)
+	cl, err := cli.ContainerList(ctx, dockerclient.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, dockerUnavailable(err)
+	}
+	var out []Leftover
+	var errs []error
+	for _, c := range cl.Items {
+		name := c.ID[:12]
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		if _, err := cli.ContainerRemove(ctx, c.ID, dockerclient.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			errs = append(errs, fmt.Errorf("remove container %s: %w", name, err))
+			continue
+		}
+		out = append(out, Leftover{Kind: "container", Name: name, RunID: c.Labels[LabelRunID]})
+	}
+	nl, err := cli.NetworkList(ctx, dockerclient.NetworkListOptions{Filters: f})
+	if err != nil {
+		return out, errors.Join(append(errs, err)...)
+	}
+	for _, n := range nl.Items {
+		if _, err := cli.NetworkRemove(ctx, n.ID, dockerclient.NetworkRemoveOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+			continue
+		}
+		out = append(out, Leftover{Kind: "network", Name: n.Name, RunID: n.Labels[LabelRunID]})
+	}
+	return out, errors.Join(errs...)
+}
+
+// quietTestcontainers silences testcontainers' own progress lines: squall
+// reports what matters itself, and they would break into the progress
+// output of a run.
+func quietTestcontainers() { tclog.SetDefault(tclog.NewNoopLogger()) }

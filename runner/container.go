@@ -1,0 +1,197 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/faults"
+	"github.com/squallbench/squall/workers"
+)
+
+// Cluster kinds for --cluster.
+const (
+	ClusterEmbedded  = "embedded"
+	ClusterContainer = "container"
+)
+
+// validateClusterFlags checks --cluster, --image, --worker-containers,
+// --persistence, --dsn and --shards.
+func validateClusterFlags(f Flags, bad func(string, ...any)) {
+	switch f.Cluster {
+	case "", ClusterEmbedded:
+		if f.Image != "" || f.WorkerContainers {
+			bad("--image and --worker-containers need --cluster container")
+		}
+	case ClusterContainer:
+		if f.Conn.Address != "" {
+			bad("--cluster container starts its own server: drop --address (or drop --cluster to use the cluster at --address)")
+		}
+		if f.DB != "" || f.ServerPort != 0 || f.MetricsPort != 0 {
+			bad("--db, --server-port and --server-metrics-port are for the embedded server: the server container keeps its SQLite file on its own volume and gets free host ports")
+		}
+		if f.WorkerContainers && f.Image != "" && !cluster.IsSquallImage(f.Image) {
+			bad("--worker-containers runs squall workers from the squall image: drop --image %s or --worker-containers", f.Image)
+		}
+	default:
+		bad("bad --cluster %q: want %s (default) or %s", f.Cluster, ClusterEmbedded, ClusterContainer)
+	}
+	switch f.Persistence {
+	case "", cluster.PersistenceSQLite:
+		if f.DSN != "" {
+			bad("--dsn is for --persistence postgres")
+		}
+	case cluster.PersistencePostgres:
+		if f.DSN == "" {
+			bad("--persistence postgres needs --dsn postgres://USER:PASSWORD@HOST:PORT/DB (scripts/ensure-postgres.sh starts a local PostgreSQL and prints one)")
+		}
+		if f.DB != "" {
+			bad("--db names a SQLite file: drop it with --persistence postgres")
+		}
+		if f.Cluster == ClusterContainer && dsnOnLoopback(f.DSN) {
+			bad("--dsn points at loopback, which inside the server's container is the container itself: give a host address the container can reach")
+		}
+		if f.Cluster == ClusterContainer && f.Image != "" && !cluster.IsSquallImage(f.Image) {
+			bad("--persistence postgres with --image %s: configure that image's persistence yourself (only the squall image takes squall's flags)", f.Image)
+		}
+	default:
+		bad("bad --persistence %q: want %s or %s", f.Persistence, cluster.PersistenceSQLite, cluster.PersistencePostgres)
+	}
+	if f.Shards < 0 || f.Shards > cluster.MaxShards {
+		bad("bad --shards %d: want 1-%d", f.Shards, cluster.MaxShards)
+	}
+	if f.Conn.Address != "" && (f.Persistence != "" || f.DSN != "" || f.Shards != 0) {
+		bad("--persistence, --dsn and --shards configure a server squall starts; with --address, configure your cluster itself")
+	}
+}
+
+func dsnOnLoopback(dsn string) bool {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validateContainerFaults: container faults act on containers, so they need
+// --cluster container (and worker containers for worker= targets).
+func validateContainerFaults(p *Plan, bad func(string, ...any)) {
+	for _, s := range p.Faults {
+		if s.Kind.Needs == faults.NeedProxy && p.WorkerContainers {
+			bad("--fault %s puts a proxy on this host between clients and the server; worker containers cannot reach it: drop --worker-containers or use container-net-disconnect", s.Kind.Name)
+		}
+		if s.Kind.Needs != faults.NeedContainer {
+			continue
+		}
+		if !p.Container {
+			bad("--fault %s needs --cluster container (it acts on the server's or workers' containers)", s.Kind.Name)
+			continue
+		}
+		target := s.Params.String("target")
+		if target == "server" {
+			continue
+		}
+		if !p.WorkerContainers {
+			bad("--fault %q: target=%s needs --worker-containers (workers run as processes otherwise)", s.Text, target)
+			continue
+		}
+		if _, err := faults.WorkerIndex(target, p.Workers); err != nil {
+			bad("--fault %q: %v", s.Text, err)
+		}
+	}
+}
+
+// persistenceArgs are the `squall server` flags for --persistence, --dsn
+// and --shards, passed to the embedded child and to the server container.
+func persistenceArgs(p *Plan) []string {
+	var a []string
+	if p.Persistence != "" {
+		a = append(a, "--persistence", p.Persistence)
+	}
+	if p.DSN != "" {
+		a = append(a, "--dsn", p.DSN)
+	}
+	if p.Shards > 0 {
+		a = append(a, "--shards", strconv.Itoa(p.Shards))
+	}
+	return a
+}
+
+// startContainers starts the server container and returns its frontend
+// address on this host.
+func (r *run) startContainers(ctx context.Context) (string, error) {
+	p := r.plan
+	bin, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find own binary: %w", err)
+	}
+	flags := persistenceArgs(p)
+	if p.ServerLogLevel != "" {
+		flags = append(flags, "--log-level", p.ServerLogLevel)
+	}
+	for k, v := range p.Dynamic {
+		flags = append(flags, "--dynamic-config", k+"="+v)
+	}
+	// The official image's dev server gets squall's load-test defaults too.
+	dyn := map[string]string{}
+	for k, v := range cluster.LoadTestDynamicConfig {
+		dyn[k] = v
+	}
+	for k, v := range p.Dynamic {
+		dyn[k] = v
+	}
+	start := time.Now()
+	cc, err := cluster.StartContainerCluster(ctx, cluster.ContainerSpec{
+		RunID: r.runID, Image: p.Image, Bin: bin, ServerFlags: flags, Dynamic: dyn, LogDir: r.dir, Out: r.con.Out,
+	})
+	if err != nil {
+		return "", err
+	}
+	r.containers = cc
+	fmt.Fprintf(r.con.Out, "Temporal in container %s (image %s) on %s, metrics :%d/metrics, ready in %s\n",
+		"squall-"+r.runID+"-server", cc.Image, cc.Address, cc.MetricsPort, time.Since(start).Round(time.Millisecond))
+	return cc.Address, nil
+}
+
+// startWorkerContainers runs the run's workers as containers on the run's
+// network, so container faults can hit them.
+func (r *run) startWorkerContainers(ctx context.Context) error {
+	p := r.plan
+	args := append([]string{"--task-queue", r.taskQueue, "--namespace", r.conn.Namespace}, p.Tuning.Args()...)
+	if err := r.containers.StartWorkers(ctx, p.Workers, args, workers.ReadyLine); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.con.Out, "%d worker container(s) polling task queue %s\n", p.Workers, r.taskQueue)
+	return nil
+}
+
+// addContainers gives the container faults their targets.
+func (r *run) addContainers(env *faults.Env) {
+	if r.containers == nil {
+		return
+	}
+	env.ServerContainer = r.containers.Server
+	for _, w := range r.containers.Workers {
+		env.WorkerContainers = append(env.WorkerContainers, w)
+	}
+}
+
+func (r *run) stopContainers() {
+	if r.containers == nil {
+		return
+	}
+	if err := r.containers.Close(context.Background()); err != nil {
+		fmt.Fprintf(r.con.Out, "warning: %v (run 'squall cleanup' to remove leftovers)\n", err)
+	}
+	r.containers = nil
+}
