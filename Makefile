@@ -19,7 +19,7 @@ BENCH_RATE     ?= 25/s
 BENCH_DURATION ?= 60s
 BENCH_ARGS     ?=
 
-.PHONY: build bench chaos test test-short lint image clean
+.PHONY: build bench chaos test test-short lint image clean example
 
 build:
 	go build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/squall
@@ -33,6 +33,15 @@ bench: build
 test: build
 	./scripts/ensure-postgres.sh >/dev/null
 	SQUALL_BIN=$(CURDIR)/$(BIN) go test -p 1 -count=1 -timeout 25m ./...
+	$(MAKE) example
+
+# The library path: examples/custom-scenario is a module of its own that
+# registers a scenario on squall; build it against this checkout and run it
+# end to end (exit 0: the run passed, its own invariant included).
+example:
+	cd examples/custom-scenario && go build -o $(CURDIR)/bin/custom-squall .
+	rm -rf bin/example-run
+	./bin/custom-squall run --scenario greeting --rate 5/s --duration 8s --out bin/example-run
 
 # Unit tests only: no servers, no containers.
 test-short:
