@@ -58,7 +58,7 @@ func Benchfmt(side *Side) string {
 					continue
 				}
 				u, f := benchUnit(m)
-				fmt.Fprintf(&b, "BenchmarkSquall/scenario=%s/metric=%s 1 %s %s\n", nameField(s.Name), m.Name,
+				fmt.Fprintf(&b, "BenchmarkSquall/scenario=%s/metric=%s 1 %s %s\n", nameField(s.Label()), m.Name,
 					strconv.FormatFloat(v*f, 'g', -1, 64), u)
 			}
 		}

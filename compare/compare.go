@@ -42,6 +42,10 @@ type Options struct {
 	PerMetric     map[string]float64
 	// AllowDifferent compares inputs whose plans or versions differ.
 	AllowDifferent bool
+	// AllowVersions accepts a squall or server version that differs
+	// between base and current (each side's repeats must still agree): a
+	// CI gate compares two commits, or a server upgrade, on purpose.
+	AllowVersions bool
 }
 
 // ParseTolerance reads a --max-regression value: "10%" for every metric,
@@ -123,7 +127,7 @@ func Compare(base, current *Side, o Options) (*Result, error) {
 		return nil, fmt.Errorf("--alpha %v: want a significance level between 0 and 1, e.g. 0.05", o.Alpha)
 	}
 	res := &Result{Base: base.Path, Current: current.Path, BaseRuns: len(base.Runs), CurrentRuns: len(current.Runs), Alpha: o.Alpha, Rows: []Row{}}
-	diffs, notes := differences(base, current)
+	diffs, notes := differences(base, current, o.AllowVersions)
 	res.Notes = notes
 	if len(diffs) > 0 {
 		if !o.AllowDifferent {
@@ -163,12 +167,12 @@ func Compare(base, current *Side, o Options) (*Result, error) {
 func scenarioNames(base, current *Side) []string {
 	cur := map[string]bool{}
 	for _, s := range current.Runs[0].Report.Scenarios {
-		cur[s.Name] = true
+		cur[s.Label()] = true
 	}
 	var out []string
 	for _, s := range base.Runs[0].Report.Scenarios {
-		if cur[s.Name] {
-			out = append(out, s.Name)
+		if cur[s.Label()] {
+			out = append(out, s.Label())
 		}
 	}
 	return out
@@ -179,7 +183,7 @@ func values(m Metric, name string, side *Side) []float64 {
 	for _, r := range side.Runs {
 		for i := range r.Report.Scenarios {
 			s := &r.Report.Scenarios[i]
-			if s.Name != name {
+			if s.Label() != name {
 				continue
 			}
 			if v, ok := m.Run(r.Report, s); ok {
@@ -193,7 +197,7 @@ func values(m Metric, name string, side *Side) []float64 {
 func intervals(m Metric, name string, side *Side) []float64 {
 	var out []float64
 	for _, s := range side.Runs[0].Report.Scenarios {
-		if s.Name != name {
+		if s.Label() != name {
 			continue
 		}
 		// The first and last intervals are partial: the load ramps up into

@@ -12,14 +12,26 @@ import (
 // (repeats must be repeats) and between the sides. Fault schedules are
 // only noted: slowing the current side with a fault is how the gate's
 // power is measured, and a fault is part of what is being compared.
-func differences(base, current *Side) (diffs, notes []string) {
+//
+// With allowVersions, a version that differs between the sides is a note;
+// within a side, repeats must still share one build.
+func differences(base, current *Side, allowVersions bool) (diffs, notes []string) {
 	ref := base.Runs[0]
 	for _, side := range []*Side{base, current} {
 		for _, r := range side.Runs {
 			if r.Path == ref.Path {
 				continue
 			}
-			diffs = append(diffs, runDiffs(ref, r)...)
+			plan, versions := runDiffs(ref, r)
+			diffs = append(diffs, plan...)
+			if !allowVersions {
+				diffs = append(diffs, versions...)
+			} else if side == base || r.Path == side.Runs[0].Path {
+				notes = append(notes, versions...)
+			} else {
+				_, within := runDiffs(side.Runs[0], r)
+				diffs = append(diffs, within...)
+			}
 			if f1, f2 := faultSpecs(ref.Report), faultSpecs(r.Report); f1 != f2 {
 				notes = append(notes, fmt.Sprintf("fault schedules differ: %s has [%s], %s has [%s]", ref.Path, f1, r.Path, f2))
 			}
@@ -28,7 +40,8 @@ func differences(base, current *Side) (diffs, notes []string) {
 	return dedupe(diffs), dedupe(notes)
 }
 
-func runDiffs(a, b Run) []string {
+// runDiffs lists how b's plan and build differ from a's.
+func runDiffs(a, b Run) (plan, versions []string) {
 	var out []string
 	d := func(what, va, vb string) {
 		if va != vb {
@@ -38,17 +51,18 @@ func runDiffs(a, b Run) []string {
 	ra, rb := a.Report, b.Report
 	d("squall version", ra.Run.SquallVersion, rb.Run.SquallVersion)
 	d("server version", ra.Run.ServerVersion, rb.Run.ServerVersion)
+	versions, out = out, nil
 	d("scenarios", names(ra), names(rb))
 	sb := map[string]*reports.Scenario{}
 	for i := range rb.Scenarios {
-		sb[rb.Scenarios[i].Name] = &rb.Scenarios[i]
+		sb[rb.Scenarios[i].Label()] = &rb.Scenarios[i]
 	}
 	for _, x := range ra.Scenarios {
-		y := sb[x.Name]
+		y := sb[x.Label()]
 		if y == nil {
 			continue // already listed as a different set of scenarios
 		}
-		p := "scenario " + x.Name + " "
+		p := "scenario " + x.Label() + " "
 		d(p+"executor", x.Executor, y.Executor)
 		d(p+"pacer", x.Pacer, y.Pacer)
 		d(p+"concurrency", fmt.Sprint(x.Concurrency), fmt.Sprint(y.Concurrency))
@@ -80,13 +94,13 @@ func runDiffs(a, b Run) []string {
 			d(p+"option "+k, va, vb)
 		}
 	}
-	return out
+	return out, versions
 }
 
 func names(r *reports.Report) string {
 	n := make([]string, len(r.Scenarios))
 	for i, s := range r.Scenarios {
-		n[i] = s.Name
+		n[i] = s.Label()
 	}
 	return strings.Join(n, ",")
 }
