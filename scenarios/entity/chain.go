@@ -9,13 +9,14 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/scenarios/check"
 )
 
 // RunStat is what the server's history says about one run of an entity.
 type RunStat struct {
 	RunID  string `json:"run_id"`
-	Status string `json:"status"` // continued_as_new, completed, terminated, ...
+	Status string `json:"status"` // scenarios.StatusName's spelling
 	// Events and Bytes: the run's history length and size (Describe), i.e.
 	// at its continue-as-new for every run but the last.
 	Events int64 `json:"events"`
@@ -152,6 +153,13 @@ func walkChain(ctx context.Context, cl client.Client, id string, keepIDs bool, o
 	}
 	return ch, nil
 }
+
+// The statuses the checks compare, in the spelling check.Describe uses.
+var (
+	statusContinued  = scenarios.StatusName(enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW)
+	statusCompleted  = scenarios.StatusName(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
+	statusTerminated = scenarios.StatusName(enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED)
+)
 
 func describeErr(e check.Execution) error {
 	switch {

@@ -157,7 +157,7 @@ func (d *driver) strategyProblems(e int, st State, ch Chain, p *check.Problems) 
 		switch {
 		case r.TerminateReason != "":
 			continue // runs-within-server-limits reports it
-		case !last && r.Status != "continued_as_new", last && r.Status != "completed":
+		case !last && r.Status != statusContinued, last && r.Status != statusCompleted:
 			p.Add("entity %d run %d: status %s", e, i+1, r.Status)
 			continue
 		}
@@ -224,7 +224,7 @@ func (d *driver) checkTerminatedAtLimit() scenarios.Invariant {
 }
 
 func terminatedAtLimit(r RunStat) bool {
-	return r.Status == "terminated" && (strings.Contains(r.TerminateReason, "history count exceeds limit") ||
+	return r.Status == statusTerminated && (strings.Contains(r.TerminateReason, "history count exceeds limit") ||
 		strings.Contains(r.TerminateReason, "history size exceeds limit"))
 }
 
@@ -340,7 +340,7 @@ func (d *driver) count() tally {
 		t.maxRuns = max(t.maxRuns, runs)
 		for i, r := range ch.Runs {
 			t.maxEvents, t.maxBytes = max(t.maxEvents, r.Events), max(t.maxBytes, r.Bytes)
-			if r.Status == "continued_as_new" {
+			if r.Status == statusContinued {
 				t.cans++
 				t.canEvents, t.canBytes = append(t.canEvents, r.Events), append(t.canBytes, r.Bytes)
 				if len(t.canRows) < maxCANRows {
