@@ -180,7 +180,9 @@ func (d *driver) finishEntity(ctx context.Context, l *ledger, onTx func(Tx, time
 	}
 	if l.resultErr == nil {
 		var res Result
-		if err := scenarios.AwaitResult(ctx, d.env.Client.GetWorkflow(ctx, l.id, ""), &res); err != nil {
+		// One wait, not AwaitResult: a terminated entity (can=never) must
+		// answer at once, not be asked again until the finish deadline.
+		if err := d.env.Client.GetWorkflow(ctx, l.id, "").Get(ctx, &res); err != nil {
 			l.resultErr = err
 		} else {
 			l.result = &res
