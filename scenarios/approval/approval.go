@@ -29,9 +29,6 @@ import (
 	"sync"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/scenarios/fakes"
 )
@@ -54,30 +51,33 @@ func init() {
 			{Name: "mode", Kind: scenarios.Enum, Default: ModeChain, Choices: []string{ModeSingle, ModeChain},
 				Help: "single: one approval (validate, ask, wait, execute); chain: levels by amount"},
 			{Name: "timeout", Kind: scenarios.Duration, Default: "10s", Min: scenarios.MinOf(0.001),
-				Help: "approval timeout per step (the chapter: 7 days single, 24 h per level; the unit tests use those with time skipping)"},
+				Help: "approval timeout per step (the chapter: 7 days single, 24 h per level; the unit tests use those with time skipping); " +
+					"more than the 6 s a lost notification may take to be retried"},
 			{Name: "approve", Kind: scenarios.Float, Default: "0.8", Min: scenarios.MinOf(0), Help: "fraction of approvers who approve"},
 			{Name: "reject", Kind: scenarios.Float, Default: "0.1", Min: scenarios.MinOf(0), Help: "fraction who reject (the rest ignore the request)"},
 			{Name: "delay-dist", Kind: scenarios.Enum, Default: DistUniform, Choices: []string{DistUniform, DistExponential, DistFixed},
 				Help: "approver delay after the notification: uniform on [0, 2*delay], exponential with mean delay, or fixed"},
 			{Name: "delay", Kind: scenarios.Duration, Default: "2s", Min: scenarios.MinOf(0), Help: "mean approver delay"},
 			{Name: "race-margin", Kind: scenarios.Duration, Default: "2s", Min: scenarios.MinOf(0),
-				Help: "delays this close to the timeout are moved past it (timer vs signal would be a race)"},
+				Help: "delays this close to the timeout are moved past it (timer vs signal would be a race); late ones also past the 6 s a lost notification may take"},
 			{Name: "min-amount", Kind: scenarios.Float, Default: "1000", Min: scenarios.MinOf(0.01), Help: "smallest amount (log-uniform)"},
 			{Name: "max-amount", Kind: scenarios.Float, Default: "5000000", Min: scenarios.MinOf(0.01), Help: "largest amount"},
 			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of amounts, decisions and delays"},
 		},
-		Validate: func(o scenarios.Values) error { return planConfig(o).Check() },
+		// A few requests a second: each is a conversation of queries and
+		// signals over up to four approval windows. The grace covers the
+		// longest request of the default options (see RequestSpan).
+		Defaults: scenarios.Defaults{Rate: "2/s", Duration: 30 * time.Second, Grace: 2 * time.Minute},
+		Validate: validate,
 		Register: Register,
 		New:      newDriver,
 	})
 }
 
-// record is one iteration as the driver saw it.
+// record is one iteration as the driver saw it (kept while it runs).
 type record struct {
 	id       string
 	plan     Plan
-	got      *Outcome
-	err      string
 	queries  int
 	qerrs    []string
 	signals  int
@@ -94,9 +94,17 @@ type driver struct {
 
 	mu      sync.Mutex
 	waiters map[string]chan int64 // notify key -> arrival
-	records []*record
-	unacked int
+	// seen counts the services' requests per key of the requests in
+	// flight (every level's notify key and the execute key), so each
+	// request is judged when it ends and forgotten.
+	seen  map[string]int
+	tally tally
 }
+
+// validate checks the options against each other: the approval window
+// must leave room for the race margin and for the recovery of a lost
+// notification (PlanConfig.Check).
+func validate(o scenarios.Values, _ scenarios.Load) error { return planConfig(o).Check() }
 
 func planConfig(o scenarios.Values) PlanConfig {
 	return PlanConfig{Chain: o.String("mode") == ModeChain, Approve: o.Float("approve"), Reject: o.Float("reject"),
@@ -105,14 +113,14 @@ func planConfig(o scenarios.Values) PlanConfig {
 }
 
 func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
-	d := &driver{env: env, seed: o.Int("seed"), waiters: map[string]chan int64{}, cfg: planConfig(o)}
+	d := &driver{env: env, seed: o.Int("seed"), waiters: map[string]chan int64{}, seen: map[string]int{}, cfg: planConfig(o), tally: newTally()}
 	if err := d.cfg.Check(); err != nil {
 		return nil, err
 	}
 	if d.notify, err = fakes.Start(fakes.Config{Name: Name + ".notify", OnRequest: d.notified}); err != nil {
 		return nil, err
 	}
-	if d.actions, err = fakes.Start(fakes.Config{Name: Name + ".actions"}); err != nil {
+	if d.actions, err = fakes.Start(fakes.Config{Name: Name + ".actions", OnRequest: d.count}); err != nil {
 		_ = d.notify.Close()
 		return nil, err
 	}
@@ -123,6 +131,7 @@ func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scen
 // through (a failed attempt, e.g. under the api-errors fault, is retried by
 // the activity; the workflow's timeout starts after the one that worked).
 func (d *driver) notified(e fakes.Entry) {
+	d.count(e)
 	if e.Status != http.StatusOK {
 		return
 	}
@@ -140,21 +149,41 @@ func (d *driver) notified(e fakes.Entry) {
 // WorkflowID names iteration n of a run.
 func WorkflowID(runID string, n int64) string { return fmt.Sprintf("%s-%s-%d", Name, runID, n) }
 
+// count books a request to either service for the request in flight it
+// belongs to.
+func (d *driver) count(e fakes.Entry) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.seen[e.Key]; ok {
+		d.seen[e.Key]++
+	}
+}
+
 func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	rng := rand.New(rand.NewSource(d.seed*1_000_003 + it.N))
 	rec := &record{id: WorkflowID(d.env.RunID, it.N), plan: NewPlan(d.cfg, rng)}
 	chans := map[string]chan int64{}
+	keys := []string{ExecuteKey(rec.id)}
+	for _, l := range rec.plan.Levels {
+		keys = append(keys, NotifyKey(rec.id, l))
+	}
 	d.mu.Lock()
 	for _, dec := range rec.plan.Decisions {
 		ch := make(chan int64, 1)
 		chans[dec.Level] = ch
 		d.waiters[NotifyKey(rec.id, dec.Level)] = ch
 	}
+	for _, k := range keys {
+		d.seen[k] = 0
+	}
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
 		for _, dec := range rec.plan.Decisions {
 			delete(d.waiters, NotifyKey(rec.id, dec.Level))
+		}
+		for _, k := range keys {
+			delete(d.seen, k)
 		}
 		d.mu.Unlock()
 	}()
@@ -164,33 +193,26 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	}
 	in := Input{Request: Request{ID: rec.id, Amount: rec.plan.Amount, NotifyURL: d.notify.URL, ActionsURL: d.actions.URL}, Timeout: d.cfg.Timeout}
 	start := time.Now()
-	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{ID: rec.id, TaskQueue: d.env.TaskQueue}, wf, in)
+	run, err := d.env.Start(ctx, scenarios.StartSpec{ID: rec.id, Workflow: wf, Args: []any{in}})
 	if err != nil {
-		d.env.Journal.Started(Name, rec.id, "", false)
-		d.mu.Lock()
-		d.unacked++
-		d.mu.Unlock()
-		return fmt.Errorf("start %s: %w", rec.id, err)
+		return err
 	}
-	d.env.Journal.Started(Name, rec.id, run.GetRunID(), true)
-	d.mu.Lock()
-	d.records = append(d.records, rec)
-	d.mu.Unlock()
-
-	err = d.approvers(ctx, rec, chans)
+	aerr := d.approvers(ctx, rec, chans)
 	var out Outcome
-	gerr := scenarios.AwaitResult(ctx, run, &out)
+	gerr := scenarios.Await(ctx, run, &out)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if gerr != nil {
-		err = errors.Join(err, gerr)
-	} else {
-		rec.got = &out
+	var got *Outcome
+	if gerr == nil {
+		got = &out
 		d.env.Observe("request."+out.Status, time.Since(start))
 	}
-	if err != nil {
-		rec.err = err.Error()
-		return fmt.Errorf("%s: %w", rec.id, err)
+	d.tally.add(rec, got, errors.Join(aerr, gerr), d.seen)
+	if gerr != nil {
+		return gerr
+	}
+	if aerr != nil {
+		return &scenarios.WorkflowError{ID: rec.id, Err: aerr}
 	}
 	return nil
 }
@@ -254,11 +276,17 @@ func (d *driver) signal(ctx context.Context, id string, dec Decision) error {
 	return scenarios.Signal(ctx, d.env.Client, id, SignalRejectStep, StepSignal{Level: dec.Level, Reason: "rejected by " + by})
 }
 
+// queryWait bounds how long a status query may take to show what the
+// approvers did. A decision that landed while the level's notification
+// was being recovered shows as soon as the notify retry completes (up to
+// NotifyRecovery later), so this must stay well above it.
+const queryWait = 30 * time.Second
+
 // check queries the workflow and compares its answer with what the
 // simulated approvers have done: levels before i approved, level i
 // pending (before its decision) or decided (after), the rest pending.
 func (d *driver) check(ctx context.Context, rec *record, i int, after bool, action string) {
-	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	qctx, cancel := context.WithTimeout(ctx, queryWait)
 	defer cancel()
 	// A query needs a worker and a reachable server: during a fault window
 	// it may fail and succeed a moment later. Ask again until the 30 s are
@@ -306,8 +334,8 @@ func (d *driver) check(ctx context.Context, rec *record, i int, after bool, acti
 	// necessarily at once: under a fault the level's notify activity may
 	// still be waiting for its completion to be recorded (the approver
 	// reacts to the notification reaching the service), so the chain has
-	// recorded the approval without moving on yet. Ask again until the
-	// 30 s are up. Before a decision nothing may change, so one answer
+	// recorded the approval without moving on yet. Ask again until
+	// queryWait is up. Before a decision nothing may change, so one answer
 	// is the verdict.
 	for after && problem != "" && qctx.Err() == nil {
 		select {
@@ -377,10 +405,6 @@ func (d *driver) APIs() []scenarios.APIControl {
 		}
 	}
 	return out
-}
-
-func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {
-	return enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
 }
 
 func (d *driver) Close() error {

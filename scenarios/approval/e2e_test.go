@@ -9,22 +9,22 @@ import (
 )
 
 // 24 chained requests with simulated approvers (70% approve, 15% reject,
-// the rest ignore; delays uniform on 0..4 s against a 5 s timeout, so some
-// approvers are late): every request ends exactly as its approvers
+// the rest ignore; delays uniform on 0..7 s against an 8 s timeout with a
+// 2 s race margin, so some approvers are late): every request ends exactly as its approvers
 // decided, late signals change nothing, the status queries are right
 // before and after every decision, and the services saw exactly the
 // notifications and executions those decisions imply.
 func TestApprovalChainEndToEnd(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	res := squalltest.Run(t, 3*time.Minute, "--scenario", Name,
-		"--option", "timeout=5s", "--option", "delay=2s", "--option", "approve=0.7", "--option", "reject=0.15",
+		"--option", "timeout=8s", "--option", "delay=3500ms", "--option", "approve=0.7", "--option", "reject=0.15",
 		"--rate", "4/s", "--iterations", "24")
 	if res.Exit != 0 {
 		t.Errorf("exit %d, want 0", res.Exit)
 	}
 	s := squalltest.Scenario(t, res.Report, Name)
 	squalltest.InvariantsHold(t, s, "every-request-decided", "outcome-as-approvers-decided", "queries-correct-mid-flight",
-		"approvers-notified-as-reached", "executed-only-if-approved", "no-lost-workflows", "expected-end-state")
+		"approvers-notified-as-reached", "executed-only-if-approved", "no-lost-workflows", "expected-end-state", "every-start-journaled")
 	var sum Summary
 	if err := json.Unmarshal(s.Details["summary"], &sum); err != nil {
 		t.Fatal(err)

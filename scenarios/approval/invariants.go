@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/check"
 )
 
 // Summary is the run's outcome (report details "summary").
@@ -24,11 +25,87 @@ type Summary struct {
 	ActionsApplied int64          `json:"actions_executed"`
 }
 
-func firstOf(xs []string) string {
-	if len(xs) == 0 {
-		return ""
+// tally is what the finished requests add up to: counts and the problems
+// of each check, judged as each request ends (memory does not grow with
+// the run).
+type tally struct {
+	sum                                     Summary
+	withResult                              int
+	errs, outcomes, queries, notify, execed check.Problems
+}
+
+func newTally() tally {
+	return tally{sum: Summary{Expected: map[string]int{}, Got: map[string]int{}, ByChainLength: map[int]int{}, Decisions: map[string]int{}}}
+}
+
+// add judges one finished request: its outcome (nil: none), its error,
+// and seen, the services' request counts per key while it ran.
+func (t *tally) add(r *record, got *Outcome, err error, seen map[string]int) {
+	s := &t.sum
+	s.Requests++
+	s.Expected[r.plan.Want.Status]++
+	s.ByChainLength[len(r.plan.Levels)]++
+	for _, dec := range r.plan.Decisions {
+		a := dec.Action
+		if dec.Late {
+			a = "late-" + a
+		}
+		s.Decisions[a]++
 	}
-	return "; e.g. " + xs[0]
+	s.Queries += r.queries
+	s.Signals += r.signals
+	s.LateSignals += r.lateSent
+	for _, q := range r.qerrs {
+		t.queries.Add("%s: %s", r.id, q)
+	}
+	for _, e := range r.sigErrs {
+		t.errs.Add("%s: signal %s", r.id, e)
+	}
+	if err != nil {
+		t.errs.Add("%s: %v", r.id, err)
+	}
+	if got == nil {
+		return
+	}
+	t.withResult++
+	s.Got[got.Status]++
+	if got.Status != r.plan.Want.Status || got.Level != r.plan.Want.Level {
+		t.outcomes.Add("%s (amount %.2f, %s): ended %s at %q, the approvers decided %s at %q",
+			r.id, r.plan.Amount, describe(r.plan), got.Status, got.Level, r.plan.Want.Status, r.plan.Want.Level)
+	}
+	// The services' own view: who was notified, what was executed.
+	reached := len(r.plan.Decisions) // levels notified: up to the deciding one
+	for j, l := range r.plan.Levels {
+		n := seen[NotifyKey(r.id, l)]
+		if (j < reached && n == 0) || (j >= reached && n > 0) {
+			t.notify.Add("%s: level %s notified %d times (reached: %v)", r.id, l, n, j < reached)
+		}
+	}
+	if n := seen[ExecuteKey(r.id)]; (r.plan.Want.Status == StatusApproved) != (n > 0) {
+		t.execed.Add("%s: executed %d times, decided %s", r.id, n, r.plan.Want.Status)
+	}
+}
+
+// Finish keeps the services' logs in the run directory and emits the
+// summary.
+func (d *driver) Finish(context.Context) error {
+	var err error
+	if d.env.Dir != "" {
+		err = d.notify.WriteLog(filepath.Join(d.env.Dir, "notifications.jsonl"))
+		if aerr := d.actions.WriteLog(filepath.Join(d.env.Dir, "actions.jsonl")); err == nil {
+			err = aerr
+		}
+	}
+	d.env.Emit("summary", d.summary())
+	return err
+}
+
+func (d *driver) summary() Summary {
+	d.mu.Lock()
+	s := d.tally.sum
+	d.mu.Unlock()
+	s.Notifications, s.ActionsApplied = d.notify.Counts().Requests, d.actions.Counts().Requests
+	return s
 }
 
 // Invariants: every request ended as its approvers decided; the queries
@@ -36,92 +113,62 @@ func firstOf(xs []string) string {
 // exactly what the decisions imply.
 func (d *driver) Invariants(context.Context) []scenarios.Invariant {
 	d.mu.Lock()
-	recs := append([]*record(nil), d.records...)
-	unacked := d.unacked
-	sum := Summary{Expected: map[string]int{}, Got: map[string]int{}, ByChainLength: map[int]int{}, Decisions: map[string]int{}}
-	var outcomeBad, queryBad, errs []string
-	for _, r := range recs {
-		sum.Requests++
-		sum.Expected[r.plan.Want.Status]++
-		sum.ByChainLength[len(r.plan.Levels)]++
-		for _, dec := range r.plan.Decisions {
-			a := dec.Action
-			if dec.Late {
-				a = "late-" + a
-			}
-			sum.Decisions[a]++
-		}
-		sum.Queries += r.queries
-		sum.Signals += r.signals
-		sum.LateSignals += r.lateSent
-		for _, q := range r.qerrs {
-			queryBad = append(queryBad, r.id+": "+q)
-		}
-		for _, s := range r.sigErrs {
-			errs = append(errs, r.id+": signal "+s)
-		}
-		if r.err != "" {
-			errs = append(errs, r.id+": "+r.err)
-		}
-		if r.got == nil {
-			continue
-		}
-		sum.Got[r.got.Status]++
-		if r.got.Status != r.plan.Want.Status || r.got.Level != r.plan.Want.Level {
-			outcomeBad = append(outcomeBad, fmt.Sprintf("%s (amount %.2f, %s): ended %s at %q, the approvers decided %s at %q",
-				r.id, r.plan.Amount, describe(r.plan), r.got.Status, r.got.Level, r.plan.Want.Status, r.plan.Want.Level))
-		}
-	}
+	t := d.tally
 	d.mu.Unlock()
+	s := d.summary()
+	return []scenarios.Invariant{
+		checkDecided(t), checkOutcomes(t), checkQueries(t), checkNotified(t, s), checkExecuted(t, s),
+	}
+}
 
-	var out []scenarios.Invariant
-	out = append(out, scenarios.Invariant{Name: "every-request-decided", OK: len(errs) == 0 && unacked == 0 && sum.Requests > 0,
-		Detail: fmt.Sprintf("%d requests, %d with a result; %d errors (workflow or signal), %d starts unacknowledged%s",
-			sum.Requests, count(sum.Got), len(errs), unacked, firstOf(errs))})
-	out = append(out, scenarios.Invariant{Name: "outcome-as-approvers-decided", OK: len(outcomeBad) == 0 && count(sum.Got) == sum.Requests,
-		Detail: fmt.Sprintf("expected %s; got %s; %d differ%s", fmtCounts(sum.Expected), fmtCounts(sum.Got), len(outcomeBad), firstOf(outcomeBad))})
-	out = append(out, scenarios.Invariant{Name: "queries-correct-mid-flight", OK: len(queryBad) == 0 && sum.Queries > 0,
-		Detail: fmt.Sprintf("%d status queries before and after each decision, %d wrong%s", sum.Queries, len(queryBad), firstOf(queryBad))})
+// every-request-decided: every request ended with a result and every
+// approver's signal landed.
+func checkDecided(t tally) scenarios.Invariant {
+	inv := t.errs.Invariant("every-request-decided", fmt.Sprintf("%d requests, all with a result", t.sum.Requests))
+	if t.sum.Requests == 0 {
+		return check.Fail("every-request-decided", "no request ran")
+	}
+	if !inv.OK {
+		inv.Detail = fmt.Sprintf("%d requests, %d with a result: ", t.sum.Requests, t.withResult) + inv.Detail
+	}
+	return inv
+}
 
-	// The services' own logs: who was notified, what was executed.
-	if d.env.Dir != "" {
-		_ = d.notify.WriteLog(filepath.Join(d.env.Dir, "notifications.jsonl"))
-		_ = d.actions.WriteLog(filepath.Join(d.env.Dir, "actions.jsonl"))
+// outcome-as-approvers-decided: each result is what the simulated
+// approvers' decisions imply.
+func checkOutcomes(t tally) scenarios.Invariant {
+	detail := fmt.Sprintf("expected %s; got %s", fmtCounts(t.sum.Expected), fmtCounts(t.sum.Got))
+	inv := t.outcomes.Invariant("outcome-as-approvers-decided", detail)
+	if !inv.OK {
+		inv.Detail = detail + "; " + inv.Detail
+	} else if t.withResult != t.sum.Requests {
+		return check.Fail("outcome-as-approvers-decided", "%s; %d requests without a result", detail, t.sum.Requests-t.withResult)
 	}
-	notified := map[string]int{}
-	for _, e := range d.notify.Log() {
-		notified[e.Key]++
+	return inv
+}
+
+// queries-correct-mid-flight: the status query was right before and after
+// every decision.
+func checkQueries(t tally) scenarios.Invariant {
+	if t.sum.Queries == 0 {
+		return check.Fail("queries-correct-mid-flight", "no status query was asked")
 	}
-	executed := map[string]int{}
-	for _, e := range d.actions.Log() {
-		executed[e.Key]++
-	}
-	sum.Notifications, sum.ActionsApplied = d.notify.Counts().Requests, d.actions.Counts().Requests
-	var notifyBad, execBad []string
-	for _, r := range recs {
-		if r.got == nil {
-			continue
-		}
-		reached := len(r.plan.Decisions) // levels notified: up to the deciding one
-		for j, l := range r.plan.Levels {
-			n := notified[NotifyKey(r.id, l)]
-			if (j < reached && n == 0) || (j >= reached && n > 0) {
-				notifyBad = append(notifyBad, fmt.Sprintf("%s: level %s notified %d times (reached: %v)", r.id, l, n, j < reached))
-			}
-		}
-		n := executed[ExecuteKey(r.id)]
-		if (r.plan.Want.Status == StatusApproved) != (n > 0) {
-			execBad = append(execBad, fmt.Sprintf("%s: executed %d times, decided %s", r.id, n, r.plan.Want.Status))
-		}
-	}
-	out = append(out, scenarios.Invariant{Name: "approvers-notified-as-reached", OK: len(notifyBad) == 0,
-		Detail: fmt.Sprintf("%d notifications in the notification service's log; %d levels wrongly notified or not%s",
-			sum.Notifications, len(notifyBad), firstOf(notifyBad))})
-	out = append(out, scenarios.Invariant{Name: "executed-only-if-approved", OK: len(execBad) == 0,
-		Detail: fmt.Sprintf("%d actions in the actions service's log for %d approved requests; %d wrong%s",
-			sum.ActionsApplied, sum.Expected[StatusApproved], len(execBad), firstOf(execBad))})
-	d.env.Emit("summary", sum)
-	return out
+	return t.queries.Invariant("queries-correct-mid-flight",
+		fmt.Sprintf("%d status queries before and after each decision, all right", t.sum.Queries))
+}
+
+// approvers-notified-as-reached: the notification service heard of every
+// level reached and of no other.
+func checkNotified(t tally, s Summary) scenarios.Invariant {
+	return t.notify.Invariant("approvers-notified-as-reached",
+		fmt.Sprintf("%d notifications in the notification service's log, each level notified exactly when reached", s.Notifications))
+}
+
+// executed-only-if-approved: the actions service ran an action for every
+// approved request and for no other.
+func checkExecuted(t tally, s Summary) scenarios.Invariant {
+	return t.execed.Invariant("executed-only-if-approved",
+		fmt.Sprintf("%d actions in the actions service's log for %d approved requests", s.ActionsApplied, s.Expected[StatusApproved]))
 }
 
 func describe(p Plan) string {
@@ -134,14 +181,6 @@ func describe(p Plan) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, ", ")
-}
-
-func count(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
 }
 
 func fmtCounts(m map[string]int) string {

@@ -41,8 +41,25 @@ func (c PlanConfig) Check() error {
 		return fmt.Errorf("amounts %g..%g: need 0 < min <= max", c.MinAmount, c.MaxAmt)
 	case c.Timeout <= 2*c.Margin:
 		return fmt.Errorf("timeout %s must exceed twice the race margin %s", c.Timeout, c.Margin)
+	case c.Timeout <= NotifyRecovery:
+		return fmt.Errorf("timeout %s is not longer than the recovery of a lost notification (%s: the notify attempt's %s StartToClose "+
+			"plus up to %s before its retry): such a loss would more than double the approver's window; give timeout=%s or more",
+			c.Timeout, NotifyRecovery, NotifyStartToClose, NotifyRetryMax, NotifyRecovery+time.Second)
 	}
 	return nil
+}
+
+// LateDelay is where a decision past the window is placed, after the
+// notification: beyond the window, the race margin and the recovery of a
+// lost notification, so it lands after the level timed out even when the
+// workflow learned of the notification NotifyRecovery late.
+func (c PlanConfig) LateDelay() time.Duration { return c.Timeout + c.Margin + NotifyRecovery }
+
+// RequestSpan is the longest one request takes the driver: every level
+// approved just in time, each notified up to NotifyRecovery late, the last
+// one's decision late.
+func (c PlanConfig) RequestSpan(levels int) time.Duration {
+	return time.Duration(levels-1)*(c.Timeout-c.Margin+NotifyRecovery) + NotifyRecovery + c.LateDelay()
 }
 
 // Decision is what one simulated approver does.
@@ -66,7 +83,8 @@ type Plan struct {
 // NewPlan draws request n's amount and approvers from rng. A delay within
 // Margin of the timeout would make the outcome a race between the signal
 // and the timer (timers fire up to about a second late on a default
-// server): such delays are moved to Timeout+Margin, a clear miss.
+// server): such delays are moved past LateDelay, a clear miss even if the
+// notification was lost once (see NotifyRecovery).
 func NewPlan(c PlanConfig, rng *rand.Rand) Plan {
 	lo, hi := math.Log(c.MinAmount), math.Log(c.MaxAmt)
 	p := Plan{Amount: math.Round(math.Exp(lo+rng.Float64()*(hi-lo))*100) / 100}
@@ -85,7 +103,7 @@ func NewPlan(c PlanConfig, rng *rand.Rand) Plan {
 		}
 		d.Delay = c.draw(rng)
 		if d.Action != ActIgnore && d.Delay > c.Timeout-c.Margin {
-			d.Delay = max(d.Delay, c.Timeout+c.Margin)
+			d.Delay = max(d.Delay, c.LateDelay())
 			d.Late = true
 		}
 		p.Decisions = append(p.Decisions, d)

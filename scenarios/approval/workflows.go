@@ -149,10 +149,42 @@ type StepRecord struct {
 	ApprovedAt time.Time `json:"approved_at"`
 }
 
+// A lost notification and the approval window.
+//
+// The window of a level starts when the workflow learns the approver was
+// notified: when the notify activity's completion is recorded. The
+// approver may learn of it earlier: an attempt whose request reached the
+// notification service but whose answer or completion was lost (its
+// worker killed, the server restarting) ends only by its StartToClose
+// timeout, and the retry's success is what the workflow sees. Decisions
+// that arrive meanwhile are taken (the level is already current), so the
+// rule is:
+//
+//   - an approver always gets at least the full window after the
+//     notification reached them; a lost notification lengthens it by at
+//     most NotifyRecovery, never shortens it;
+//   - NotifyRecovery is kept small against the window (a notification is
+//     one quick call: StartToClose NotifyStartToClose, retries at most
+//     NotifyRetryMax apart), and windows not longer than it are refused;
+//   - whoever judges outcomes (the scenario's simulated approvers) counts a
+//     decision as on time only within the window minus the race margin,
+//     and as late only past the window plus the race margin plus
+//     NotifyRecovery.
+const (
+	NotifyStartToClose = 5 * time.Second
+	NotifyRetryMax     = time.Second
+	// NotifyRecovery is the longest an approver may know of a request
+	// before the workflow does (one lost attempt, then its retry).
+	NotifyRecovery = NotifyStartToClose + NotifyRetryMax
+)
+
+// activityCtx is every activity's options: each is one quick call, so
+// the notification's short timeout suits them all (a lost execute is then
+// retried as soon, too).
 func activityCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumInterval: 5 * time.Second},
+		StartToCloseTimeout: NotifyStartToClose,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumInterval: NotifyRetryMax},
 	})
 }
 

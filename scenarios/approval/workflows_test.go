@@ -3,6 +3,7 @@ package approval
 import (
 	"context"
 	"math/rand"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -208,9 +209,10 @@ func TestChainApprovedAndRejected(t *testing.T) {
 }
 
 // The plan's expected outcome follows the decisions in order; delays in
-// the race band are moved past the timeout.
+// the race band are moved past the timeout, the margin and the recovery
+// of a lost notification.
 func TestPlan(t *testing.T) {
-	cfg := PlanConfig{Chain: true, Approve: 0.6, Reject: 0.2, Dist: DistUniform, Mean: 4 * time.Second, Timeout: 6 * time.Second,
+	cfg := PlanConfig{Chain: true, Approve: 0.6, Reject: 0.2, Dist: DistUniform, Mean: 5 * time.Second, Timeout: 8 * time.Second,
 		Margin: time.Second, MinAmount: 1000, MaxAmt: 5e6}
 	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
@@ -223,10 +225,10 @@ func TestPlan(t *testing.T) {
 		counts[p.Want.Status]++
 		for i, d := range p.Decisions {
 			last := i == len(p.Decisions)-1
-			if d.Delay > cfg.Timeout-cfg.Margin && d.Delay < cfg.Timeout+cfg.Margin && d.Action != ActIgnore {
+			if d.Delay > cfg.Timeout-cfg.Margin && d.Delay < cfg.LateDelay() && d.Action != ActIgnore {
 				t.Fatalf("plan %d: delay %s in the race band", n, d.Delay)
 			}
-			if d.Late != (d.Action != ActIgnore && d.Delay >= cfg.Timeout+cfg.Margin) {
+			if d.Late != (d.Action != ActIgnore && d.Delay >= cfg.LateDelay()) {
 				t.Fatalf("plan %d: %+v late flag wrong", n, d)
 			}
 			decisive := d.Action != ActApprove || d.Late
@@ -258,5 +260,10 @@ func TestPlan(t *testing.T) {
 	bad.Approve, bad.Reject = 0.8, 0.3
 	if bad.Check() == nil {
 		t.Error("approve+reject > 1 accepted")
+	}
+	short := cfg
+	short.Timeout, short.Margin = NotifyRecovery, time.Second
+	if err := short.Check(); err == nil || !strings.Contains(err.Error(), "recovery of a lost notification") {
+		t.Errorf("a window no longer than a lost notification's recovery: %v", err)
 	}
 }

@@ -8,12 +8,15 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+
+	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/check"
 )
 
 // RunStat is what the server's history says about one run of an entity.
 type RunStat struct {
 	RunID  string `json:"run_id"`
-	Status string `json:"status"` // continued_as_new, completed, terminated, ...
+	Status string `json:"status"` // scenarios.StatusName's spelling
 	// Events and Bytes: the run's history length and size (Describe), i.e.
 	// at its continue-as-new for every run but the last.
 	Events int64 `json:"events"`
@@ -60,11 +63,11 @@ func walkChain(ctx context.Context, cl client.Client, id string, keepIDs bool, o
 	if keepIDs {
 		ch.ids = []int64{}
 	}
-	desc, err := cl.DescribeWorkflowExecution(ctx, id, "")
-	if err != nil {
-		return ch, fmt.Errorf("describe %s: %w", id, err)
+	latest := check.Describe(ctx, cl, id, "")
+	if err := describeErr(latest); err != nil {
+		return ch, err
 	}
-	runID := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	runID := latest.RunID
 	dc := converter.GetDefaultDataConverter()
 	var newestFirst []RunStat
 	for runID != "" {
@@ -72,13 +75,11 @@ func walkChain(ctx context.Context, cl client.Client, id string, keepIDs bool, o
 			return ch, fmt.Errorf("%s: more than 100,000 runs; refusing to walk further", id)
 		}
 		rs := RunStat{RunID: runID}
-		d, err := cl.DescribeWorkflowExecution(ctx, id, runID)
-		if err != nil {
-			return ch, fmt.Errorf("describe %s run %s: %w", id, runID, err)
+		run := check.Describe(ctx, cl, id, runID)
+		if err := describeErr(run); err != nil {
+			return ch, err
 		}
-		info := d.GetWorkflowExecutionInfo()
-		rs.Status = statusName(info.GetStatus())
-		rs.Bytes = info.GetHistorySizeBytes()
+		rs.Status, rs.Bytes = run.Status, run.HistoryBytes
 
 		prev := ""
 		var pending []Tx // recorded, not yet applied by a completed task
@@ -153,23 +154,19 @@ func walkChain(ctx context.Context, cl client.Client, id string, keepIDs bool, o
 	return ch, nil
 }
 
-func statusName(s enumspb.WorkflowExecutionStatus) string {
-	switch s {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
-		return "continued_as_new"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		return "completed"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
-		return "terminated"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-		return "running"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
-		return "failed"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
-		return "timed_out"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
-		return "canceled"
-	default:
-		return s.String()
+// The statuses the checks compare, in the spelling check.Describe uses.
+var (
+	statusContinued  = scenarios.StatusName(enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW)
+	statusCompleted  = scenarios.StatusName(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
+	statusTerminated = scenarios.StatusName(enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED)
+)
+
+func describeErr(e check.Execution) error {
+	switch {
+	case e.Err != nil:
+		return fmt.Errorf("describe %s run %q: %w", e.ID, e.RunID, e.Err)
+	case e.Missing():
+		return fmt.Errorf("describe %s run %q: Temporal does not know it", e.ID, e.RunID)
 	}
+	return nil
 }

@@ -9,6 +9,7 @@
 package entity
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -48,7 +49,10 @@ func init() {
 			{Name: "finish-timeout", Kind: scenarios.Duration, Default: "5m", Min: scenarios.MinOf(1),
 				Help: "after the load: how long closing the entities and reading their histories may take"},
 		},
-		Validate: func(o scenarios.Values) error { _, err := strategy(o); return err },
+		// Signals are cheap: the harness's open-loop default suits, spread
+		// over the default 50 entities (12 signals each in 30 s).
+		Defaults: scenarios.Defaults{Rate: "20/s", Duration: 30 * time.Second},
+		Validate: validate,
 		Register: Register,
 		New:      newDriver,
 	})
@@ -65,16 +69,34 @@ func WorkflowID(runID string, e int) string { return fmt.Sprintf("%s-%s-%d", Nam
 type driver struct {
 	env           scenarios.Env
 	strategy      Strategy
+	expect        scenarios.Expect // what verification demands of every entity
 	finishTimeout time.Duration
 	entities      []*ledger
 
 	mu       sync.Mutex
 	finished bool
-	checks   []scenarios.Invariant
+	tally    tally
 }
 
 func strategy(opts scenarios.Values) (Strategy, error) {
 	return ParseStrategy(opts.String("can"), int(opts.Int("hybrid-events")), opts.Duration("max-age"))
+}
+
+// minFinishTimeout: closing an entity needs one workflow task. If the
+// worker holding it dies, that task comes back only by the sticky queue's
+// schedule-to-start timeout (5 s) or the workflow task timeout (10 s), so
+// a finish deadline below that would blame the entity for the recovery.
+const minFinishTimeout = 30 * time.Second
+
+func validate(o scenarios.Values, _ scenarios.Load) error {
+	if _, err := strategy(o); err != nil {
+		return err
+	}
+	if ft := o.Duration("finish-timeout"); ft < minFinishTimeout {
+		return fmt.Errorf("finish-timeout %s is shorter than %s: an entity whose last workflow task was lost with its worker "+
+			"is recovered only by the workflow task timeout (10 s); give finish-timeout=%s or more", ft, minFinishTimeout, minFinishTimeout)
+	}
+	return nil
 }
 
 func newDriver(ctx context.Context, env scenarios.Env, opts scenarios.Values) (scenarios.Driver, error) {
@@ -83,7 +105,11 @@ func newDriver(ctx context.Context, env scenarios.Env, opts scenarios.Values) (s
 		return nil, err
 	}
 	n := int(opts.Int("entities"))
-	d := &driver{env: env, strategy: strat, finishTimeout: opts.Duration("finish-timeout")}
+	d := &driver{env: env, strategy: strat, finishTimeout: opts.Duration("finish-timeout"), expect: scenarios.ExpectCompleted}
+	if strat.Kind == KindNever {
+		// The point of this variant: the server ends the entity.
+		d.expect = scenarios.ExpectTerminated
+	}
 	for e := range n {
 		l := &ledger{id: WorkflowID(env.RunID, e), index: e}
 		if strat.Kind == KindNever {
@@ -104,52 +130,42 @@ func newDriver(ctx context.Context, env scenarios.Env, opts scenarios.Values) (s
 func (d *driver) prestart(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	errs := make(chan error, len(d.entities))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, l := range d.entities {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{
-				ID: l.id, TaskQueue: d.env.TaskQueue,
-				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			}, WorkflowName, Input{EntityID: l.id, Strategy: d.strategy})
-			if err != nil {
-				d.env.Journal.Started(Name, l.id, "", false)
-				errs <- fmt.Errorf("prestart %s: %w", l.id, err)
-				return
-			}
-			d.env.Journal.Started(Name, l.id, run.GetRunID(), true)
-			l.mu.Lock()
-			l.journaled = true
-			l.mu.Unlock()
-			for {
-				desc, err := d.env.Client.DescribeWorkflowExecution(ctx, l.id, run.GetRunID())
-				if err == nil && desc.GetPendingWorkflowTask() == nil && desc.GetWorkflowExecutionInfo().GetHistoryLength() >= 4 {
-					return
-				}
-				select {
-				case <-ctx.Done():
-					errs <- fmt.Errorf("prestart %s: first workflow task not done: %w", l.id, ctx.Err())
-					return
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs // the first error, if any
+	var (
+		mu    sync.Mutex
+		first error
+	)
+	scenarios.ParallelDo(len(d.entities), 8, func(i int) {
+		if err := d.prestartOne(ctx, d.entities[i]); err != nil {
+			mu.Lock()
+			first = cmp.Or(first, err)
+			mu.Unlock()
+		}
+	})
+	return first
 }
 
-func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {
-	if d.strategy.Kind == KindNever {
-		// The point of this variant: the server ends the entity.
-		return enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED
+func (d *driver) prestartOne(ctx context.Context, l *ledger) error {
+	run, err := d.env.Start(ctx, scenarios.StartSpec{ID: l.id, Workflow: WorkflowName,
+		Args:    []any{Input{EntityID: l.id, Strategy: d.strategy}},
+		Options: client.StartWorkflowOptions{WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE},
+		Expect:  d.expect})
+	if err != nil {
+		return fmt.Errorf("prestart: %w", err)
 	}
-	return enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	l.mu.Lock()
+	l.prestarted = true
+	l.mu.Unlock()
+	for {
+		desc, err := d.env.Client.DescribeWorkflowExecution(ctx, l.id, run.GetRunID())
+		if err == nil && desc.GetPendingWorkflowTask() == nil && desc.GetWorkflowExecutionInfo().GetHistoryLength() >= 4 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("prestart %s: first workflow task not done: %w", l.id, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (d *driver) Close() error { return nil }

@@ -35,13 +35,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/squallbench/squall/scenarios"
@@ -93,7 +92,10 @@ func init() {
 			{Name: "retry-interval", Kind: scenarios.Duration, Default: "1s", Min: scenarios.MinOf(0.001),
 				Help: "first backoff after a failed call (doubling, at most api-window)"},
 		},
-		Validate: func(o scenarios.Values) error { _, _, _, err := configure(o); return err },
+		// Within the default API's limit (100 a minute) with room to spare,
+		// so the plain invocation shows a limiter that holds.
+		Defaults: scenarios.Defaults{Rate: "1/s", Duration: 30 * time.Second},
+		Validate: func(o scenarios.Values, _ scenarios.Load) error { _, _, _, err := configure(o); return err },
 		Register: Register,
 		New:      newDriver,
 	})
@@ -109,14 +111,15 @@ type lane struct {
 	gate      Gate
 	config    string // how it is configured and what it promises
 
+	meter *meter // the API's arrivals, aggregated as they come
+	calls *calls // successes per call of the callers in flight
+
 	mu       sync.Mutex
-	started  []string // acked caller workflow IDs
-	unacked  int
+	started  int // acked caller workflows
 	done     int
-	errs     int
-	firstErr string
 	stats    *LimiterStats
 	statsErr string
+	report   *LaneReport // made by Finish
 }
 
 type driver struct {
@@ -157,6 +160,11 @@ func configure(o scenarios.Values) (d *driver, kinds []string, gates map[string]
 			gates[k] = g
 		}
 	}
+	if lat := o.Duration("api-latency"); lat >= callStartToClose/2 {
+		// An attempt is recovered only by its StartToClose; a latency near
+		// it makes every attempt time out (or hold its permit that long).
+		problems = append(problems, fmt.Sprintf("api-latency %s must stay below half the call's StartToClose timeout (%s): slower answers time the calls out", lat, callStartToClose))
+	}
 	if o.Int("workers") == 0 && slices.Contains(kinds, KindTaskQueue) {
 		problems = append(problems, "limiter task-queue needs workers >= 1: TaskQueueActivitiesPerSecond is not a setting of the worker processes, so the scenario runs its own")
 	}
@@ -192,9 +200,10 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 		queueRate = float64(max(d.limit-2, 1)) / (d.window + time.Second).Seconds()
 	}
 	for _, k := range kinds {
-		l := &lane{kind: k}
+		l := &lane{kind: k, meter: newMeter(d.window), calls: newCalls()}
 		d.lanes = append(d.lanes, l)
-		l.api, err = fakes.Start(fakes.Config{Name: "throttled-api." + k, Limit: d.limit, Window: d.window, Latency: o.Duration("api-latency")})
+		l.api, err = fakes.Start(fakes.Config{Name: "throttled-api." + k, Limit: d.limit, Window: d.window, Latency: o.Duration("api-latency"),
+			OnRequest: l.onRequest})
 		if err != nil {
 			return nil, err
 		}
@@ -224,7 +233,7 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 					queueRate, nWorkers, queueRate*d.window.Seconds()+math.Ceil(queueRate)+1, d.window)
 			}
 			for i := 0; i < nWorkers; i++ {
-				w := worker.New(env.Client, l.queue, opts)
+				w := env.NewWorker(l.queue, opts)
 				registerActivity(w)
 				if err := w.Start(); err != nil {
 					return nil, fmt.Errorf("start %s worker %d on %s: %w", k, i, l.queue, err)
@@ -239,13 +248,10 @@ func newDriver(ctx context.Context, env scenarios.Env, o scenarios.Values) (_ sc
 			l.config = g.Describe()
 			l.limiterID = fmt.Sprintf("%s-%s-limiter-%s", Name, env.RunID, k)
 			g.Last = time.Time{} // the workflow starts its bucket at its own first task
-			run, err := scenarios.StartWorkflow(ctx, env.Client, client.StartWorkflowOptions{ID: l.limiterID, TaskQueue: env.TaskQueue},
-				WorkflowLimiter, LimiterInput{Gate: g, MaxEvents: limiterMaxEvents, MaxGrants: int(o.Int("limiter-max-grants"))})
-			if err != nil {
-				env.Journal.Started(Name, l.limiterID, "", false)
-				return nil, fmt.Errorf("start limiter %s: %w", l.limiterID, err)
+			if _, err := env.Start(ctx, scenarios.StartSpec{ID: l.limiterID, Workflow: WorkflowLimiter,
+				Args: []any{LimiterInput{Gate: g, MaxEvents: limiterMaxEvents, MaxGrants: int(o.Int("limiter-max-grants"))}}}); err != nil {
+				return nil, fmt.Errorf("start limiter: %w", err)
 			}
-			env.Journal.Started(Name, l.limiterID, run.GetRunID(), true)
 		}
 	}
 	return d, nil
@@ -259,32 +265,33 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	id := WorkflowID(d.env.RunID, it.N)
 	in := CallerInput{URL: l.api.URL, Calls: d.calls, Limiter: l.limiterID, ActivityQueue: l.queue,
 		RetryInterval: d.retry, MaxRetry: max(d.window, d.retry)}
-	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, WorkflowCaller, in)
-	if err != nil {
-		d.env.Journal.Started(Name, id, "", false)
-		l.mu.Lock()
-		l.unacked++
-		l.mu.Unlock()
-		return fmt.Errorf("start %s: %w", id, err)
+	// The calls are known before the workflow may make them: the API's
+	// successes are counted against them as they come.
+	keys := make([]string, d.calls)
+	for i := range keys {
+		keys[i] = Key(id, i)
 	}
-	d.env.Journal.Started(Name, id, run.GetRunID(), true)
+	l.calls.expect(keys)
+	run, err := d.env.Start(ctx, scenarios.StartSpec{ID: id, Workflow: WorkflowCaller, Args: []any{in}})
+	if err != nil {
+		// The workflow may exist all the same: its calls stay counted, but
+		// none is demanded.
+		l.calls.settle(keys, false, false)
+		return err
+	}
 	l.mu.Lock()
-	l.started = append(l.started, id)
+	l.started++
 	l.mu.Unlock()
 	var res CallerResult
-	err = scenarios.AwaitResult(ctx, run, &res)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err != nil {
-		if ctx.Err() == nil {
-			l.errs++
-			if l.firstErr == "" {
-				l.firstErr = err.Error()
-			}
-		}
-		return fmt.Errorf("%s (%s): %w", id, l.kind, err)
+	if err := scenarios.Await(ctx, run, &res); err != nil {
+		// Its calls are judged after the run, when the workflow is over.
+		l.calls.settle(keys, true, false)
+		return err
 	}
+	l.calls.settle(keys, true, true)
+	l.mu.Lock()
 	l.done++
+	l.mu.Unlock()
 	for _, c := range res.Calls {
 		d.env.Observe("call."+l.kind, c.Total)
 		if l.limiterID != "" {
@@ -292,6 +299,13 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 		}
 	}
 	return nil
+}
+
+func (l *lane) onRequest(e fakes.Entry) {
+	l.meter.add(e.At)
+	if e.Status == http.StatusOK {
+		l.calls.success(e.Key)
+	}
 }
 
 // Finish stops the limiter workflows (they end once every granted call is
@@ -312,7 +326,7 @@ func (d *driver) Finish(ctx context.Context) error {
 		if l.limiterID == "" || l.statsErr != "" {
 			continue
 		}
-		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		wctx, cancel := context.WithTimeout(ctx, d.drainWait())
 		var st LimiterStats
 		err := scenarios.AwaitResult(wctx, d.env.Client.GetWorkflow(wctx, l.limiterID, ""), &st)
 		cancel()
@@ -323,11 +337,24 @@ func (d *driver) Finish(ctx context.Context) error {
 		}
 		l.stats = &st
 	}
+	var reports []LaneReport
+	for _, l := range d.lanes {
+		r := d.report(l)
+		l.mu.Lock()
+		l.report = &r
+		l.mu.Unlock()
+		reports = append(reports, r)
+	}
+	d.env.Emit("strategies", reports)
 	return errors.Join(errs...)
 }
 
-func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {
-	return enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+// drainWait bounds the wait for a stopped limiter to end. It ends when
+// every granted call is released; a call whose attempt was lost holds its
+// permit until the attempt's StartToClose, and a failed one backs off up
+// to MaxRetry before it asks again.
+func (d *driver) drainWait() time.Duration {
+	return max(2*time.Minute, callStartToClose+2*max(d.window, d.retry)+30*time.Second)
 }
 
 // APIs are the API instances, for the api-errors and api-latency faults.

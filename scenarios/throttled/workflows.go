@@ -107,6 +107,13 @@ type Release struct {
 // Key names call i of the iteration workflow id (the API logs it).
 func Key(workflowID string, i int) string { return fmt.Sprintf("%s/%d", workflowID, i) }
 
+// callStartToClose bounds one attempt of a call. It is also how long a
+// lost attempt (its worker killed, its answer lost) takes to be noticed
+// and retried, holding its limiter permit meanwhile; the scenario refuses
+// API latencies that come near it and waits longer than it for a
+// stopped limiter to drain.
+const callStartToClose = 30 * time.Second
+
 // CallerWorkflow makes in.Calls requests concurrently, each through the
 // limiter workflow when one is named.
 func CallerWorkflow(ctx workflow.Context, in CallerInput) (CallerResult, error) {
@@ -146,7 +153,7 @@ func doCall(ctx workflow.Context, in CallerInput, id string, i int, granted map[
 	arg := CallInput{URL: in.URL, Key: st.Key}
 	ao := workflow.ActivityOptions{
 		TaskQueue:           in.ActivityQueue,
-		StartToCloseTimeout: 30 * time.Second,
+		StartToCloseTimeout: callStartToClose,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: in.RetryInterval, BackoffCoefficient: 2,
 			MaximumInterval: in.MaxRetry},
 	}
