@@ -36,6 +36,10 @@ type StartSpec struct {
 	// harmless.
 	Signal    string
 	SignalArg any
+	// SignalledLater marks a plain start of a workflow that will also be
+	// signalled-with-start (a prestarted entity): it is then its one
+	// journal entry, and the signal-with-starts journal nothing more.
+	SignalledLater bool
 }
 
 // Journal records every workflow a run must account for, as the harness
@@ -132,6 +136,11 @@ func (e Env) Start(ctx context.Context, spec StartSpec) (client.WorkflowRun, err
 		}
 	} else {
 		run, err = startWorkflow(ctx, e.raw, o, spec.Workflow, spec.Args...)
+		if err == nil && spec.SignalledLater {
+			e.h.mu.Lock()
+			e.h.signalled[o.ID] = &signalState{journaled: true, expect: spec.Expect}
+			e.h.mu.Unlock()
+		}
 	}
 	e.h.record(o.ID, run, err == nil, spec.Expect)
 	if err != nil {

@@ -193,3 +193,22 @@ func TestExpectParseAndMatch(t *testing.T) {
 		t.Error("expectations must match the verifier's status names")
 	}
 }
+
+// A prestarted entity is journaled by its start, not again by the
+// signal-with-starts that follow.
+func TestPrestartedEntityJournaledOnce(t *testing.T) {
+	env, j := newTestEnv(&fakeClient{})
+	ctx := context.Background()
+	if _, err := env.Start(ctx, StartSpec{ID: "e", Workflow: "wf", SignalledLater: true}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := env.Start(ctx, StartSpec{ID: "e", Workflow: "wf", Signal: "tx"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.Settle()
+	if len(j.entries) != 1 || !j.entries[0].Acked {
+		t.Errorf("journal = %+v, want the start's one entry", j.entries)
+	}
+}

@@ -145,7 +145,7 @@ func (d *driver) prestart(ctx context.Context) error {
 }
 
 func (d *driver) prestartOne(ctx context.Context, l *ledger) error {
-	run, err := d.env.Start(ctx, scenarios.StartSpec{ID: l.id, Workflow: WorkflowName,
+	run, err := d.env.Start(ctx, scenarios.StartSpec{ID: l.id, Workflow: WorkflowName, SignalledLater: true,
 		Args:    []any{Input{EntityID: l.id, Strategy: d.strategy}},
 		Options: client.StartWorkflowOptions{WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE},
 		Expect:  d.expect})
