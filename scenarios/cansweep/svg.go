@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/squallbench/squall/bench"
 )
 
 // PlotFile is the sweep's curve, written into the run directory.
@@ -27,7 +29,7 @@ func writeSVG(dir string, rows []Row, budget time.Duration) (string, error) {
 		{"cold replay (median)", "#1f77b4", nil},
 		{"history fetch", "#7f7f7f", nil},
 	}
-	maxX, maxY := 0.0, ms(budget)
+	maxX, maxY := 0.0, bench.MS(budget)
 	for _, r := range rows {
 		if r.Error != "" || r.Events == 0 {
 			continue
@@ -61,7 +63,7 @@ func writeSVG(dir string, rows []Row, budget time.Duration) (string, error) {
 	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`+"\n", px(0), py(0), px(0), py(maxY))
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">history length (events)</text>`+"\n", (px(0)+px(maxX))/2, h-12)
 	fmt.Fprintf(&b, `<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle">milliseconds</text>`+"\n", (py(0)+py(maxY))/2)
-	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black" stroke-dasharray="6 4"/>`+"\n", px(0), py(ms(budget)), px(maxX), py(ms(budget)))
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black" stroke-dasharray="6 4"/>`+"\n", px(0), py(bench.MS(budget)), px(maxX), py(bench.MS(budget)))
 	legend := func(i int, color, name string, dashed bool) {
 		y := top + 20 + float64(i)*20
 		dash := ""
