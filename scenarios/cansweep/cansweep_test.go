@@ -15,6 +15,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/squallbench/squall/scenarios"
 )
 
 func TestParseLengths(t *testing.T) {
@@ -212,5 +214,28 @@ func TestWorkflow(t *testing.T) {
 	}
 	if res.SuggestedAtLength != 63 || res.SuggestedAtBytes != 6300 || len(res.SuggestedReasons) != 0 {
 		t.Fatalf("suggestion %+v", res)
+	}
+}
+
+// probe-timeout must cover one lost probe step's recovery.
+func TestValidateProbeTimeoutCoversRecovery(t *testing.T) {
+	s, _ := scenarios.Get(Name)
+	for _, c := range []struct {
+		opts map[string]string
+		ok   bool
+	}{
+		{map[string]string{}, true},
+		{map[string]string{"probe-timeout": "70s"}, true},
+		{map[string]string{"probe-timeout": "69s"}, false},
+		{map[string]string{"probe-timeout": "65s", "task-timeout": "5s"}, true},
+	} {
+		v, err := s.ParseOptions(c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Validate(v, scenarios.Load{Concurrency: 1, Iterations: 1})
+		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), "recovery")) {
+			t.Errorf("%v: %v, want ok %v", c.opts, err, c.ok)
+		}
 	}
 }

@@ -5,14 +5,17 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/scenarios/check"
 )
 
-// Server defaults (v1.32.2) and the chapter's rules of thumb the
-// recommendation is compared with.
+// Server defaults and the chapter's rules of thumb the recommendation is
+// compared with.
 const (
-	ServerSuggestEvents = 4096
-	ServerSuggestBytes  = 4 << 20
-	ServerErrorEvents   = 51200
+	ServerSuggestEvents = check.HistoryEventsSuggest
+	ServerSuggestBytes  = check.HistoryBytesSuggest
+	ServerErrorEvents   = check.HistoryEventsError
 	ChapterCANBeyond    = 10000 // "Performance Degradation: ab 10,000 Events merklich"
 	ChapterPracticalMax = 50000 // "Empfohlenes Maximum: 50,000 Events"
 )
@@ -58,7 +61,7 @@ type RuleCheck struct {
 }
 
 func recommend(rows []Row, budget time.Duration) Recommendation {
-	r := Recommendation{BudgetMS: ms(budget), ServerSuggestEvents: ServerSuggestEvents, ServerSuggestBytes: ServerSuggestBytes}
+	r := Recommendation{BudgetMS: bench.MS(budget), ServerSuggestEvents: ServerSuggestEvents, ServerSuggestBytes: ServerSuggestBytes}
 	var xs, replay, task []float64
 	prefixOK := true
 	for _, row := range rows {

@@ -15,7 +15,9 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/check"
 )
 
 // defaultStickyCacheSize is the SDK's default (restored after the sweep).
@@ -104,7 +106,7 @@ func (d *driver) sweep(ctx context.Context, it scenarios.Iteration) *outcome {
 
 	// Phase 1: build, on a worker that keeps workflows in its sticky cache.
 	worker.SetStickyWorkflowCacheSize(defaultStickyCacheSize)
-	w1 := worker.New(d.env.Client, queue, worker.Options{MaxConcurrentWorkflowTaskPollers: 4, MaxConcurrentActivityTaskPollers: 4})
+	w1 := d.env.NewWorker(queue, worker.Options{MaxConcurrentWorkflowTaskPollers: 4, MaxConcurrentActivityTaskPollers: 4})
 	Register(w1)
 	if err := w1.Start(); err != nil {
 		o.err = fmt.Errorf("start building worker on %s: %w", queue, err)
@@ -118,16 +120,14 @@ func (d *driver) sweep(ctx context.Context, it scenarios.Iteration) *outcome {
 	for i, l := range c.lengths {
 		w := &sweepWF{length: l, id: fmt.Sprintf("%s-%s-%d-%d", Name, d.env.RunID, it.N, l)}
 		wfs[i] = w
-		run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{
-			ID: w.id, TaskQueue: queue, WorkflowTaskTimeout: c.taskTimeout,
-		}, WorkflowName, Input{Target: l - c.reserve(), Batch: c.batch, Payload: c.payload, Probes: c.probes})
+		run, err := d.env.Start(ctx, scenarios.StartSpec{ID: w.id, Workflow: WorkflowName,
+			Args:    []any{Input{Target: l - c.reserve(), Batch: c.batch, Payload: c.payload, Probes: c.probes}},
+			Options: client.StartWorkflowOptions{TaskQueue: queue, WorkflowTaskTimeout: c.taskTimeout}})
 		if err != nil {
-			d.env.Journal.Started(Name, w.id, "", false)
-			o.err = fmt.Errorf("start %s: %w", w.id, err)
+			o.err = err
 			d.abort(wfs[:i], o.err)
 			return o
 		}
-		d.env.Journal.Started(Name, w.id, run.GetRunID(), true)
 		w.run = run
 		d.logf("started %s: building %d events (batch %d, payload %d bytes)", w.id, l-c.reserve(), c.batch, c.payload)
 	}
@@ -144,7 +144,7 @@ func (d *driver) sweep(ctx context.Context, it scenarios.Iteration) *outcome {
 	// process-wide; nothing else in the driver process runs workflows.
 	worker.SetStickyWorkflowCacheSize(0)
 	defer worker.SetStickyWorkflowCacheSize(defaultStickyCacheSize)
-	w2 := worker.New(d.env.Client, queue, worker.Options{})
+	w2 := d.env.NewWorker(queue, worker.Options{})
 	Register(w2)
 	if err := w2.Start(); err != nil {
 		o.err = fmt.Errorf("start probing worker on %s: %w", queue, err)
@@ -177,12 +177,27 @@ func (d *driver) sweep(ctx context.Context, it scenarios.Iteration) *outcome {
 	}
 	o.rec = recommend(o.rows, c.budget)
 	d.logf("recommendation: %s", o.rec.Summary)
+	return o
+}
+
+// Finish emits the last sweep's table, recommendation and plot.
+func (d *driver) Finish(context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o := d.last
+	if o == nil || len(o.rows) == 0 {
+		return nil
+	}
 	d.env.Emit("sweep", o.rows)
 	d.env.Emit("recommendation", o.rec)
-	if path, err := writeSVG(d.env.Dir, o.rows, o.rec); err == nil && path != "" {
+	path, err := writeSVG(d.env.Dir, o.rows, o.rec)
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	if path != "" {
 		d.env.Emit("plot", path)
 	}
-	return o
+	return nil
 }
 
 // LogFile is the sweep's progress log in the run directory (tail -f it
@@ -269,8 +284,8 @@ func (d *driver) probe(ctx context.Context, w *sweepWF) error {
 	if err := d.env.Client.SignalWorkflow(ctx, w.id, "", SignalProbe, nil); err != nil {
 		return fmt.Errorf("signal %s: %w", w.id, err)
 	}
-	if err := w.run.Get(ctx, &w.res); err != nil {
-		return fmt.Errorf("probe %s: %w", w.id, err)
+	if err := scenarios.Await(ctx, w.run, &w.res); err != nil {
+		return fmt.Errorf("probe: %w", err)
 	}
 	return nil
 }
@@ -317,7 +332,7 @@ func (d *driver) measure(ctx context.Context, w *sweepWF) Row {
 		}
 		events = append(events, ev)
 	}
-	row.FetchMS = ms(time.Since(t0))
+	row.FetchMS = bench.MS(time.Since(t0))
 	hist := &historypb.History{Events: events}
 
 	probes := analyzeProbes(events)
@@ -326,7 +341,7 @@ func (d *driver) measure(ctx context.Context, w *sweepWF) Row {
 	for _, l := range probes.latencies {
 		d.env.Observe(fmt.Sprintf("workflow-task-nonsticky@%d", w.length), l)
 	}
-	row.UnderBudget = row.TaskMS.Count > 0 && row.TaskMS.P99 < ms(c.budget)
+	row.UnderBudget = row.TaskMS.Count > 0 && row.TaskMS.P99 < bench.MS(c.budget)
 
 	var times []time.Duration
 	for range c.replays {
@@ -398,15 +413,13 @@ func errNote(e string) string {
 	return "; error: " + e
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
 func spread(v []time.Duration) Spread {
 	if len(v) == 0 {
 		return Spread{}
 	}
 	s := append([]time.Duration(nil), v...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return Spread{Min: ms(s[0]), Median: ms(s[len(s)/2]), Max: ms(s[len(s)-1])}
+	return Spread{Min: bench.MS(s[0]), Median: bench.MS(s[len(s)/2]), Max: bench.MS(s[len(s)-1])}
 }
 
 // taskStats: nearest-rank quantiles over the few probe samples.
@@ -420,7 +433,7 @@ func taskStats(v []time.Duration) TaskStats {
 		i := int(q*float64(len(s))+0.999999) - 1
 		return s[min(max(i, 0), len(s)-1)]
 	}
-	return TaskStats{Count: len(s), P50: ms(rank(0.5)), P99: ms(rank(0.99)), Max: ms(s[len(s)-1])}
+	return TaskStats{Count: len(s), P50: bench.MS(rank(0.5)), P99: bench.MS(rank(0.99)), Max: bench.MS(s[len(s)-1])}
 }
 
 // Invariants: the sweep measured every length, the histories replay
@@ -431,48 +444,68 @@ func (d *driver) Invariants(context.Context) []scenarios.Invariant {
 	defer d.mu.Unlock()
 	o := d.last
 	if o == nil {
-		return []scenarios.Invariant{{Name: "sweep-ran", OK: false, Detail: "no sweep iteration ran"}}
+		return []scenarios.Invariant{check.Fail("sweep-ran", "no sweep iteration ran")}
 	}
-	c := d.cfg
-	var measured, replayBad, probeBad, suggestBad []string
+	return []scenarios.Invariant{d.sweepComplete(o), d.replayDeterministic(o), d.probesFullReplay(o), d.suggestionConsistent(o)}
+}
+
+// sweepComplete: every length was built to its target (within one build
+// step and the probe reserve's slack) and measured.
+func (d *driver) sweepComplete(o *outcome) scenarios.Invariant {
+	var p check.Problems
+	slack := int64(6*d.cfg.batch + 12)
 	for _, r := range o.rows {
-		slack := int64(6*c.batch + 12)
 		switch {
 		case r.Error != "":
-			measured = append(measured, fmt.Sprintf("%d: %s", r.Target, r.Error))
+			p.Add("%d: %s", r.Target, r.Error)
 		case r.Events < int64(r.Target)-slack || r.Events > int64(r.Target)+slack:
-			measured = append(measured, fmt.Sprintf("%d: history has %d events", r.Target, r.Events))
+			p.Add("%d: history has %d events", r.Target, r.Events)
 		}
+	}
+	if len(o.rows) == 0 && o.err != nil {
+		p.Add("%v", o.err)
+	}
+	return p.Invariant("sweep-complete", fmt.Sprintf("%d lengths built and measured: %v", len(o.rows), d.cfg.lengths))
+}
+
+func (d *driver) replayDeterministic(o *outcome) scenarios.Invariant {
+	var p check.Problems
+	for _, r := range o.rows {
+		if r.Error == "" && r.ReplayErrors > 0 {
+			p.Add("%d: %d of %d replays failed: %s", r.Target, r.ReplayErrors, d.cfg.replays, r.ReplayErrorText)
+		}
+	}
+	return p.Invariant("replay-deterministic", fmt.Sprintf("every history replayed %d times without a nondeterminism error", d.cfg.replays))
+}
+
+// probesFullReplay: every probe task was measured, none failed, and none
+// but perhaps the first (scheduled on the building worker's sticky queue
+// before the server moved it on) ran from a sticky cache.
+func (d *driver) probesFullReplay(o *outcome) scenarios.Invariant {
+	var p check.Problems
+	want := d.cfg.probes + 1
+	for _, r := range o.rows {
+		if r.Error == "" && (r.TaskMS.Count != want || r.TaskStickyHit > 1 || r.TaskFailures > 0) {
+			p.Add("%d: %d probe tasks measured (want %d), %d on a sticky queue, %d failed or timed out",
+				r.Target, r.TaskMS.Count, want, r.TaskStickyHit, r.TaskFailures)
+		}
+	}
+	return p.Invariant("probes-full-replay", fmt.Sprintf("%d probe tasks per length, on the normal queue of a worker without sticky cache", want))
+}
+
+// suggestionConsistent: the workflow saw the suggestion (or not) where
+// the history's workflow-task-started events carry it, at most one build
+// step later.
+func (d *driver) suggestionConsistent(o *outcome) scenarios.Invariant {
+	var p check.Problems
+	for _, r := range o.rows {
 		if r.Error != "" {
 			continue
 		}
-		if r.ReplayErrors > 0 {
-			replayBad = append(replayBad, fmt.Sprintf("%d: %d of %d replays failed: %s", r.Target, r.ReplayErrors, c.replays, r.ReplayErrorText))
-		}
-		// The first probe task may be scheduled on the building worker's
-		// sticky queue (the server moves it on); all others must not be.
-		if r.TaskMS.Count != c.probes+1 || r.TaskStickyHit > 1 || r.TaskFailures > 0 {
-			probeBad = append(probeBad, fmt.Sprintf("%d: %d probe tasks measured (want %d), %d on a sticky queue, %d failed or timed out",
-				r.Target, r.TaskMS.Count, c.probes+1, r.TaskStickyHit, r.TaskFailures))
-		}
 		w, h := int64(r.SuggestedAtEvents), r.HistorySuggestAt
-		if (h == 0) != (w == 0) || w < h || w-h > int64(6*c.batch+6) {
-			suggestBad = append(suggestBad, fmt.Sprintf("%d: workflow saw the suggestion at event %d, the history carries it from event %d", r.Target, w, h))
+		if (h == 0) != (w == 0) || w < h || w-h > int64(6*d.cfg.batch+6) {
+			p.Add("%d: workflow saw the suggestion at event %d, the history carries it from event %d", r.Target, w, h)
 		}
 	}
-	inv := func(name string, bad []string, ok string) scenarios.Invariant {
-		if len(bad) == 0 {
-			return scenarios.Invariant{Name: name, OK: true, Detail: ok}
-		}
-		return scenarios.Invariant{Name: name, OK: false, Detail: fmt.Sprint(bad)}
-	}
-	if len(o.rows) == 0 && o.err != nil {
-		measured = append(measured, o.err.Error())
-	}
-	return []scenarios.Invariant{
-		inv("sweep-complete", measured, fmt.Sprintf("%d lengths built and measured: %v", len(o.rows), c.lengths)),
-		inv("replay-deterministic", replayBad, fmt.Sprintf("every history replayed %d times without a nondeterminism error", c.replays)),
-		inv("probes-full-replay", probeBad, fmt.Sprintf("%d probe tasks per length, on the normal queue of a worker without sticky cache", c.probes+1)),
-		inv("suggestion-consistent", suggestBad, "the workflow's GetContinueAsNewSuggested matches the history's workflow-task-started flags"),
-	}
+	return p.Invariant("suggestion-consistent", "the workflow's GetContinueAsNewSuggested matches the history's workflow-task-started flags")
 }

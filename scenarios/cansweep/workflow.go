@@ -17,6 +17,10 @@ const (
 	QueryPhase   = "phase"
 )
 
+// StepTimeout is the start-to-close timeout of every activity: an attempt
+// lost on the way is retried only once it expires.
+const StepTimeout = time.Minute
+
 // Phases of a sweep workflow, as its query reports them.
 const (
 	PhaseBuilding = "building"
@@ -76,7 +80,7 @@ func Step(_ context.Context, payload []byte) ([]byte, error) { return payload, n
 // measures the workflow tasks that follow them (on a worker without a
 // sticky cache, each is a full replay of the whole history).
 func Workflow(ctx workflow.Context, in Input) (Result, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: StepTimeout})
 	var res Result
 	prog := Progress{Phase: PhaseBuilding}
 	if err := workflow.SetQueryHandler(ctx, QueryPhase, func() (Progress, error) { return prog, nil }); err != nil {

@@ -14,7 +14,8 @@
 // are switchable while a run is in progress through SetMode (SetFaults is
 // the same as scenarios.APIControl, for the api-errors and api-latency
 // faults: drivers return their services from APIs()). Running and Find reach
-// the services of the current process by name.
+// the services of the current process by name. A fake with an API of its
+// own gets the same faults by wrapping its handler in Faults.Middleware.
 package fakes
 
 import (
@@ -23,7 +24,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand"
 	"net"
 	"net/http"
 	"net/url"
@@ -93,14 +93,14 @@ type Service struct {
 	win       time.Duration
 	onRequest func(Entry)
 
-	mu        sync.Mutex
-	errorRate float64
-	latency   time.Duration
-	rng       *rand.Rand
-	log       []Entry
-	accepted  []int64 // arrival times of accepted requests within the window (limit > 0)
-	counts    Counts
-	modes     []ModeChange
+	// faults: the error rate and latency (SetMode); its lock nests
+	// inside mu.
+	faults *Faults
+
+	mu       sync.Mutex
+	log      []Entry
+	accepted []int64 // arrival times of accepted requests within the window (limit > 0)
+	counts   Counts
 
 	srv *http.Server
 	ln  net.Listener
@@ -138,9 +138,11 @@ func Start(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fakes: %s: listen: %w", cfg.Name, err)
 	}
+	f := NewFaults(cfg.Seed)
+	f.errorRate, f.latency = cfg.ErrorRate, cfg.Latency // the configuration, not a change
 	s := &Service{
 		URL: "http://" + ln.Addr().String(), name: cfg.Name, limit: cfg.Limit, win: cfg.Window, onRequest: cfg.OnRequest,
-		errorRate: cfg.ErrorRate, latency: cfg.Latency, rng: rand.New(rand.NewSource(cfg.Seed)), ln: ln,
+		faults: f, ln: ln,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /call", s.handleCall)
@@ -188,13 +190,9 @@ func checkMode(errorRate float64, latency time.Duration) error {
 // from now on. It is safe to call at any time from any goroutine; faults
 // use it to degrade and heal a service during a run.
 func (s *Service) SetMode(errorRate float64, latency time.Duration) error {
-	if err := checkMode(errorRate, latency); err != nil {
+	if err := s.faults.Set(errorRate, latency); err != nil {
 		return fmt.Errorf("fakes: %s: %w", s.name, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.errorRate, s.latency = errorRate, latency
-	s.modes = append(s.modes, ModeChange{At: time.Now().UnixNano(), ErrorRate: errorRate, Latency: latency})
 	return nil
 }
 
@@ -202,23 +200,19 @@ func (s *Service) SetMode(errorRate float64, latency time.Duration) error {
 // (scenarios.APIControl): an error rate outside 0..1 and a negative latency
 // are clamped; zero values heal.
 func (s *Service) SetFaults(errorRate float64, latency time.Duration) {
-	_ = s.SetMode(min(max(errorRate, 0), 1), max(latency, 0))
+	s.faults.SetFaults(errorRate, latency)
 }
 
 var _ scenarios.APIControl = (*Service)(nil)
 
 // Mode returns the current failure rate and latency.
 func (s *Service) Mode() (errorRate float64, latency time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.errorRate, s.latency
+	return s.faults.Mode()
 }
 
 // ModeChanges returns every SetMode call so far, in order.
 func (s *Service) ModeChanges() []ModeChange {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]ModeChange(nil), s.modes...)
+	return s.faults.Changes()
 }
 
 // Log returns a copy of the request log, in arrival order.
@@ -270,7 +264,8 @@ func (s *Service) admit(key string) (status int, at int64, latency time.Duration
 			status = http.StatusTooManyRequests
 		}
 	}
-	if status == http.StatusOK && s.errorRate > 0 && s.rng.Float64() < s.errorRate {
+	latency, refuse := s.faults.Decide(status == http.StatusOK)
+	if refuse {
 		status = http.StatusServiceUnavailable
 	}
 	if status == http.StatusOK && s.limit > 0 {
@@ -286,7 +281,7 @@ func (s *Service) admit(key string) (status int, at int64, latency time.Duration
 	default:
 		s.counts.Failed++
 	}
-	return status, now, s.latency
+	return status, now, latency
 }
 
 func (s *Service) handleCall(w http.ResponseWriter, r *http.Request) {
@@ -295,12 +290,8 @@ func (s *Service) handleCall(w http.ResponseWriter, r *http.Request) {
 	if s.onRequest != nil {
 		s.onRequest(Entry{At: at, Key: key, Status: status})
 	}
-	if latency > 0 {
-		select {
-		case <-time.After(latency):
-		case <-r.Context().Done():
-			return
-		}
+	if !Delay(r.Context(), latency) {
+		return
 	}
 	switch status {
 	case http.StatusOK:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -149,5 +150,34 @@ func TestSetModeSwitchesFailures(t *testing.T) {
 	}
 	if _, err := Start(Config{Name: "test.mode"}); err == nil {
 		t.Error("duplicate name accepted")
+	}
+}
+
+// The middleware refuses before the wrapped handler sees the request,
+// delays what it lets through, and heals.
+func TestFaultsMiddleware(t *testing.T) {
+	f := NewFaults(1)
+	var reached int
+	h := f.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { reached++ }))
+	serve := func() (int, time.Duration) {
+		rec := httptest.NewRecorder()
+		t0 := time.Now()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		return rec.Code, time.Since(t0)
+	}
+	f.SetFaults(2, 0) // clamped to 1: every request refused
+	if code, _ := serve(); code != http.StatusServiceUnavailable || reached != 0 || f.Refused() != 1 {
+		t.Fatalf("refusal: code %d, reached %d, refused %d", code, reached, f.Refused())
+	}
+	f.SetFaults(0, 30*time.Millisecond)
+	if code, took := serve(); code != http.StatusOK || reached != 1 || took < 30*time.Millisecond {
+		t.Fatalf("latency: code %d, reached %d, took %s", code, reached, took)
+	}
+	f.SetFaults(0, 0)
+	if code, _ := serve(); code != http.StatusOK || reached != 2 || f.Refused() != 1 || len(f.Changes()) != 3 {
+		t.Fatalf("healed: code %d, reached %d, refused %d, %d changes", code, reached, f.Refused(), len(f.Changes()))
+	}
+	if err := f.Set(-0.1, 0); err == nil {
+		t.Fatal("a negative error rate was accepted")
 	}
 }

@@ -10,9 +10,10 @@
 // leave them running — the driver observes them running after the parent
 // closed, then releases them with a signal, and they must complete.
 //
-// Parents are journaled (expected: completed); children are journaled too
-// when they are expected to complete, and every child's end state, timing
-// and concurrency are checked by this scenario's own invariants.
+// Parents are journaled (expected: completed), and so is every child,
+// with the end state its pattern and policy demand: verification holds
+// each to it. Each iteration then describes its parent's children once
+// they have ended and checks their timing and concurrency.
 package fanout
 
 import (
@@ -20,19 +21,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-
 	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/check"
 )
 
 // Name is the scenario's registry name.
 const Name = "fanout"
-
-const maxPending = 2000 // Temporal's pending children per execution
 
 func init() {
 	scenarios.Register(&scenarios.Scenario{
@@ -51,32 +47,26 @@ func init() {
 			{Name: "child-duration", Kind: scenarios.Duration, Default: "1s", Min: scenarios.MinOf(0),
 				Help: "waiting patterns: each child sleeps this long (durable timer) before its activity"},
 			{Name: "policy-wait", Kind: scenarios.Duration, Default: "30s", Min: scenarios.MinOf(0),
-				Help: "how long the check waits for the server to apply a close policy to every child"},
+				Help: "fire-and-forget: how long an iteration waits for every child to end as its close policy says (abandoned ones: once released)"},
 		},
-		Validate: func(o scenarios.Values) error { _, err := configure(o); return err },
+		// A parent is 1 + children workflows (11 by default, each with a
+		// timer and an activity): one every 2 s stays inside what a 2-core
+		// embedded server sustains (about 30 noop workflows/s); at 1/s it
+		// measured saturated (p50 20 s) on a shared machine.
+		Defaults: scenarios.Defaults{Rate: "1/2s", Duration: 30 * time.Second},
+		Validate: func(o scenarios.Values, _ scenarios.Load) error { _, err := configure(o); return err },
 		Register: Register,
 		New:      newDriver,
 	})
 }
 
-type parentRec struct {
-	id     string
-	result ParentResult
-	ok     bool // the parent completed and its result was read
-	// fire-and-forget + abandon: children seen running once the parent had
-	// closed, and children the release signal reached.
-	runningAfterClose, released int
-	observeErrs                 []string
-}
-
 type driver struct {
 	env       scenarios.Env
 	in        ParentInput
-	childWant string // the end state every child must reach
+	childWant scenarios.Expect // the end state every child must reach
 	policyW   time.Duration
 
-	mu      sync.Mutex
-	parents []*parentRec
+	tally tally
 }
 
 // configure checks the options against Temporal's limits (no side
@@ -84,25 +74,34 @@ type driver struct {
 func configure(o scenarios.Values) (*driver, error) {
 	in := ParentInput{Pattern: o.String("pattern"), Children: int(o.Int("children")), MaxChildren: int(o.Int("max-children")),
 		ClosePolicy: o.String("close-policy"), ChildDuration: o.Duration("child-duration")}
+	policyW := o.Duration("policy-wait")
 	var problems []string
 	concurrent := in.Children
 	if in.Pattern == PatternThrottled || in.Pattern == PatternRollingWindow {
 		concurrent = min(in.MaxChildren, in.Children)
 	}
-	if concurrent > maxPending {
+	if concurrent > check.MaxPending {
 		problems = append(problems, fmt.Sprintf("%d children would be pending at once; Temporal allows %d per workflow: use pattern=throttled or rolling-window with max-children <= %d",
-			concurrent, maxPending, maxPending))
+			concurrent, check.MaxPending, check.MaxPending))
 	}
 	// About 6.5 history events per child in the parent (measured); refuse
-	// well before the 51,200-event limit.
-	if ev := 5 + 9*int64(in.Children); ev > 51200 {
-		problems = append(problems, fmt.Sprintf("children=%d: the parent's history would reach about %d events (limit 51200): use fewer children per parent and more iterations",
-			in.Children, ev))
+	// well before the server's limit.
+	if ev := 5 + 9*int64(in.Children); ev > check.HistoryEventsError {
+		problems = append(problems, fmt.Sprintf("children=%d: the parent's history would reach about %d events (limit %d): use fewer children per parent and more iterations",
+			in.Children, ev, check.HistoryEventsError))
+	}
+	// An abandoned child ends by its work activity once released, a
+	// cancelled one by its cleanup activity: a killed worker holds either
+	// up until the lost task's timeouts expire. A wait shorter than that
+	// would judge a recovering child as one the policy failed.
+	if in.Pattern == PatternFireAndForget && in.ClosePolicy != PolicyTerminate && policyW < RecoveryTime {
+		problems = append(problems, fmt.Sprintf("policy-wait=%s is shorter than a %s child's recovery from a killed worker (workflow task timeout %s + activity timeout %s): make it at least %s",
+			policyW, in.ClosePolicy, WorkflowTaskTimeout, ActivityTimeout, RecoveryTime))
 	}
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
-	return &driver{in: in, childWant: ExpectedChildState(in.Pattern, in.ClosePolicy), policyW: o.Duration("policy-wait")}, nil
+	return &driver{in: in, childWant: ExpectedChildState(in.Pattern, in.ClosePolicy), policyW: policyW}, nil
 }
 
 func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenarios.Driver, error) {
@@ -117,92 +116,85 @@ func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenar
 // ExpectedChildState is how every child must end: completed, unless the
 // parent closes before its children (fire-and-forget) under TERMINATE or
 // REQUEST_CANCEL.
-func ExpectedChildState(pattern, policy string) string {
+func ExpectedChildState(pattern, policy string) scenarios.Expect {
 	if pattern == PatternFireAndForget {
 		switch policy {
 		case PolicyTerminate:
-			return "terminated"
+			return scenarios.ExpectTerminated
 		case PolicyRequestCancel:
-			return "canceled"
+			return scenarios.ExpectCanceled
 		}
 	}
-	return "completed"
+	return scenarios.ExpectCompleted
 }
 
 // WorkflowID names iteration n's parent.
 func WorkflowID(runID string, n int64) string { return fmt.Sprintf("%s-%s-%d", Name, runID, n) }
 
+// Iterate runs one parent, journals its children with the end state each
+// must reach, and (fire-and-forget) waits for the children's fate: the
+// iteration spans the parent and what becomes of its children. Then it
+// judges the children's timing.
 func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	id := WorkflowID(d.env.RunID, it.N)
-	rec := &parentRec{id: id}
-	d.mu.Lock()
-	d.parents = append(d.parents, rec)
-	d.mu.Unlock()
-	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, WorkflowParent, d.in)
+	run, err := d.env.Start(ctx, scenarios.StartSpec{ID: id, Workflow: WorkflowParent, Args: []any{d.in}})
 	if err != nil {
-		d.env.Journal.Started(Name, id, "", false)
-		return fmt.Errorf("start %s: %w", id, err)
-	}
-	d.env.Journal.Started(Name, id, run.GetRunID(), true)
-	err = run.Get(ctx, &rec.result)
-	if ctx.Err() != nil {
 		return err
 	}
-	if d.childWant == "completed" {
-		// Every child the parent started must complete: journaled, the
-		// generic verifier checks they exist and did (acked only when the
-		// parent completed, i.e. surely started them).
-		for i := range d.in.Children {
-			d.env.Journal.Started(Name, ChildID(id, i), "", err == nil)
-		}
+	obs := parentObs{id: id}
+	err = scenarios.Await(ctx, run, &obs.result)
+	// A completed parent surely started every child; otherwise a missing
+	// child may never have been started.
+	for i := range d.in.Children {
+		d.env.ExpectChild(ChildID(id, i), d.childWant, err == nil)
 	}
 	if err != nil {
-		return fmt.Errorf("parent %s: %w", id, err)
+		return err
 	}
-	rec.ok = true
-	if d.in.Pattern == PatternFireAndForget {
-		if d.in.ClosePolicy == PolicyAbandon {
-			d.releaseAbandoned(ctx, rec)
-		} else {
-			d.awaitPolicy(ctx, rec)
-		}
+	obs.parent = check.Describe(ctx, d.env.Client, id, "")
+	if d.in.Pattern == PatternFireAndForget && d.in.ClosePolicy == PolicyAbandon {
+		d.releaseAbandoned(ctx, &obs)
 	}
+	obs.kids = d.awaitChildren(ctx, id, obs.parent)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	d.judge(obs)
 	return nil
 }
 
-// awaitPolicy waits (bounded by policy-wait) until the server has applied
-// the close policy to every child, and records how long after the
-// parent's close each child ended (histogram close-policy-applied).
-// The iteration thus spans the parent and its children's fate.
-func (d *driver) awaitPolicy(ctx context.Context, rec *parentRec) {
-	parent := d.describe(ctx, rec.id)
-	if parent.close.IsZero() {
-		return
-	}
+// awaitChildren describes every child of parentID until all have ended
+// (waiting patterns: at once, the parent waited for them; fire-and-forget:
+// bounded by policy-wait) and records how long after the parent's close
+// a close policy ended each child (histogram close-policy-applied).
+func (d *driver) awaitChildren(ctx context.Context, parentID string, parent check.Execution) []check.Execution {
+	kids := make([]check.Execution, d.in.Children)
 	pending := make([]int, d.in.Children)
 	for i := range pending {
 		pending[i] = i
 	}
+	policyApplies := d.in.Pattern == PatternFireAndForget && d.in.ClosePolicy != PolicyAbandon
 	deadline := time.Now().Add(d.policyW)
 	for len(pending) > 0 && ctx.Err() == nil {
-		closed := make([]execution, len(pending))
-		scenarios.ParallelDo(len(pending), 8, func(i int) { closed[i] = d.describe(ctx, ChildID(rec.id, pending[i])) })
+		scenarios.ParallelDo(len(pending), 8, func(i int) { kids[pending[i]] = check.Describe(ctx, d.env.Client, ChildID(parentID, pending[i]), "") })
 		var again []int
-		for i, e := range closed {
-			if !e.closed() {
-				again = append(again, pending[i])
-				continue
-			}
-			if d.env.Observe != nil && !e.close.IsZero() {
-				d.env.Observe("close-policy-applied", e.close.Sub(parent.close))
+		for _, c := range pending {
+			e := kids[c]
+			switch {
+			case e.Missing():
+			case !e.Closed():
+				again = append(again, c)
+			case policyApplies && !parent.Close.IsZero() && d.env.Observe != nil:
+				d.env.Observe("close-policy-applied", e.Close.Sub(parent.Close))
 			}
 		}
 		pending = again
 		if len(pending) == 0 || time.Now().After(deadline) {
-			return
+			break
 		}
 		sleepCtx(ctx, 200*time.Millisecond)
 	}
+	return kids
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -216,28 +208,24 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 // releaseAbandoned observes that the abandoned children outlived their
 // parent (still running now that it has closed), then lets them finish.
-func (d *driver) releaseAbandoned(ctx context.Context, rec *parentRec) {
-	var mu sync.Mutex
+func (d *driver) releaseAbandoned(ctx context.Context, obs *parentObs) {
+	running := make([]bool, d.in.Children)
+	errs := make([]error, d.in.Children)
 	scenarios.ParallelDo(d.in.Children, 8, func(i int) {
-		cid := ChildID(rec.id, i)
-		desc, err := d.env.Client.DescribeWorkflowExecution(ctx, cid, "")
-		running := err == nil && desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
-		serr := d.env.Client.SignalWorkflow(ctx, cid, "", SignalRelease, nil)
-		mu.Lock()
-		defer mu.Unlock()
-		if running {
-			rec.runningAfterClose++
-		}
-		if serr == nil {
-			rec.released++
-		} else if len(rec.observeErrs) < 3 {
-			rec.observeErrs = append(rec.observeErrs, fmt.Sprintf("release %s: %v", cid, serr))
-		}
+		cid := ChildID(obs.id, i)
+		running[i] = check.Describe(ctx, d.env.Client, cid, "").Status == "running"
+		errs[i] = scenarios.Signal(ctx, d.env.Client, cid, SignalRelease, nil)
 	})
-}
-
-func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus {
-	return enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	for i := range d.in.Children {
+		if running[i] {
+			obs.runningAfterClose++
+		}
+		if errs[i] == nil {
+			obs.released++
+		} else if len(obs.releaseErrs) < 3 {
+			obs.releaseErrs = append(obs.releaseErrs, fmt.Sprintf("release %s: %v", ChildID(obs.id, i), errs[i]))
+		}
+	}
 }
 
 func (d *driver) Close() error { return nil }

@@ -2,92 +2,130 @@ package fanout
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
-	"go.temporal.io/api/serviceerror"
-
 	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/check"
 )
 
-// execution is one workflow as Temporal describes it.
-type execution struct {
-	typ          string
-	state        string // status name, "missing", or "error: ..."
-	start, close time.Time
-	length, size int64
+// parentObs is one parent as an iteration saw it: its result, its
+// execution and its children's, and (fire-and-forget + abandon) how many
+// children were running after it closed and how many the release reached.
+type parentObs struct {
+	id                          string
+	result                      ParentResult
+	parent                      check.Execution
+	kids                        []check.Execution
+	runningAfterClose, released int
+	releaseErrs                 []string
 }
 
-func (e execution) closed() bool {
-	return e.state != "running" && e.state != "" && !strings.HasPrefix(e.state, "error")
+// tally aggregates what the iterations judged, in bounded memory: counts,
+// a few examples per check, a history sample.
+type tally struct {
+	mu                             sync.Mutex
+	parents                        int
+	lifetimes, conc, outlived, res check.Problems
+	byState                        map[string]int
+	maxConc                        int
+	hist                           check.Histories
 }
 
-func (d *driver) describe(ctx context.Context, id string) execution {
-	var err error
-	for attempt := range 4 {
-		r, derr := d.env.Client.DescribeWorkflowExecution(ctx, id, "")
-		if derr == nil {
-			info := r.GetWorkflowExecutionInfo()
-			e := execution{typ: info.GetType().GetName(), start: info.GetStartTime().AsTime(),
-				state:  strings.ToLower(strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")),
-				length: info.GetHistoryLength(), size: info.GetHistorySizeBytes()}
-			if info.GetCloseTime() != nil {
-				e.close = info.GetCloseTime().AsTime()
+// judge checks one parent's children against its pattern and policy.
+// Whether each child ended as it must is verification's (they are
+// journaled with that expectation); this is about timing and concurrency.
+func (d *driver) judge(o parentObs) {
+	n := d.in.Children
+	t := &d.tally
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.parents++
+	if t.byState == nil {
+		t.byState = map[string]int{}
+	}
+	t.hist.Add(o.parent)
+	if n > 0 {
+		t.hist.Add(o.kids[0])
+		t.hist.Add(o.kids[n-1])
+	}
+	for c, e := range o.kids {
+		t.byState[e.Status]++
+		if !d.childWant.Matches(e.Status) || o.parent.Close.IsZero() {
+			continue
+		}
+		if d.in.Pattern == PatternFireAndForget {
+			if e.Close.Before(o.parent.Close) {
+				t.lifetimes.Add("%s closed %s before its parent", ChildID(o.id, c), o.parent.Close.Sub(e.Close))
 			}
-			return e
+		} else if e.Close.After(o.parent.Close) {
+			t.lifetimes.Add("%s closed %s after the parent that waits for it", ChildID(o.id, c), e.Close.Sub(o.parent.Close))
 		}
-		err = derr
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return execution{state: "missing"}
+		if d.env.Observe != nil && !e.Close.IsZero() {
+			d.env.Observe("child-lifetime", e.Close.Sub(e.Start))
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 	}
-	return execution{state: "error: " + err.Error()}
+	mc := maxOverlap(o.kids)
+	t.maxConc = max(t.maxConc, mc)
+	if (d.in.Pattern == PatternThrottled || d.in.Pattern == PatternRollingWindow) && mc > d.in.MaxChildren {
+		t.conc.Add("%s ran %d children at once, max-children is %d", o.id, mc, d.in.MaxChildren)
+	}
+	if d.in.Pattern == PatternRollingWindow {
+		if b := batchOverlap(o.kids, d.in.MaxChildren); b > 0 {
+			t.conc.Add("%s: batch at child %d started before the previous batch had finished", o.id, b)
+		}
+	}
+	if d.in.Pattern == PatternFireAndForget && d.in.ClosePolicy == PolicyAbandon && (o.runningAfterClose != n || o.released != n) {
+		t.outlived.Add("%s: %d of %d children running after the parent closed, %d released %s",
+			o.id, o.runningAfterClose, n, o.released, strings.Join(o.releaseErrs, ", "))
+	}
+	r, sum := o.result, int64(n)*int64(n+1)/2
+	switch {
+	case r.Started != n:
+		t.res.Add("%s started %d children, want %d", o.id, r.Started, n)
+	case d.in.Pattern != PatternFireAndForget && (r.Completed != n || r.Failed != 0 || r.Sum != sum):
+		t.res.Add("%s saw %d completed, %d failed, sum %d; want %d, 0, %d", o.id, r.Completed, r.Failed, r.Sum, n, sum)
+	}
 }
 
-type problems struct {
-	list []string
-	n    int
-}
-
-func (p *problems) add(format string, a ...any) {
-	p.n++
-	if len(p.list) < 5 {
-		p.list = append(p.list, fmt.Sprintf(format, a...))
+// batchOverlap returns the first child of a rolling-window batch that
+// started before the previous batch had finished (0: none).
+func batchOverlap(kids []check.Execution, size int) int {
+	for b := size; b < len(kids); b += size {
+		var prevClose, firstStart time.Time
+		for _, k := range kids[b-size : b] {
+			if k.Close.After(prevClose) {
+				prevClose = k.Close
+			}
+		}
+		for _, k := range kids[b:min(b+size, len(kids))] {
+			if firstStart.IsZero() || k.Start.Before(firstStart) {
+				firstStart = k.Start
+			}
+		}
+		if firstStart.Before(prevClose) {
+			return b
+		}
 	}
-}
-
-func (p *problems) invariant(name, okDetail string) scenarios.Invariant {
-	if p.n == 0 {
-		return scenarios.Invariant{Name: name, OK: true, Detail: okDetail}
-	}
-	d := strings.Join(p.list, "; ")
-	if p.n > len(p.list) {
-		d += fmt.Sprintf("; ... %d problems in all", p.n)
-	}
-	return scenarios.Invariant{Name: name, OK: false, Detail: d}
+	return 0
 }
 
 // maxOverlap is the largest number of [start,close) intervals open at once
 // (a close and a start at the same instant do not overlap).
-func maxOverlap(es []execution) int {
+func maxOverlap(es []check.Execution) int {
 	type ev struct {
 		t     time.Time
 		delta int
 	}
 	var evs []ev
 	for _, e := range es {
-		if e.start.IsZero() || e.close.IsZero() {
+		if e.Start.IsZero() || e.Close.IsZero() {
 			continue
 		}
-		evs = append(evs, ev{e.start, 1}, ev{e.close, -1})
+		evs = append(evs, ev{e.Start, 1}, ev{e.Close, -1})
 	}
 	sort.Slice(evs, func(i, j int) bool {
 		if !evs[i].t.Equal(evs[j].t) {
@@ -103,221 +141,54 @@ func maxOverlap(es []execution) int {
 	return best
 }
 
-// Invariants describes every parent and every child (waiting, bounded by
-// policy-wait, for children whose close policy the server has yet to
-// apply) and checks that each ended as its pattern and policy say.
-func (d *driver) Invariants(ctx context.Context) []scenarios.Invariant {
-	d.mu.Lock()
-	parents := append([]*parentRec(nil), d.parents...)
-	d.mu.Unlock()
-	n := d.in.Children
-
-	pex := make([]execution, len(parents))
-	results := make([]ParentResult, len(parents))
-	resultErr := make([]error, len(parents))
-	scenarios.ParallelDo(len(parents), 8, func(i int) {
-		pex[i] = d.describe(ctx, parents[i].id)
-		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		resultErr[i] = d.env.Client.GetWorkflow(gctx, parents[i].id, "").Get(gctx, &results[i])
-	})
-
-	// Children: describe all; ask again for those not closed yet until the
-	// policy wait is over.
-	kids := make([][]execution, len(parents))
-	for i := range kids {
-		kids[i] = make([]execution, n)
-	}
-	type ref struct{ p, c int }
-	var todo []ref
-	for p := range parents {
-		for c := range n {
-			todo = append(todo, ref{p, c})
-		}
-	}
-	deadline := time.Now().Add(d.policyW)
-	began := time.Now()
-	for len(todo) > 0 && ctx.Err() == nil {
-		scenarios.ParallelDo(len(todo), 16, func(i int) {
-			r := todo[i]
-			kids[r.p][r.c] = d.describe(ctx, ChildID(parents[r.p].id, r.c))
-		})
-		var again []ref
-		for _, r := range todo {
-			e := kids[r.p][r.c]
-			// Only children whose close the policy still owes are waited for.
-			if !e.closed() && e.state != "missing" {
-				again = append(again, r)
-			}
-		}
-		todo = again
-		if len(todo) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	waited := time.Since(began).Round(time.Millisecond)
-
-	return d.evaluate(parents, pex, kids, results, resultErr, waited)
+// Finish emits what the iterations saw of the children and the history
+// distribution per workflow type.
+func (d *driver) Finish(context.Context) error {
+	t := &d.tally
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d.env.Emit("children", map[string]any{"by_state": t.byState, "expected": d.childWant.String(),
+		"max_concurrent_observed": t.maxConc, "parents": t.parents, "per_parent": d.in.Children})
+	d.env.Emit("history", t.hist.Rows())
+	return nil
 }
 
-// evaluate checks what was described against the pattern and policy.
-func (d *driver) evaluate(parents []*parentRec, pex []execution, kids [][]execution, results []ParentResult, resultErr []error, waited time.Duration) []scenarios.Invariant {
-	n := d.in.Children
-	var ended, lifetimes, conc, outlived, res problems
-	byState := map[string]int{}
-	var life durStats
-	maxConc := 0
-	for p, rec := range parents {
-		parent := pex[p]
-		for c, e := range kids[p] {
-			byState[e.state]++
-			if e.state != d.childWant {
-				ended.add("%s is %s, want %s", ChildID(rec.id, c), e.state, d.childWant)
-				continue
-			}
-			if parent.close.IsZero() {
-				continue
-			}
-			if d.in.Pattern == PatternFireAndForget {
-				if e.close.Before(parent.close) {
-					lifetimes.add("%s closed %s before its parent", ChildID(rec.id, c), parent.close.Sub(e.close))
-				}
-			} else if e.close.After(parent.close) {
-				lifetimes.add("%s closed %s after the parent that waits for it", ChildID(rec.id, c), e.close.Sub(parent.close))
-			}
-			if !e.close.IsZero() {
-				life.add(e.close.Sub(e.start))
-			}
-		}
-		mc := maxOverlap(kids[p])
-		maxConc = max(maxConc, mc)
-		if (d.in.Pattern == PatternThrottled || d.in.Pattern == PatternRollingWindow) && mc > d.in.MaxChildren {
-			conc.add("%s ran %d children at once, max-children is %d", rec.id, mc, d.in.MaxChildren)
-		}
-		if d.in.Pattern == PatternRollingWindow {
-			for b := d.in.MaxChildren; b < n; b += d.in.MaxChildren {
-				var prevClose, firstStart time.Time
-				for c := b - d.in.MaxChildren; c < b; c++ {
-					if t := kids[p][c].close; t.After(prevClose) {
-						prevClose = t
-					}
-				}
-				for c := b; c < min(b+d.in.MaxChildren, n); c++ {
-					if t := kids[p][c].start; firstStart.IsZero() || t.Before(firstStart) {
-						firstStart = t
-					}
-				}
-				if firstStart.Before(prevClose) {
-					conc.add("%s: batch at child %d started before the previous batch had finished", rec.id, b)
-				}
-			}
-		}
-		if d.in.Pattern == PatternFireAndForget && d.in.ClosePolicy == PolicyAbandon {
-			if rec.runningAfterClose != n || rec.released != n {
-				outlived.add("%s: %d of %d children running after the parent closed, %d released %s",
-					rec.id, rec.runningAfterClose, n, rec.released, strings.Join(rec.observeErrs, ", "))
-			}
-		}
-		r := results[p]
-		switch {
-		case resultErr[p] != nil:
-			res.add("%s: no result: %v", rec.id, resultErr[p])
-		case r.Started != n:
-			res.add("%s started %d children, want %d", rec.id, r.Started, n)
-		case d.in.Pattern != PatternFireAndForget && (r.Completed != n || r.Failed != 0 || r.Sum != int64(n)*int64(n+1)/2):
-			res.add("%s saw %d completed, %d failed, sum %d; want %d, 0, %d", rec.id, r.Completed, r.Failed, r.Sum, n, int64(n)*int64(n+1)/2)
-		}
+// Invariants are the checks the iterations accumulated.
+func (d *driver) Invariants(context.Context) []scenarios.Invariant {
+	t := &d.tally
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.parents == 0 {
+		return []scenarios.Invariant{check.Fail("parents-checked", "no parent completed, so no child could be checked")}
 	}
-	total := len(parents) * n
-	inv := []scenarios.Invariant{
-		ended.invariant("children-ended-per-policy", fmt.Sprintf("all %d children of %d parents %s (pattern %s, close policy %s; waited %s)",
-			total, len(parents), d.childWant, d.in.Pattern, d.in.ClosePolicy, waited)),
-		lifetimes.invariant("child-lifetimes", lifetimeDetail(d.in.Pattern)),
-		res.invariant("parent-results", fmt.Sprintf("every parent started %d children and saw what they returned", n)),
-	}
+	inv := []scenarios.Invariant{d.childLifetimes(), d.parentResults()}
 	if d.in.Pattern == PatternThrottled || d.in.Pattern == PatternRollingWindow {
-		inv = append(inv, conc.invariant("max-concurrent-children", fmt.Sprintf("at most %d children ran at once (max-children %d)", maxConc, d.in.MaxChildren)))
+		inv = append(inv, d.maxConcurrentChildren())
 	}
 	if d.in.Pattern == PatternFireAndForget && d.in.ClosePolicy == PolicyAbandon {
-		inv = append(inv, outlived.invariant("abandoned-children-outlived-parent",
-			fmt.Sprintf("all %d children were still running after their parent closed, then were released and completed", total)))
-	}
-	if len(parents) == 0 {
-		inv = append(inv, scenarios.Invariant{Name: "parents-started", OK: false, Detail: "no parent was started"})
-	}
-	if d.env.Emit != nil {
-		d.env.Emit("children", map[string]any{"by_state": byState, "expected": d.childWant, "max_concurrent_observed": maxConc,
-			"parents": len(parents), "per_parent": n, "policy_wait": waited.String(), "lifetime_ms": life.summary()})
-		d.env.Emit("history", historyByType(append(pex, flatten(kids)...)))
+		inv = append(inv, d.abandonedOutlivedParent())
 	}
 	return inv
 }
 
-// durStats summarises durations (observations after the load do not reach
-// the report's histograms, so child lifetimes are summarised here).
-type durStats struct {
-	n             int64
-	sum, min, max time.Duration
-}
-
-func (s *durStats) add(d time.Duration) {
-	if s.n == 0 || d < s.min {
-		s.min = d
+func (d *driver) childLifetimes() scenarios.Invariant {
+	ok := "every child closed before its parent (the parent waits for it)"
+	if d.in.Pattern == PatternFireAndForget {
+		ok = "every child closed after its parent (the parent does not wait for it)"
 	}
-	s.max = max(s.max, d)
-	s.sum += d
-	s.n++
+	return d.tally.lifetimes.Invariant("child-lifetimes", fmt.Sprintf("%s; %d parents", ok, d.tally.parents))
 }
 
-func (s durStats) summary() map[string]float64 {
-	if s.n == 0 {
-		return nil
-	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return map[string]float64{"count": float64(s.n), "min": ms(s.min), "mean": ms(s.sum / time.Duration(s.n)), "max": ms(s.max)}
+func (d *driver) parentResults() scenarios.Invariant {
+	return d.tally.res.Invariant("parent-results", fmt.Sprintf("every parent started %d children and saw what they returned", d.in.Children))
 }
 
-func lifetimeDetail(pattern string) string {
-	if pattern == PatternFireAndForget {
-		return "every child closed after its parent (the parent does not wait for it)"
-	}
-	return "every child closed before its parent (the parent waits for it)"
+func (d *driver) maxConcurrentChildren() scenarios.Invariant {
+	return d.tally.conc.Invariant("max-concurrent-children",
+		fmt.Sprintf("at most %d children ran at once (max-children %d)", d.tally.maxConc, d.in.MaxChildren))
 }
 
-func flatten(k [][]execution) []execution {
-	var out []execution
-	for _, x := range k {
-		out = append(out, x...)
-	}
-	return out
-}
-
-// TypeHistory is the history distribution of one workflow type.
-type TypeHistory struct {
-	Described  int64   `json:"described"`
-	MaxLength  int64   `json:"max_length"`
-	MeanLength float64 `json:"mean_length"`
-	MaxBytes   int64   `json:"max_bytes"`
-	MeanBytes  float64 `json:"mean_bytes"`
-}
-
-func historyByType(es []execution) map[string]*TypeHistory {
-	out := map[string]*TypeHistory{}
-	for _, e := range es {
-		if e.typ == "" {
-			continue
-		}
-		h := out[e.typ]
-		if h == nil {
-			h = &TypeHistory{}
-			out[e.typ] = h
-		}
-		h.MeanLength = (h.MeanLength*float64(h.Described) + float64(e.length)) / float64(h.Described+1)
-		h.MeanBytes = (h.MeanBytes*float64(h.Described) + float64(e.size)) / float64(h.Described+1)
-		h.Described++
-		h.MaxLength = max(h.MaxLength, e.length)
-		h.MaxBytes = max(h.MaxBytes, e.size)
-	}
-	return out
+func (d *driver) abandonedOutlivedParent() scenarios.Invariant {
+	return d.tally.outlived.Invariant("abandoned-children-outlived-parent",
+		fmt.Sprintf("all %d children were still running after their parent closed, then were released", d.tally.parents*d.in.Children))
 }

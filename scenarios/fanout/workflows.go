@@ -43,6 +43,21 @@ const (
 // close policy ended it).
 const ReleaseTimeout = 10 * time.Minute
 
+// ActivityTimeout is the start-to-close timeout of a child's activities
+// (its work, or its cleanup when cancelled). Both are no-ops, so it is
+// short: an attempt lost with its worker is retried only once it expires,
+// and the check's policy-wait must cover that (see RecoveryTime).
+const ActivityTimeout = 10 * time.Second
+
+// WorkflowTaskTimeout is the server's default workflow task timeout: a
+// workflow task lost with its worker is retried after it.
+const WorkflowTaskTimeout = 10 * time.Second
+
+// RecoveryTime is how long a child that ends through its own activity (an
+// abandoned child releasing, a cancelled one cleaning up) may be held up
+// by a killed worker: one lost workflow task and one lost activity attempt.
+const RecoveryTime = WorkflowTaskTimeout + ActivityTimeout
+
 // Register adds the scenario's workflows and activities to a worker.
 func Register(r worker.Registry) {
 	r.RegisterWorkflowWithOptions(ParentWorkflow, workflow.RegisterOptions{Name: WorkflowParent})
@@ -194,13 +209,13 @@ func ChildWorkflow(ctx workflow.Context, in ChildInput) (int64, error) {
 		if errors.Is(ctx.Err(), workflow.ErrCanceled) || temporal.IsCanceledError(err) {
 			dctx, cancel := workflow.NewDisconnectedContext(ctx)
 			defer cancel()
-			dctx = workflow.WithActivityOptions(dctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second})
+			dctx = workflow.WithActivityOptions(dctx, workflow.ActivityOptions{StartToCloseTimeout: ActivityTimeout})
 			_ = workflow.ExecuteActivity(dctx, ActivityCleanup, in.Index).Get(dctx, nil)
 			return 0, temporal.NewCanceledError()
 		}
 		return 0, err
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second})
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: ActivityTimeout})
 	var v int64
 	if err := workflow.ExecuteActivity(actx, ActivityWork, in.Index).Get(ctx, &v); err != nil {
 		return 0, err

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/check"
 )
 
 func newEnv() *testsuite.TestWorkflowEnvironment {
@@ -133,12 +134,15 @@ func TestChildCancelledCleansUp(t *testing.T) {
 }
 
 func TestExpectedChildState(t *testing.T) {
-	for _, c := range []struct{ pattern, policy, want string }{
-		{PatternFireAndForget, PolicyTerminate, "terminated"},
-		{PatternFireAndForget, PolicyRequestCancel, "canceled"},
-		{PatternFireAndForget, PolicyAbandon, "completed"},
-		{PatternWaitAll, PolicyTerminate, "completed"},
-		{PatternThrottled, PolicyRequestCancel, "completed"},
+	for _, c := range []struct {
+		pattern, policy string
+		want            scenarios.Expect
+	}{
+		{PatternFireAndForget, PolicyTerminate, scenarios.ExpectTerminated},
+		{PatternFireAndForget, PolicyRequestCancel, scenarios.ExpectCanceled},
+		{PatternFireAndForget, PolicyAbandon, scenarios.ExpectCompleted},
+		{PatternWaitAll, PolicyTerminate, scenarios.ExpectCompleted},
+		{PatternThrottled, PolicyRequestCancel, scenarios.ExpectCompleted},
 	} {
 		if got := ExpectedChildState(c.pattern, c.policy); got != c.want {
 			t.Errorf("%s/%s: %s, want %s", c.pattern, c.policy, got, c.want)
@@ -148,11 +152,11 @@ func TestExpectedChildState(t *testing.T) {
 
 // The checks must fail on what a broken close policy or throttle would
 // leave behind.
-func TestEvaluateCatchesViolations(t *testing.T) {
+func TestJudgeCatchesViolations(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	child := func(state string, start, end float64) execution {
-		return execution{typ: WorkflowChild, state: state, start: at(start), close: at(end)}
+	child := func(state string, start, end float64) check.Execution {
+		return check.Execution{Type: WorkflowChild, Status: state, Start: at(start), Close: at(end)}
 	}
 	failed := func(inv []scenarios.Invariant, name string) bool {
 		for _, i := range inv {
@@ -163,65 +167,90 @@ func TestEvaluateCatchesViolations(t *testing.T) {
 		t.Fatalf("no invariant %s in %+v", name, inv)
 		return false
 	}
-	eval := func(in ParentInput, parentClose float64, kids []execution, rec parentRec) []scenarios.Invariant {
+	eval := func(in ParentInput, parentClose float64, kids []check.Execution, o parentObs) []scenarios.Invariant {
 		d := &driver{in: in, childWant: ExpectedChildState(in.Pattern, in.ClosePolicy)}
-		rec.id = "p"
 		n := in.Children
-		res := ParentResult{Started: n, Completed: n, Sum: int64(n) * int64(n+1) / 2}
+		o.id, o.kids = "p", kids
+		o.parent = check.Execution{Type: WorkflowParent, Status: "completed", Start: t0, Close: at(parentClose)}
+		o.result = ParentResult{Started: n, Completed: n, Sum: int64(n) * int64(n+1) / 2}
 		if in.Pattern == PatternFireAndForget {
-			res.Completed, res.Sum = 0, 0
+			o.result.Completed, o.result.Sum = 0, 0
 		}
-		return d.evaluate([]*parentRec{&rec}, []execution{{typ: WorkflowParent, state: "completed", start: t0, close: at(parentClose)}},
-			[][]execution{kids}, []ParentResult{res}, []error{nil}, 0)
+		d.judge(o)
+		return d.Invariants(context.Background())
 	}
 
 	ff := func(p string) ParentInput {
 		return ParentInput{Pattern: PatternFireAndForget, Children: 2, ClosePolicy: p}
 	}
-	// TERMINATE, but a child completed on its own: caught.
-	inv := eval(ff(PolicyTerminate), 1, []execution{child("terminated", 0.5, 1.2), child("completed", 0.5, 1.1)}, parentRec{})
-	if !failed(inv, "children-ended-per-policy") {
-		t.Fatal("a completed child under TERMINATE must fail the check")
-	}
 	// REQUEST_CANCEL honoured: passes.
-	inv = eval(ff(PolicyRequestCancel), 1, []execution{child("canceled", 0.5, 1.2), child("canceled", 0.5, 1.3)}, parentRec{})
-	if failed(inv, "children-ended-per-policy") || failed(inv, "child-lifetimes") {
+	inv := eval(ff(PolicyRequestCancel), 1, []check.Execution{child("canceled", 0.5, 1.2), child("canceled", 0.5, 1.3)}, parentObs{})
+	if failed(inv, "child-lifetimes") || failed(inv, "parent-results") {
 		t.Fatalf("honoured policy must pass: %+v", inv)
 	}
 	// ABANDON, but the children were not running after the parent closed.
-	inv = eval(ff(PolicyAbandon), 1, []execution{child("completed", 0.5, 2), child("completed", 0.5, 2)}, parentRec{runningAfterClose: 1, released: 2})
+	inv = eval(ff(PolicyAbandon), 1, []check.Execution{child("completed", 0.5, 2), child("completed", 0.5, 2)}, parentObs{runningAfterClose: 1, released: 2})
 	if !failed(inv, "abandoned-children-outlived-parent") {
 		t.Fatal("an abandoned child not running after the parent closed must fail the check")
 	}
 	// A child closing before its fire-and-forget parent.
-	inv = eval(ff(PolicyTerminate), 1, []execution{child("terminated", 0.5, 0.8), child("terminated", 0.5, 1.1)}, parentRec{})
+	inv = eval(ff(PolicyTerminate), 1, []check.Execution{child("terminated", 0.5, 0.8), child("terminated", 0.5, 1.1)}, parentObs{})
 	if !failed(inv, "child-lifetimes") {
 		t.Fatal("a child terminated before its parent closed must fail the check")
 	}
 	// Throttle broken: three children at once with max-children 2.
 	thr := ParentInput{Pattern: PatternThrottled, Children: 3, MaxChildren: 2}
-	inv = eval(thr, 5, []execution{child("completed", 0, 2), child("completed", 0.1, 2), child("completed", 1, 3)}, parentRec{})
+	inv = eval(thr, 5, []check.Execution{child("completed", 0, 2), child("completed", 0.1, 2), child("completed", 1, 3)}, parentObs{})
 	if !failed(inv, "max-concurrent-children") {
 		t.Fatal("3 children at once with max-children 2 must fail the check")
 	}
-	inv = eval(thr, 5, []execution{child("completed", 0, 2), child("completed", 0.1, 2), child("completed", 2, 3)}, parentRec{})
+	inv = eval(thr, 5, []check.Execution{child("completed", 0, 2), child("completed", 0.1, 2), child("completed", 2, 3)}, parentObs{})
 	if failed(inv, "max-concurrent-children") {
 		t.Fatalf("back-to-back children are not concurrent: %+v", inv)
 	}
 	// Rolling window: the second batch started before the first finished.
 	rw := ParentInput{Pattern: PatternRollingWindow, Children: 4, MaxChildren: 2}
-	inv = eval(rw, 9, []execution{child("completed", 0, 2), child("completed", 0, 4), child("completed", 3, 5), child("completed", 4.5, 6)}, parentRec{})
+	inv = eval(rw, 9, []check.Execution{child("completed", 0, 2), child("completed", 0, 4), child("completed", 3, 5), child("completed", 4.5, 6)}, parentObs{})
 	if !failed(inv, "max-concurrent-children") {
 		t.Fatal("a batch starting before the previous one finished must fail the check")
 	}
 	// A waiting parent that closed before its child.
-	inv = eval(ParentInput{Pattern: PatternWaitAll, Children: 1}, 1, []execution{child("completed", 0, 2)}, parentRec{})
-	if !failed(inv, "child-lifetimes") {
-		t.Fatal("a child outliving a waiting parent must fail the check")
+	inv = eval(ParentInput{Pattern: PatternWaitAll, Children: 1}, 1, []check.Execution{child("completed", 0, 2)}, parentObs{})
+	if !failed(inv, "child-lifetimes") || !strings.Contains(inv[0].Detail, "after the parent that waits for it") {
+		t.Fatalf("a child outliving a waiting parent must fail the check: %+v", inv)
 	}
-	// A missing child.
-	inv = eval(ParentInput{Pattern: PatternWaitAll, Children: 1}, 3, []execution{{state: "missing"}}, parentRec{})
-	if !failed(inv, "children-ended-per-policy") || !strings.Contains(inv[0].Detail, "missing") {
-		t.Fatalf("a missing child must fail the check: %+v", inv)
+	// A parent that did not see its children's results.
+	d := &driver{in: ParentInput{Pattern: PatternWaitAll, Children: 2}, childWant: scenarios.ExpectCompleted}
+	d.judge(parentObs{id: "p", result: ParentResult{Started: 2, Completed: 1, Failed: 1, Sum: 1}, kids: make([]check.Execution, 2)})
+	if !failed(d.Invariants(context.Background()), "parent-results") {
+		t.Fatal("a parent with a failed child must fail parent-results")
+	}
+	// Nothing judged: the checks would be vacuous.
+	if inv := (&driver{}).Invariants(context.Background()); len(inv) != 1 || inv[0].OK {
+		t.Fatalf("no parent judged must fail: %+v", inv)
+	}
+}
+
+// policy-wait must cover a child's recovery from a killed worker where
+// the child ends through its own activity.
+func TestValidatePolicyWaitCoversRecovery(t *testing.T) {
+	s, _ := scenarios.Get(Name)
+	for _, c := range []struct {
+		policy, wait string
+		ok           bool
+	}{
+		{PolicyRequestCancel, "30s", true},
+		{PolicyRequestCancel, "19s", false},
+		{PolicyAbandon, "5s", false},
+		{PolicyTerminate, "5s", true}, // the server alone ends them
+	} {
+		v, err := s.ParseOptions(map[string]string{"pattern": PatternFireAndForget, "close-policy": c.policy, "policy-wait": c.wait})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Validate(v, scenarios.Load{})
+		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), "recovery")) {
+			t.Errorf("%s policy-wait=%s: %v, want ok %v", c.policy, c.wait, err, c.ok)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/squallbench/squall/internal/squalltest"
 	"github.com/squallbench/squall/reports"
+	"github.com/squallbench/squall/scenarios/check"
 )
 
 func invariants(t *testing.T, s reports.Scenario) map[string]bool {
@@ -20,12 +21,13 @@ func invariants(t *testing.T, s reports.Scenario) map[string]bool {
 }
 
 var storeInvariants = []string{"orders-applied-exactly-once", "grand-total", "counts-match-store",
-	"no-double-application", "failure-threshold-outcome", "no-lost-workflows", "expected-end-state", "no-failed-iterations"}
+	"no-double-application", "failure-threshold-outcome", "no-lost-workflows", "expected-end-state", "no-failed-iterations",
+	"every-start-journaled"}
 
+// runOrders runs the scenario with its own defaults (one batch) and args.
 func runOrders(t *testing.T, args ...string) (squalltest.Result, reports.Scenario) {
 	t.Helper()
-	res := squalltest.Run(t, 3*time.Minute, append([]string{"--scenario", Name, "--iterations", "1", "--rate", "1/s",
-		"--grace", "2m"}, args...)...)
+	res := squalltest.Run(t, 3*time.Minute, append([]string{"--scenario", Name}, args...)...)
 	return res, squalltest.Scenario(t, res.Report, Name)
 }
 
@@ -36,12 +38,13 @@ func TestE2EModes(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	for _, c := range []struct {
 		mode, orders string
+		children     int64 // journaled beside the batch workflow
 		types        []string
 	}{
-		{ModeBatched, "2000", []string{WorkflowBatched}},
-		{ModeMapReduce, "2000", []string{WorkflowMapReduce}},
-		{ModeChildren, "2000", []string{WorkflowParent, WorkflowSlice}},
-		{ModePerOrder, "120", []string{WorkflowParent, WorkflowSlice}},
+		{ModeBatched, "2000", 0, []string{WorkflowBatched}},
+		{ModeMapReduce, "2000", 0, []string{WorkflowMapReduce}},
+		{ModeChildren, "2000", 8, []string{WorkflowParent, WorkflowSlice}},
+		{ModePerOrder, "120", 120, []string{WorkflowParent, WorkflowSlice}},
 	} {
 		t.Run(c.mode, func(t *testing.T) {
 			t.Parallel()
@@ -56,20 +59,24 @@ func TestE2EModes(t *testing.T) {
 					t.Errorf("invariant %s: found %v, ok %v", name, found, ok)
 				}
 			}
-			if c.mode == ModeChildren || c.mode == ModePerOrder {
-				if s.Verification.Journaled < 2 { // the parent and its children
-					t.Errorf("children not journaled: %d journaled", s.Verification.Journaled)
-				}
+			// The children are verified like the batch workflow: they
+			// exist and completed.
+			if v := s.Verification; v.Journaled != 1+c.children || v.ByStatus["completed"] != 1+c.children {
+				t.Errorf("verification %+v: want the batch and its %d children journaled and completed", v, c.children)
 			}
 			if s.History.MaxLength == 0 || s.History.MaxBytes == 0 {
 				t.Errorf("no history sizes: %+v", s.History)
 			}
-			var hist map[string]TypeHistory
-			if err := json.Unmarshal(s.Details["history"], &hist); err != nil {
+			var rows []check.HistoryRow
+			if err := json.Unmarshal(s.Details["history"], &rows); err != nil {
 				t.Fatalf("details.history: %v", err)
 			}
+			hist := map[string]check.HistoryRow{}
+			for _, r := range rows {
+				hist[r.Type] = r
+			}
 			for _, typ := range c.types {
-				if hist[typ].Described == 0 || hist[typ].MaxLength == 0 {
+				if hist[typ].Count == 0 || hist[typ].MaxLength == 0 {
 					t.Errorf("no history of %s in details: %s", typ, s.Details["history"])
 				}
 			}
@@ -90,16 +97,19 @@ func TestE2EModes(t *testing.T) {
 }
 
 // Above the threshold the batch fails as a whole, as predicted: the run
-// passes, the workflow ended failed, and the counts still match the store.
+// passes, the workflow ended failed, its children still completed (each
+// journaled with its own expectation), and the counts match the store.
 func TestE2EThresholdExceeded(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	t.Parallel()
-	res, s := runOrders(t, "--option", "orders=2000", "--option", "failure-rate=20%")
+	res, s := runOrders(t, "--option", "orders=2000", "--option", "failure-rate=20%",
+		"--option", "mode=children", "--option", "children=4")
 	if res.Exit != 0 {
 		t.Fatalf("exit %d", res.Exit)
 	}
-	if s.Verification.Expected != "failed" || s.Verification.ByStatus["failed"] != 1 {
-		t.Fatalf("want the batch workflow failed: %+v", s.Verification)
+	v := s.Verification
+	if v.Expected["failed"] != 1 || v.ByStatus["failed"] != 1 || v.Expected["completed"] != 4 || v.ByStatus["completed"] != 4 {
+		t.Fatalf("want the batch workflow failed and its 4 children completed: %+v", v)
 	}
 	inv := invariants(t, s)
 	for _, name := range storeInvariants {
@@ -142,5 +152,17 @@ func TestE2EPerOrderChildrenRefusedAtScale(t *testing.T) {
 		"--option", "orders=100000", "--iterations", "1", "--out", t.TempDir())
 	if res.Exit != 2 || !strings.Contains(res.Stderr, "mode=children") {
 		t.Fatalf("exit %d, stderr %s: want a refusal (exit 2) naming mode=children", res.Exit, res.Stderr)
+	}
+}
+
+// An apply-deadline shorter than the recovery of a lost attempt is refused
+// before any server starts, naming the options to change.
+func TestE2EDeadlineShorterThanRecoveryRefused(t *testing.T) {
+	squalltest.SkipIfShort(t)
+	t.Parallel()
+	res := squalltest.Exec(t, time.Minute, "run", "--scenario", Name, "--option", "apply-deadline=90s", "--out", t.TempDir())
+	if res.Exit != 2 || !strings.Contains(res.Stderr, "apply-deadline=1m30s is shorter than the recovery") ||
+		!strings.Contains(res.Stderr, "attempt-timeout") {
+		t.Fatalf("exit %d, stderr %s: want a refusal (exit 2) naming apply-deadline and attempt-timeout", res.Exit, res.Stderr)
 	}
 }

@@ -3,18 +3,14 @@ package orders
 import (
 	"fmt"
 	"strings"
+
+	"github.com/squallbench/squall/scenarios/check"
 )
 
-// Temporal's per-execution limits (server v1.32 defaults) that the sizes of
-// this scenario are checked against before any load starts.
-const (
-	// DefaultMaxHistoryEvents is limit.historyCount.error: a workflow whose
-	// history reaches it is terminated by the server.
-	DefaultMaxHistoryEvents = 51200
-	maxHistoryBytes         = 50 << 20 // limit.historySize.error
-	maxPayloadBytes         = 2 << 20  // limit.blobSize.error
-	maxPending              = 2000     // pending activities / children per execution
-)
+// DefaultMaxHistoryEvents is the server's limit.historyCount.error, the
+// default of the max-history-events option: a workflow whose history
+// reaches it is terminated by the server.
+const DefaultMaxHistoryEvents = check.HistoryEventsError
 
 // Worst-case history cost, in events, of the building blocks. Measured
 // histories are smaller (several completions share one workflow task); the
@@ -83,19 +79,19 @@ func NewPlan(mode string, orders, batchSize int64, parallel int, slices int64, m
 // whose history limit is maxEvents, and says which mode to use instead.
 func (p Plan) Check(maxEvents int64) error {
 	var problems []string
-	if p.Parallel > maxPending {
-		problems = append(problems, fmt.Sprintf("parallel=%d exceeds Temporal's %d pending activities per workflow", p.Parallel, maxPending))
+	if p.Parallel > check.MaxPending {
+		problems = append(problems, fmt.Sprintf("parallel=%d exceeds Temporal's %d pending activities per workflow", p.Parallel, check.MaxPending))
 	}
-	if p.Slices > 0 && p.MaxChildren > maxPending {
-		problems = append(problems, fmt.Sprintf("max-children=%d exceeds Temporal's %d pending child workflows per workflow", p.MaxChildren, maxPending))
+	if p.Slices > 0 && p.MaxChildren > check.MaxPending {
+		problems = append(problems, fmt.Sprintf("max-children=%d exceeds Temporal's %d pending child workflows per workflow", p.MaxChildren, check.MaxPending))
 	}
-	if p.TopEvents > maxEvents || p.TopBytes > maxHistoryBytes {
+	if p.TopEvents > maxEvents || p.TopBytes > check.HistoryBytesError {
 		what := "the workflow's"
 		if p.Slices > 0 {
 			what = "the parent's"
 		}
 		msg := fmt.Sprintf("%s history would reach about %d events / %d MiB (limit %d events / %d MiB): ",
-			what, p.TopEvents, p.TopBytes>>20, maxEvents, maxHistoryBytes>>20)
+			what, p.TopEvents, p.TopBytes>>20, maxEvents, check.HistoryBytesError>>20)
 		switch p.Mode {
 		case ModePerOrder:
 			msg += fmt.Sprintf("one child per order does not scale to %d orders; use --option mode=children "+
@@ -109,13 +105,13 @@ func (p Plan) Check(maxEvents int64) error {
 		}
 		problems = append(problems, msg)
 	}
-	if p.ChildEvents > maxEvents || p.ChildBytes > maxHistoryBytes {
+	if p.ChildEvents > maxEvents || p.ChildBytes > check.HistoryBytesError {
 		problems = append(problems, fmt.Sprintf("each child's history would reach about %d events (limit %d): use more children or a larger batch-size",
 			p.ChildEvents, maxEvents))
 	}
-	if p.ReduceBytes > maxPayloadBytes/2 {
+	if p.ReduceBytes > check.PayloadBytesError/2 {
 		problems = append(problems, fmt.Sprintf("the reduce input would be about %d KiB (payload limit %d KiB): use a larger batch-size or --option mode=children",
-			p.ReduceBytes>>10, maxPayloadBytes>>10))
+			p.ReduceBytes>>10, check.PayloadBytesError>>10))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("orders-batch mode=%s orders=%d: %s", p.Mode, p.Orders, strings.Join(problems, "; "))

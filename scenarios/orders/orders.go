@@ -18,13 +18,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/check"
 	"github.com/squallbench/squall/scenarios/orders/orderstore"
 )
 
@@ -59,6 +59,8 @@ func init() {
 			{Name: "max-attempts", Kind: scenarios.Int, Default: "3", Min: scenarios.MinOf(1), Help: "attempts at each order the store refuses (seeded failures); requests the store never answered do not count"},
 			{Name: "apply-deadline", Kind: scenarios.Duration, Default: "10m", Min: scenarios.MinOf(1),
 				Help: "an apply activity retries unanswered store requests (api-errors, a killed worker) until this schedule-to-close timeout; past it, its orders count as failed"},
+			{Name: "attempt-timeout", Kind: scenarios.Duration, Default: DefaultAttemptTimeout.String(), Min: scenarios.MinOf(1),
+				Help: "start-to-close timeout of one apply attempt: an attempt lost with its worker is retried only once it expires, so apply-deadline must leave room for it"},
 			{Name: "retry-interval", Kind: scenarios.Duration, Default: "100ms", Min: scenarios.MinOf(0.001), Help: "first retry backoff of the apply activities (doubling)"},
 			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of the order amounts and of the failing subsets"},
 			{Name: "inject-duplicates", Kind: scenarios.Int, Default: "0", Min: scenarios.MinOf(0),
@@ -67,34 +69,37 @@ func init() {
 			{Name: "max-history-events", Kind: scenarios.Int, Default: fmt.Sprint(DefaultMaxHistoryEvents), Min: scenarios.MinOf(100),
 				Help: "the cluster's limit.historyCount.error: sizes whose history could reach it are refused"},
 		},
-		Validate: func(o scenarios.Values) error { _, err := configure(o); return err },
+		// One batch at a time, once: a batch is the unit of work (100,000
+		// orders by default), and batches running side by side would only
+		// measure each other. A batch runs to its end (closed loop); the
+		// grace is for open-loop runs (--rate), where the load ends as the
+		// last batch starts: it covers a batch whose activities retry up
+		// to the default apply-deadline.
+		Defaults: scenarios.Defaults{Concurrency: 1, Iterations: 1, Grace: 15 * time.Minute},
+		Validate: func(o scenarios.Values, _ scenarios.Load) error { _, err := configure(o); return err },
 		Register: Register,
 		New:      newDriver,
 	})
 }
 
-type batchRec struct {
-	n        int64
-	parentID string
-}
-
 type driver struct {
-	env   scenarios.Env
-	in    Input // template; Batch set per iteration
-	mode  string
-	plan  Plan
-	pred  orderstore.Prediction
-	model orderstore.Model
+	env    scenarios.Env
+	in     Input // template; Batch set per iteration
+	mode   string
+	plan   Plan
+	pred   orderstore.Prediction
+	model  orderstore.Model
+	expect scenarios.Expect // of every batch workflow (children always complete)
 
-	expected      enumspb.WorkflowExecutionStatus
-	journalKids   bool // children are journaled (they end as ExpectedStatus says)
 	historySample int64
 
 	store *orderstore.Store
 	srv   *orderstore.Server
 
-	mu      sync.Mutex
-	batches []batchRec
+	// What Finish read back (the store's ledgers, the workflows' results,
+	// the history distribution), for the checks.
+	batches []batchCheck
+	hist    []check.HistoryRow
 }
 
 // configure checks the options as a whole and derives the run's plan
@@ -106,8 +111,9 @@ func configure(o scenarios.Values) (*driver, error) {
 	in := Input{
 		Orders: o.Int("orders"), BatchSize: o.Int("batch-size"), Parallel: int(o.Int("parallel")),
 		MaxChildren: int(o.Int("max-children")),
-		Retry:       Retry{MaxAttempts: int32(o.Int("max-attempts")), Interval: o.Duration("retry-interval"), Deadline: o.Duration("apply-deadline")},
-		Threshold:   o.Float("failure-threshold"), InjectDuplicates: o.Int("inject-duplicates"),
+		Retry: Retry{MaxAttempts: int32(o.Int("max-attempts")), Interval: o.Duration("retry-interval"),
+			Deadline: o.Duration("apply-deadline"), AttemptTimeout: o.Duration("attempt-timeout")},
+		Threshold: o.Float("failure-threshold"), InjectDuplicates: o.Int("inject-duplicates"),
 	}
 	var problems []string
 	if m.FailureRate+m.TransientRate > 1 {
@@ -125,6 +131,9 @@ func configure(o scenarios.Values) (*driver, error) {
 	if in.Retry.MaxAttempts > 1000 {
 		problems = append(problems, "max-attempts must be at most 1000")
 	}
+	if err := in.Retry.checkRecovery(); err != nil {
+		problems = append(problems, err.Error())
+	}
 	plan := NewPlan(mode, in.Orders, in.BatchSize, in.Parallel, o.Int("children"), in.MaxChildren, in.InjectDuplicates > 0)
 	if err := plan.Check(o.Int("max-history-events")); err != nil {
 		problems = append(problems, err.Error())
@@ -135,15 +144,27 @@ func configure(o scenarios.Values) (*driver, error) {
 	in.Slices = plan.Slices
 
 	d := &driver{in: in, mode: mode, plan: plan, model: m, historySample: o.Int("history-sample"),
-		pred: m.Predict(in.Orders, int(in.Retry.MaxAttempts))}
-	d.expected = enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+		pred: m.Predict(in.Orders, int(in.Retry.MaxAttempts)), expect: scenarios.ExpectCompleted}
 	if float64(d.pred.Failed)/float64(d.pred.Orders) > in.Threshold {
-		d.expected = enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+		d.expect = scenarios.ExpectFailed
 	}
-	// Children always complete (the threshold is the parent's): the generic
-	// verifier can check them only when that is also the parent's status.
-	d.journalKids = plan.Slices > 0 && d.expected == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
 	return d, nil
+}
+
+// checkRecovery refuses an apply-deadline too short for the recovery it
+// exists for: an attempt lost with its worker is only noticed when its
+// start-to-close timeout expires, then the retry waits its backoff and
+// needs an attempt of its own. A shorter deadline would turn every killed
+// worker into failed orders (and, past the threshold, a failed batch)
+// although nothing but the worker failed.
+func (r Retry) checkRecovery() error {
+	need := 2*r.attemptTimeout() + r.MaxBackoff()
+	if r.Deadline < need {
+		return fmt.Errorf("apply-deadline=%s is shorter than the recovery of one lost apply attempt (attempt-timeout %s until it is noticed, "+
+			"up to %s backoff, then the retry's own attempt-timeout): make apply-deadline at least %s or attempt-timeout shorter",
+			r.Deadline, r.attemptTimeout(), r.MaxBackoff(), need)
+	}
+	return nil
 }
 
 func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (scenarios.Driver, error) {
@@ -178,14 +199,14 @@ func (d *driver) workflowType() string {
 // outcome reads a finished batch workflow: its totals, and whether it
 // failed by the threshold. Any other failure is returned as err.
 func outcome(ctx context.Context, run client.WorkflowRun) (t Totals, thresholdFailed bool, err error) {
-	err = run.Get(ctx, &t)
+	err = scenarios.Await(ctx, run, &t)
 	if err == nil {
 		return t, false, nil
 	}
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.Type() == ErrThreshold {
 		if derr := app.Details(&t); derr != nil {
-			return t, true, fmt.Errorf("threshold failure without totals: %w", derr)
+			return t, true, &scenarios.WorkflowError{ID: run.GetID(), Err: fmt.Errorf("threshold failure without totals: %w", derr)}
 		}
 		return t, true, nil
 	}
@@ -197,41 +218,40 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	if err := d.store.Open(it.N, d.in.Orders); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	d.batches = append(d.batches, batchRec{n: it.N, parentID: id})
-	d.mu.Unlock()
 	in := d.in
 	in.Batch = it.N
-	run, err := scenarios.StartWorkflow(ctx, d.env.Client, client.StartWorkflowOptions{ID: id, TaskQueue: d.env.TaskQueue}, d.workflowType(), in)
+	run, err := d.env.Start(ctx, scenarios.StartSpec{ID: id, Workflow: d.workflowType(), Args: []any{in}, Expect: d.expect})
 	if err != nil {
-		d.env.Journal.Started(Name, id, "", false)
-		return fmt.Errorf("start %s: %w", id, err)
+		return err
 	}
-	d.env.Journal.Started(Name, id, run.GetRunID(), true)
 	t, thresholdFailed, err := outcome(ctx, run)
-	if d.journalKids && ctx.Err() == nil {
-		// The parent has closed, so every child it started has too. Their
-		// IDs are deterministic; journaled here they are verified like the
-		// parent (they exist, they completed). acked=false when the parent
-		// did not complete: then a missing child is not a lost one.
-		for i := range d.plan.Slices {
-			d.env.Journal.Started(Name, ChildID(id, i), "", err == nil)
-		}
-	}
+	d.expectChildren(id, err == nil)
 	if err != nil {
-		return fmt.Errorf("batch %s: %w", id, err)
+		return err
 	}
-	wantFail := d.expected == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+	wantFail := d.expect == scenarios.ExpectFailed
 	switch {
 	case thresholdFailed && !wantFail:
-		return fmt.Errorf("batch %s failed by the threshold (%d of %d failed) though %d failures were predicted", id, t.Failed, t.Orders, d.pred.Failed)
+		return &scenarios.WorkflowError{ID: id, Err: fmt.Errorf("failed by the threshold (%d of %d failed) though %d failures were predicted",
+			t.Failed, t.Orders, d.pred.Failed)}
 	case !thresholdFailed && wantFail:
-		return fmt.Errorf("batch %s completed (%d of %d failed) though %d failures, above the threshold, were predicted", id, t.Failed, t.Orders, d.pred.Failed)
+		return &scenarios.WorkflowError{ID: id, Err: fmt.Errorf("completed (%d of %d failed) though %d failures, above the threshold, were predicted",
+			t.Failed, t.Orders, d.pred.Failed)}
 	}
 	return nil
 }
 
-func (d *driver) ExpectedStatus() enumspb.WorkflowExecutionStatus { return d.expected }
+// expectChildren journals the children of batch parentID: whatever the
+// parent's outcome, each child completes (the threshold is the parent's).
+// Their IDs are deterministic. Once the parent has run through (completed
+// or failed by the threshold) it started every one, so a missing child is
+// a lost one; otherwise (it failed otherwise, or the wait was abandoned)
+// a child may never have been started.
+func (d *driver) expectChildren(parentID string, ranThrough bool) {
+	for i := range d.plan.Slices {
+		d.env.ExpectChild(ChildID(parentID, i), scenarios.ExpectCompleted, ranThrough)
+	}
+}
 
 // APIs exposes the order store to the api-errors and api-latency faults.
 func (d *driver) APIs() []scenarios.APIControl { return []scenarios.APIControl{d.store} }

@@ -64,14 +64,33 @@ type Input struct {
 // died mid-call) do not count against it; they are retried until Deadline
 // (the activity's schedule-to-close timeout), so an infrastructure fault
 // does not turn into failed orders unless it outlasts Deadline.
+//
+// AttemptTimeout is each attempt's start-to-close timeout: an attempt
+// whose worker died is noticed only when it expires (the activity does not
+// heartbeat on a schedule), so Deadline must leave room for it.
 type Retry struct {
-	MaxAttempts int32
-	Interval    time.Duration
-	Deadline    time.Duration
+	MaxAttempts    int32
+	Interval       time.Duration
+	Deadline       time.Duration
+	AttemptTimeout time.Duration
 }
 
+// DefaultAttemptTimeout is the apply attempts' start-to-close timeout
+// when the input names none (histories recorded before it was an option).
+const DefaultAttemptTimeout = time.Minute
+
+func (r Retry) attemptTimeout() time.Duration {
+	if r.AttemptTimeout > 0 {
+		return r.AttemptTimeout
+	}
+	return DefaultAttemptTimeout
+}
+
+// MaxBackoff is the longest wait between two attempts.
+func (r Retry) MaxBackoff() time.Duration { return 20 * r.Interval }
+
 func (r Retry) policy() *temporal.RetryPolicy {
-	p := &temporal.RetryPolicy{InitialInterval: r.Interval, BackoffCoefficient: 2, MaximumInterval: 20 * r.Interval}
+	p := &temporal.RetryPolicy{InitialInterval: r.Interval, BackoffCoefficient: 2, MaximumInterval: r.MaxBackoff()}
 	if r.Deadline <= 0 {
 		// Inputs without a deadline (histories recorded before it existed)
 		// keep the old meaning: MaxAttempts Temporal attempts.
@@ -175,7 +194,7 @@ func ChildID(parentID string, i int64) string { return fmt.Sprintf("%s-c%d", par
 
 func activityCtx(ctx workflow.Context, r Retry) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    time.Minute,
+		StartToCloseTimeout:    r.attemptTimeout(),
 		ScheduleToCloseTimeout: r.Deadline,
 		RetryPolicy:            r.policy(),
 	})
@@ -242,7 +261,7 @@ func window(ctx workflow.Context, n, limit int, start func(i int) workflow.Futur
 func finish(ctx workflow.Context, in Input, t Totals) (Totals, error) {
 	if in.InjectDuplicates > 0 {
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			ActivityID: "inject-duplicates", StartToCloseTimeout: time.Minute, RetryPolicy: in.Retry.policy(),
+			ActivityID: "inject-duplicates", StartToCloseTimeout: in.Retry.attemptTimeout(), RetryPolicy: in.Retry.policy(),
 		})
 		var r RangeResult
 		err := workflow.ExecuteActivity(actx, ActivityApply, ApplyInput{StoreURL: in.StoreURL, Batch: in.Batch,

@@ -21,12 +21,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/fakes"
 )
 
 // Failure classes of an order.
@@ -155,15 +157,9 @@ type Store struct {
 	mu      sync.Mutex
 	batches map[int64]*batch
 
-	// The api-errors / api-latency faults (SetFaults): while set, every
-	// request waits faultLatency, then a seeded faultRate of them is
-	// refused with 503 before it has any effect, so the ledger never sees
-	// it. Refused counts them.
-	faultMu      sync.Mutex
-	faultRate    float64
-	faultLatency time.Duration
-	faultRNG     *rand.Rand
-	refused      int64
+	// faults are the api-errors / api-latency faults (SetFaults): a
+	// refused request never reaches the store, so the ledger never sees it.
+	faults *fakes.Faults
 }
 
 // ServiceName is the store's name for the api-errors and api-latency
@@ -177,29 +173,13 @@ func (s *Store) Name() string { return ServiceName }
 // latency and errorRate of them (clamped to 0..1) are refused with 503;
 // zero values heal.
 func (s *Store) SetFaults(errorRate float64, latency time.Duration) {
-	s.faultMu.Lock()
-	defer s.faultMu.Unlock()
-	s.faultRate, s.faultLatency = min(max(errorRate, 0), 1), max(latency, 0)
+	s.faults.SetFaults(errorRate, latency)
 }
 
 // Refused returns how many requests the faults refused so far.
-func (s *Store) Refused() int64 {
-	s.faultMu.Lock()
-	defer s.faultMu.Unlock()
-	return s.refused
-}
+func (s *Store) Refused() int64 { return s.faults.Refused() }
 
-// fault decides a request's injected fault: the latency to add and
-// whether to refuse it.
-func (s *Store) fault() (time.Duration, bool) {
-	s.faultMu.Lock()
-	defer s.faultMu.Unlock()
-	refuse := s.faultRate > 0 && s.faultRNG.Float64() < s.faultRate
-	if refuse {
-		s.refused++
-	}
-	return s.faultLatency, refuse
-}
+var _ scenarios.APIControl = (*Store)(nil)
 
 type batch struct {
 	mu       sync.Mutex
@@ -223,7 +203,7 @@ type batch struct {
 // New returns an empty store over model m; observe (may be nil) receives
 // the per-activity latencies.
 func New(m Model, observe Observer) *Store {
-	return &Store{Model: m, observe: observe, batches: map[int64]*batch{}, faultRNG: rand.New(rand.NewSource(m.Seed))}
+	return &Store{Model: m, observe: observe, batches: map[int64]*batch{}, faults: fakes.NewFaults(m.Seed)}
 }
 
 // Open creates batch b with n orders (ids 0..n-1). Opening an existing
@@ -488,21 +468,7 @@ func (s *Store) Handler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		latency, refuse := s.fault()
-		if latency > 0 {
-			select {
-			case <-time.After(latency):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		if refuse {
-			http.Error(w, "injected failure (api-errors)", http.StatusServiceUnavailable)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+	return s.faults.Middleware(mux)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
