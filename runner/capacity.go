@@ -68,7 +68,8 @@ func (c CapacityPlan) probeFlags(rate float64, d time.Duration, entry string, wo
 // directory, each probe its own section, and records the outcome.
 func Capacity(ctx, loadCtx context.Context, c *CapacityPlan, b Build, con Console) (*reports.Report, string, capacity.Report, error) {
 	out := capacity.Report{SLO: c.Criteria.SLO.String(), Probe: c.Probe.String(), Settle: c.Settle.String()}
-	first, err := Validate(c.probeFlags(c.Search.Start, c.Warmup, "warmup", c.Workers[0]))
+	// The first plan only names the run directory and its settings.
+	first, err := Validate(c.probeFlags(c.Search.Start, c.Probe, "warmup", c.Workers[0]))
 	if err != nil {
 		return nil, "", out, err
 	}

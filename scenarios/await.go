@@ -24,8 +24,9 @@ func AwaitResult(ctx context.Context, run client.WorkflowRun, valuePtr any) erro
 	for {
 		attempt, cancel := context.WithTimeout(ctx, pollEvery)
 		err := run.Get(attempt, valuePtr)
+		expired := attempt.Err() != nil // read before cancel, which sets it
 		cancel()
-		if err == nil || ctx.Err() != nil || !(transient(err) || attempt.Err() != nil) {
+		if err == nil || ctx.Err() != nil || !(transient(err) || expired) {
 			return err
 		}
 		select {
