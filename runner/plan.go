@@ -58,6 +58,8 @@ type Flags struct {
 	// come before those of --fault.
 	FaultFile string
 
+	DriverFlags
+
 	Out string
 	// Overwrite lets a run replace the run already in Out.
 	Overwrite bool
@@ -75,6 +77,8 @@ type Plan struct {
 	Dynamic  map[string]string
 	Embedded bool
 	Faults   []faults.Spec
+	Share    bench.Share // this driver's part of the schedule
+	StartAt  time.Time   // the shared t=0 of the schedule; zero: when the load begins
 }
 
 // Harness defaults, for what neither the flags nor the scenario set.
@@ -149,6 +153,9 @@ func Validate(f Flags) (*Plan, error) {
 		bad("--dynamic-config, --db and --server-port configure the embedded server; with --address, configure your cluster itself")
 	}
 	p.Faults = validateFaults(f, p.Embedded, bad)
+	if p.Executor != nil {
+		validateDrivers(p, bad)
+	}
 	if len(problems) > 0 {
 		return nil, cluster.Usagef("%s", strings.Join(problems, "; "))
 	}

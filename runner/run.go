@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -42,7 +43,7 @@ type Console struct {
 // which is returned even when err is not nil.
 func Run(ctx, loadCtx context.Context, s *Suite, b Build, con Console) (*reports.Report, string, error) {
 	p := s.Plans[0]
-	runID := newRunID()
+	runID := cmp.Or(p.RunID, newRunID())
 	dir := p.Out
 	if dir == "" {
 		label := p.Scenario.Name
@@ -285,7 +286,7 @@ func (r *run) scenarioPlan() reports.ScenarioPlan {
 func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *faults.Env) *scenarios.AbortError {
 	p := r.plan
 	name := p.Entry
-	start := time.Now()
+	start := waitForStart(loadCtx, p.StartAt, r.con)
 	rec := r.rec
 	rec.Cut(start) // anything observed while preparing belongs to no interval
 
@@ -513,6 +514,7 @@ func (r *run) writeRunStart() {
 		Cluster: cl, Address: r.conn.Address, Namespace: r.conn.Namespace, TaskQueue: r.taskQueue,
 		Flags: p.Args, Cores: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
 		Workers: p.Workers, WorkerTuning: p.Tuning, DynamicConfig: p.Dynamic, StartTime: r.started,
+		RunID: r.runID, Driver: p.Share.Index, Drivers: p.Share.Of, StartAt: p.StartAt, Schema: reports.SchemaVersion,
 	}
 	r.stream.Write(bench.Record{Kind: bench.KindRunStart}, info)
 	r.wroteStart = true
