@@ -11,7 +11,7 @@ import (
 )
 
 func newReportCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "report RUN_DIR",
 		Short: "Rebuild report.json and report.md from a run directory's results.jsonl",
 		Args:  cobra.ExactArgs(1),
@@ -24,6 +24,8 @@ func newReportCmd() *cobra.Command {
 			return verdictError(rep)
 		},
 	}
+	cmd.AddCommand(newReportMergeCmd())
+	return cmd
 }
 
 // verdictError turns a report's verdict into the command's outcome.
