@@ -3,6 +3,9 @@ package runner
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/squallbench/squall/bench"
@@ -22,7 +25,7 @@ type DriverFlags struct {
 func validateDrivers(p *Plan, bad func(string, ...any)) {
 	f := p.Flags
 	if f.Driver != "" {
-		s, err := bench.ParseShare(f.Driver)
+		s, err := bench.ParseShare(jobIndex(f.Driver, os.Getenv))
 		if err != nil {
 			bad("%v", err)
 		}
@@ -68,4 +71,22 @@ func waitForStart(ctx context.Context, at time.Time, con Console) time.Time {
 		_ = bench.RealClock{}.SleepUntil(ctx, at)
 	}
 	return at
+}
+
+// JobIndexEnv is where a Kubernetes Indexed Job tells each pod its index
+// (0-based).
+const JobIndexEnv = "JOB_COMPLETION_INDEX"
+
+// jobIndex resolves "job/n" to "i/n" with i = JOB_COMPLETION_INDEX+1: the
+// squall image has no shell to do that arithmetic in the pod's command.
+func jobIndex(driver string, getenv func(string) string) string {
+	rest, ok := strings.CutPrefix(driver, "job/")
+	if !ok {
+		return driver
+	}
+	i, err := strconv.Atoi(getenv(JobIndexEnv))
+	if err != nil {
+		return fmt.Sprintf("$%s=%q/%s", JobIndexEnv, getenv(JobIndexEnv), rest) // rejected by ParseShare, naming the variable
+	}
+	return fmt.Sprintf("%d/%s", i+1, rest)
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,15 +37,19 @@ verdict unless --allow-missing.`,
 			if out == "" {
 				return cluster.Usagef("missing --out: the directory the merged run goes to (not one of the inputs)")
 			}
+			dirs, err := expandDirs(args)
+			if err != nil {
+				return err
+			}
 			began := time.Now()
-			rep, err := reports.Merge(args, out, o)
+			rep, err := reports.Merge(dirs, out, o)
 			if err != nil {
 				if refused := (*reports.RefusedError)(nil); errors.As(err, &refused) {
 					return cluster.Usagef("merge: %v", err)
 				}
 				return fmt.Errorf("merge: %w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "merged %d run directories into %s in %s\n", len(args), out, time.Since(began).Round(time.Millisecond))
+			fmt.Fprintf(cmd.OutOrStdout(), "merged %d run directories into %s in %s\n", len(dirs), out, time.Since(began).Round(time.Millisecond))
 			if len(rep.Run.MissingDrivers) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "squall: warning: driver(s) %v of %d missing from the merge\n", rep.Run.MissingDrivers, rep.Run.Drivers)
 			}
@@ -53,4 +60,22 @@ verdict unless --allow-missing.`,
 	cmd.Flags().StringVar(&out, "out", "", "directory for the merged run (results.jsonl, journal.jsonl, reports)")
 	cmd.Flags().BoolVar(&o.AllowMissing, "allow-missing", false, "accept a merge that lacks some drivers (listed in the report) without failing the verdict")
 	return cmd
+}
+
+// expandDirs expands glob patterns itself (/runs/driver-*): in a container
+// without a shell nobody else would.
+func expandDirs(args []string) ([]string, error) {
+	var dirs []string
+	for _, a := range args {
+		if _, err := os.Stat(a); err == nil || !strings.ContainsAny(a, "*?[") {
+			dirs = append(dirs, a)
+			continue
+		}
+		m, err := filepath.Glob(a)
+		if err != nil || len(m) == 0 {
+			return nil, cluster.Usagef("merge: %s matches no run directory", a)
+		}
+		dirs = append(dirs, m...)
+	}
+	return dirs, nil
 }

@@ -99,7 +99,7 @@ started, 4 interrupted (the report covers part of the planned load).`,
 	fl.StringVar(&f.FaultFile, "fault-file", "", "a fault schedule: one fault per line in the --fault syntax, # comments")
 	fl.IntVar(&f.Workers, "workers", 1, "worker processes to start (0: bring your own on the run's task queue)")
 	workers.AddFlags(fl, &f.Tuning)
-	fl.StringVar(&f.Driver, "driver", "", "this process is driver i of n (i/n) sharing one schedule; needs --run-id (and --start-at to line them up)")
+	fl.StringVar(&f.Driver, "driver", "", "this process is driver i of n (i/n; job/n: i from $JOB_COMPLETION_INDEX+1) sharing one schedule; needs --run-id (and --start-at to line them up)")
 	fl.StringVar(&f.RunID, "run-id", "", "the run id (task queue squall-ID, workflow IDs) instead of a generated one; the same for every driver")
 	fl.StringVar(&f.StartAt, "start-at", "", "RFC 3339 wall-clock time at which the schedule starts (every driver waits for it)")
 	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>); one that holds a run is refused")
