@@ -90,11 +90,22 @@ type ArrivalRate struct {
 	LateAfter   time.Duration
 	Limits      Limits
 	Clock       Clock
+	// Share, when set, drives only this driver's part of the schedule
+	// (Limits stay those of the whole schedule).
+	Share Share
+	// Origin, when set, is the schedule's t=0 (shared by all drivers of a
+	// run); otherwise the moment Run is called. A driver that begins after
+	// its origin issues the overdue starts at once and counts them late.
+	Origin time.Time
 }
 
-func (e ArrivalRate) Name() string                         { return "arrival-rate" }
-func (e ArrivalRate) String() string                       { return e.Pacer.String() }
-func (e ArrivalRate) IntendedRate(t time.Duration) float64 { return e.Pacer.Rate(t) }
+func (e ArrivalRate) Name() string   { return "arrival-rate" }
+func (e ArrivalRate) String() string { return e.Pacer.String() }
+
+// IntendedRate is this driver's share of the schedule's rate.
+func (e ArrivalRate) IntendedRate(t time.Duration) float64 {
+	return e.Pacer.Rate(t) / float64(e.Share.of())
+}
 
 // Run implements Executor.
 func (e ArrivalRate) Run(ctx, workCtx context.Context, grace time.Duration, rec *Recorder, work Work) Result {
@@ -109,7 +120,12 @@ func (e ArrivalRate) Run(ctx, workCtx context.Context, grace time.Duration, rec 
 		inFlight atomic.Int64
 		res      = Result{Start: clock.Now()}
 	)
-	for n := int64(0); ; n++ {
+	if !e.Origin.IsZero() {
+		res.Start = e.Origin
+	}
+	// Only this driver's iterations are visited: the others' are neither
+	// slept for nor counted.
+	for n := e.Share.first(); ; n += int64(e.Share.of()) {
 		if e.Limits.Iterations > 0 && n >= e.Limits.Iterations {
 			break
 		}
@@ -154,6 +170,9 @@ type Concurrency struct {
 	N      int
 	Limits Limits
 	Clock  Clock
+	// Share, when set, runs this driver's part: its share of the N loops
+	// and of the iteration limit, with iteration numbers global to the run.
+	Share Share
 }
 
 func (e Concurrency) Name() string                       { return "concurrency" }
@@ -173,12 +192,12 @@ func (e Concurrency) Run(ctx, workCtx context.Context, grace time.Duration, rec 
 		wg   sync.WaitGroup
 		next atomic.Int64
 	)
-	for range e.N {
+	for range e.Share.loops(e.N) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				n := next.Add(1) - 1
+				n := e.Share.first() + (next.Add(1)-1)*int64(e.Share.of())
 				if e.Limits.Iterations > 0 && n >= e.Limits.Iterations {
 					return
 				}

@@ -118,6 +118,9 @@ func addRunFlags(fl *pflag.FlagSet, f *runner.Flags) {
 	fl.StringVar(&f.Metrics.Prometheus, "prometheus", "", "instead, ask this Prometheus (base URL) that scrapes the cluster, with PromQL, each sample")
 	fl.DurationVar(&f.Metrics.SampleEvery, "server-sample-interval", runner.DefaultSampleEvery, "sample the server's metrics and /proc this often (1s: every interval; each embedded-server scrape is ~1.4 MB of text)")
 	fl.IntVar(&f.Metrics.WorkerBasePort, "worker-metrics-base-port", 0, "worker i serves the SDK's metrics on 127.0.0.1:PORT+i (0: off)")
+	fl.StringVar(&f.Driver, "driver", "", "this process is driver i of n (i/n; job/n: i from $JOB_COMPLETION_INDEX+1) sharing one schedule; needs --run-id (and --start-at to line them up)")
+	fl.StringVar(&f.RunID, "run-id", "", "the run id (task queue squall-ID, workflow IDs) instead of a generated one; the same for every driver")
+	fl.StringVar(&f.StartAt, "start-at", "", "RFC 3339 wall-clock time at which the schedule starts (every driver waits for it)")
 	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>); one that holds a run is refused")
 	fl.BoolVar(&f.Overwrite, "overwrite", false, "let --out replace the run already in it")
 }

@@ -106,6 +106,18 @@ type RunInfo struct {
 	ChildrenCPUSeconds float64 `json:"children_cpu_s"`
 	// Error is set when the run stopped early on a set-up or run error.
 	Error string `json:"error,omitempty"`
+	// RunID is shared by every driver of a run split across drivers
+	// (--driver i/n): Driver of Drivers, their schedule's t=0 at StartAt.
+	RunID   string    `json:"run_id,omitempty"`
+	Driver  int       `json:"driver,omitempty"`
+	Drivers int       `json:"drivers,omitempty"`
+	StartAt time.Time `json:"start_at,omitzero"`
+	// Schema is the SchemaVersion of the squall that wrote the stream.
+	Schema int `json:"schema,omitempty"`
+	// Merged lists the driver run directories a merged report was made
+	// from; MissingDrivers, the indexes of those absent.
+	Merged         []string `json:"merged,omitempty"`
+	MissingDrivers []int    `json:"missing_drivers,omitempty"`
 }
 
 // ScenarioPlan is what the run intended for a scenario (written at its start).

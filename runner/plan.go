@@ -71,6 +71,7 @@ type Flags struct {
 	FaultFile string
 
 	Metrics MetricsFlags // live metrics and server sampling (metrics.go)
+	DriverFlags
 
 	Out string
 	// Overwrite lets a run replace the run already in Out.
@@ -91,6 +92,8 @@ type Plan struct {
 	// Container: the server runs in a container (Embedded is then false).
 	Container bool
 	Faults    []faults.Spec
+	Share     bench.Share // this driver's part of the schedule
+	StartAt   time.Time   // the shared t=0 of the schedule; zero: when the load begins
 }
 
 // Harness defaults, for what neither the flags nor the scenario set.
@@ -172,6 +175,9 @@ func Validate(f Flags) (*Plan, error) {
 	}
 	validateMetrics(f.Metrics, f.Workers, bad)
 	validateContainerFaults(p, bad)
+	if p.Executor != nil {
+		validateDrivers(p, bad)
+	}
 	if len(problems) > 0 {
 		return nil, cluster.Usagef("%s", strings.Join(problems, "; "))
 	}

@@ -240,7 +240,7 @@ func (r *run) scenarioPlan() reports.ScenarioPlan {
 func (r *run) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv *faults.Env) *scenarios.AbortError {
 	p := r.plan
 	name := p.Entry
-	start := time.Now()
+	start := waitForStart(loadCtx, p.StartAt, r.con)
 	rec := r.rec
 	rec.Cut(start) // anything observed while preparing belongs to no interval
 
@@ -488,6 +488,7 @@ func (r *run) writeRunStart() {
 		Cluster: cl, Address: r.conn.Address, Namespace: r.conn.Namespace, TaskQueue: r.taskQueue,
 		Flags: p.Args, Cores: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
 		Workers: p.Workers, WorkerTuning: p.Tuning, DynamicConfig: p.Dynamic, StartTime: r.started,
+		RunID: r.runID, Driver: p.Share.Index, Drivers: p.Share.Of, StartAt: p.StartAt, Schema: reports.SchemaVersion,
 	}
 	r.stream.Write(bench.Record{Kind: bench.KindRunStart}, info)
 	r.wroteStart = true

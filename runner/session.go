@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -22,7 +23,7 @@ type Session struct{ r *run }
 // Open creates the run directory for first's --out (default
 // reports/out/<run id>-label) with its result stream and journal.
 func Open(first *Plan, label string, b Build, con Console) (*Session, error) {
-	runID := newRunID()
+	runID := cmp.Or(first.RunID, newRunID()) // drivers of one run share it
 	dir := first.Out
 	if dir == "" {
 		dir = filepath.Join("reports", "out", runID+"-"+label)

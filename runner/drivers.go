@@ -1,0 +1,92 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/squallbench/squall/bench"
+)
+
+// DriverFlags split one run across several squall processes: each takes
+// its share of one schedule (bench.Share), all under one run id (hence one
+// task queue and non-colliding workflow IDs) and one start time.
+type DriverFlags struct {
+	Driver  string // "i/n"; empty: the only driver
+	RunID   string // given instead of generated
+	StartAt string // RFC 3339 wall-clock time of the schedule's t=0
+}
+
+// validateDrivers checks the driver flags and applies the share and the
+// shared origin to the plan's executor.
+func validateDrivers(p *Plan, bad func(string, ...any)) {
+	f := p.Flags
+	if f.Driver != "" {
+		s, err := bench.ParseShare(jobIndex(f.Driver, os.Getenv))
+		if err != nil {
+			bad("%v", err)
+		}
+		p.Share = s
+		if f.RunID == "" {
+			bad("--driver %s needs --run-id: every driver of the run must be given the same one", f.Driver)
+		}
+	}
+	if f.StartAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, f.StartAt)
+		if err != nil {
+			bad("bad --start-at %q: want an RFC 3339 time, e.g. %s", f.StartAt, time.Now().UTC().Add(time.Minute).Format(time.RFC3339))
+		} else if late := time.Since(t); late > p.Load.Expected {
+			bad("--start-at %s is %s in the past, longer than the run's load (%s): pick a time ahead, shared by every driver", f.StartAt, late.Round(time.Second), p.Load.Expected)
+		}
+		p.StartAt = t
+	}
+	if p.Share.Split() && p.Share.Index != 1 && (len(f.Faults) > 0 || f.FaultFile != "") {
+		bad("--driver %s: only driver 1 runs the fault schedule (the merge takes its windows from driver 1): drop --fault and --fault-file here", f.Driver)
+	}
+	switch e := p.Executor.(type) {
+	case bench.ArrivalRate:
+		e.Share, e.Origin = p.Share, p.StartAt
+		p.Executor = e
+	case bench.Concurrency:
+		if p.Share.Split() && e.N < p.Share.Of {
+			bad("--concurrency %d is less than the %d drivers: give each driver at least one loop", e.N, p.Share.Of)
+		}
+		e.Share = p.Share
+		p.Executor = e
+	}
+}
+
+// waitForStart sleeps until the shared start time (if any) and returns the
+// load's t=0: the start time itself, so a driver that arrives late still
+// measures against it.
+func waitForStart(ctx context.Context, at time.Time, con Console) time.Time {
+	if at.IsZero() {
+		return time.Now()
+	}
+	if d := time.Until(at); d > 0 {
+		fmt.Fprintf(con.Out, "waiting %s for the shared start at %s\n", d.Round(time.Millisecond), at.Format(time.RFC3339Nano))
+		_ = bench.RealClock{}.SleepUntil(ctx, at)
+	}
+	return at
+}
+
+// JobIndexEnv is where a Kubernetes Indexed Job tells each pod its index
+// (0-based).
+const JobIndexEnv = "JOB_COMPLETION_INDEX"
+
+// jobIndex resolves "job/n" to "i/n" with i = JOB_COMPLETION_INDEX+1: the
+// squall image has no shell to do that arithmetic in the pod's command.
+func jobIndex(driver string, getenv func(string) string) string {
+	rest, ok := strings.CutPrefix(driver, "job/")
+	if !ok {
+		return driver
+	}
+	i, err := strconv.Atoi(getenv(JobIndexEnv))
+	if err != nil {
+		return fmt.Sprintf("$%s=%q/%s", JobIndexEnv, getenv(JobIndexEnv), rest) // rejected by ParseShare, naming the variable
+	}
+	return fmt.Sprintf("%d/%s", i+1, rest)
+}
