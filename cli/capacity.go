@@ -86,11 +86,6 @@ workflow was lost), 2 bad input, 3 the run broke, 4 interrupted.`,
 func capacityPlan(f runner.Flags, slo, start, max, workerArg string, probe, settle, warmup time.Duration, resolution float64) (*runner.CapacityPlan, error) {
 	var problems []string
 	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
-	for _, fl := range []string{"rate", "ramp", "steps", "concurrency", "duration", "iterations"} {
-		if f.Set[fl] {
-			bad("--%s: capacity sets the load itself (see --start, --max, --probe)", fl)
-		}
-	}
 	s, err := capacity.ParseSLO(slo)
 	if err != nil {
 		bad("%v", err)

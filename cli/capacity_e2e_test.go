@@ -45,8 +45,11 @@ func TestCapacityNoopEndToEnd(t *testing.T) {
 	if !strings.Contains(string(md), "## Capacity") {
 		t.Error("report.md has no capacity section")
 	}
-	bad := squalltest.Exec(t, time.Minute, "capacity", "--scenario", "noop", "--slo", "p99 soon", "--rate", "5/s")
-	if bad.Exit != 2 || !strings.Contains(bad.Stderr, "bad --slo") || !strings.Contains(bad.Stderr, "--rate: capacity sets the load itself") {
+	bad := squalltest.Exec(t, time.Minute, "capacity", "--scenario", "noop", "--slo", "p99 soon", "--start", "9/s", "--max", "3/s")
+	if bad.Exit != 2 || !strings.Contains(bad.Stderr, "bad --slo") || !strings.Contains(bad.Stderr, "--max 3/s is below --start 9/s") {
 		t.Errorf("bad input: exit %d, %s", bad.Exit, bad.Stderr)
+	}
+	if bad := squalltest.Exec(t, time.Minute, "capacity", "--scenario", "noop", "--rate", "5/s"); bad.Exit != 2 {
+		t.Errorf("--rate (capacity sets the load itself): exit %d, want 2", bad.Exit)
 	}
 }

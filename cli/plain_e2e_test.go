@@ -17,13 +17,22 @@ var smallScale = map[string][]string{
 	"workflow":     {"--option", "type=squall.noop"}, // the one option without a default: the user's workflow type
 }
 
+// iterations is how many iterations each runs; degradation needs enough
+// workflows around its outage to judge the breaker (fewer are refused,
+// exit 2, by design).
+var iterations = map[string]string{"degradation": "20"}
+
 // Every registered scenario runs with its own defaults and a few
 // iterations, and passes: a scenario's plain invocation must work.
 func TestEveryScenarioPassesWithItsDefaults(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	for _, name := range scenarios.Names() {
 		t.Run(name, func(t *testing.T) {
-			args := append([]string{"--scenario", name, "--iterations", "3"}, smallScale[name]...)
+			n := iterations[name]
+			if n == "" {
+				n = "3"
+			}
+			args := append([]string{"--scenario", name, "--iterations", n}, smallScale[name]...)
 			began := time.Now()
 			res := squalltest.Run(t, 10*time.Minute, args...)
 			t.Logf("%s: exit %d in %s", name, res.Exit, time.Since(began).Round(time.Second))
