@@ -228,11 +228,14 @@ func TestPrometheusScrapesALiveRun(t *testing.T) {
 	if len(hist) == 0 {
 		t.Error("no native corrected-latency histogram scraped")
 	}
-	p99 := promQueryAt(t, prom, `histogram_quantile(0.99, squall_latency_corrected_seconds{scenario="noop"})`, "run_id", at)
-	for id, v := range p99 {
-		// Native buckets are ~10 % wide (factor 1.1); HDR's p99 is exact to 0.1 %.
-		if want := s.LatencyMS.Corrected.P99 / 1000; v < want*0.85 || v > want*1.15 {
-			t.Errorf("PromQL p99 %v s for %s, report.json says %v s", v, id, want)
+	// The median, not p99: with ~80 samples p99 falls between the two
+	// largest values, and PromQL interpolates within a bucket where HDR
+	// picks a sample, so the two can differ by the gap between them.
+	p50 := promQueryAt(t, prom, `histogram_quantile(0.5, squall_latency_corrected_seconds{scenario="noop"})`, "run_id", at)
+	for id, v := range p50 {
+		// Native buckets are ~10 % wide (factor 1.1); HDR's is exact to 0.1 %.
+		if want := s.LatencyMS.Corrected.P50 / 1000; v < want*0.85 || v > want*1.15 {
+			t.Errorf("PromQL p50 %v s for %s, report.json says %v s", v, id, want)
 		}
 	}
 	// The worker's SDK metrics: workflow tasks were polled and handled.
