@@ -10,8 +10,9 @@ import (
 	"github.com/squallbench/squall/scenarios/check"
 )
 
-// Server defaults and the chapter's rules of thumb the recommendation is
-// compared with.
+// What the recommendation is compared with: the server's defaults, and
+// the common rules of thumb for continue-as-new (slowdown noticeable from
+// about 10,000 events; 50,000 as a practical maximum).
 const (
 	ServerSuggestEvents = check.HistoryEventsSuggest
 	ServerSuggestBytes  = check.HistoryBytesSuggest
@@ -22,7 +23,7 @@ const (
 
 // Recommendation is the sweep's answer: the largest history length whose
 // p99 workflow-task latency without sticky cache stays within the budget,
-// next to the server's suggestion and the chapter's rules of thumb.
+// next to the server's suggestion and the rules of thumb above.
 type Recommendation struct {
 	BudgetMS float64 `json:"budget_ms"`
 	// MaxEvents: the largest tested length such that it and every shorter
