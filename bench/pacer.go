@@ -137,6 +137,11 @@ func FormatRate(perSec float64) string {
 	return strconv.FormatFloat(perSec, 'f', -1, 64) + "/s"
 }
 
+// ShowRate is a rate for people: three significant digits (28.3/s).
+func ShowRate(perSec float64) string {
+	return strconv.FormatFloat(perSec, 'g', 3, 64) + "/s"
+}
+
 // ParseSteps reads "10/s:20s,20/s:20s,40/s:30s" (rate:duration, comma-separated).
 func ParseSteps(s string) (Steps, error) {
 	var out Steps

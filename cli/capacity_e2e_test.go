@@ -37,6 +37,10 @@ func TestCapacityNoopEndToEnd(t *testing.T) {
 		if p.Throughput <= 0 || p.P99MS <= 0 || p.Signals["machine_cores"] <= 0 {
 			t.Errorf("probe %s has no measurements: %+v", p.Entry, p)
 		}
+		// The server's own signals reach the probe that recorded them.
+		if p.Signals["server_cpu_cores"] <= 0 || p.Signals["persistence_p99_ms"] <= 0 {
+			t.Errorf("probe %s has no server signals: %v", p.Entry, p.Signals)
+		}
 	}
 	if len(rep.Scenarios) != len(s.Probes) {
 		t.Errorf("%d sections for %d probes: each probe is its own section", len(rep.Scenarios), len(s.Probes))

@@ -64,6 +64,9 @@ started, 4 interrupted (the report covers part of the planned load).`,
 			if runs < 1 {
 				return cluster.Usagef("bad --runs %d: must be 1 or more", runs)
 			}
+			if runs > 1 && suite.Plans[0].AutoDrivers > 0 {
+				return cluster.Usagef("--driver auto/n with --runs %d: auto drivers meet once per run; start them again (same --run-id) for each repetition", runs)
+			}
 			if k := suite.Plans[0].Conn.APIKey; k != "" {
 				// Children read it from the environment, never from argv.
 				os.Setenv(APIKeyEnv, k)
@@ -118,7 +121,8 @@ func addRunFlags(fl *pflag.FlagSet, f *runner.Flags) {
 	fl.StringVar(&f.Metrics.Prometheus, "prometheus", "", "instead, ask this Prometheus (base URL) that scrapes the cluster, with PromQL, each sample")
 	fl.DurationVar(&f.Metrics.SampleEvery, "server-sample-interval", runner.DefaultSampleEvery, "sample the server's metrics and /proc this often (1s: every interval; each embedded-server scrape is ~1.4 MB of text)")
 	fl.IntVar(&f.Metrics.WorkerBasePort, "worker-metrics-base-port", 0, "worker i serves the SDK's metrics on 127.0.0.1:PORT+i (0: off)")
-	fl.StringVar(&f.Driver, "driver", "", "this process is driver i of n (i/n; job/n: i from $JOB_COMPLETION_INDEX+1) sharing one schedule; needs --run-id (and --start-at to line them up)")
+	fl.StringVar(&f.Driver, "driver", "", "this process is driver i of n (i/n; job/n: i from $JOB_COMPLETION_INDEX+1; auto/n: the drivers number themselves through the cluster) sharing one schedule; needs --run-id (and --start-at to line up i/n drivers); {driver} in --out becomes i")
+	fl.DurationVar(&f.DriverTimeout, "driver-timeout", runner.DefaultDriverTimeout, "--driver auto/n: how long the drivers wait, from the first one's arrival, for all n to join")
 	fl.StringVar(&f.RunID, "run-id", "", "the run id (task queue squall-ID, workflow IDs) instead of a generated one; the same for every driver")
 	fl.StringVar(&f.StartAt, "start-at", "", "RFC 3339 wall-clock time at which the schedule starts (every driver waits for it)")
 	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>); one that holds a run is refused")

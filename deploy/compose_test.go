@@ -40,9 +40,11 @@ func TestComposeFilesValidate(t *testing.T) {
 	}
 }
 
-// The offline stack, end to end: squall server and a squall driver from the
-// locally built image, a short noop run, its report on the mounted folder,
-// and everything torn down.
+// The offline stack, end to end: squall server and three squall drivers
+// (docker-compose --scale) from the locally built image, which number
+// themselves through the server, split one noop schedule and write their
+// run directories to the mounted folder; the merge service makes one
+// report of them with the single-driver totals; everything torn down.
 func TestOfflineComposeRunsScenario(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	dc := compose(t)
@@ -60,7 +62,7 @@ func TestOfflineComposeRunsScenario(t *testing.T) {
 	reportsDir := t.TempDir()
 	project := fmt.Sprintf("squalltest%d", time.Now().UnixNano())
 	env := append(os.Environ(), "SQUALL_IMAGE="+ref, "SQUALL_REPORTS="+reportsDir, fmt.Sprintf("SQUALL_PORT=%d", port),
-		"SQUALL_RATE=5/s", "SQUALL_DURATION=10s")
+		"SQUALL_DRIVERS=3", "SQUALL_RATE=9/s", "SQUALL_DURATION=10s")
 	run := func(ctx context.Context, args ...string) ([]byte, error) {
 		cmd := exec.CommandContext(ctx, dc, append([]string{"-f", filepath.Join("..", "docker-compose.offline.yml"), "-p", project}, args...)...)
 		cmd.Env = env
@@ -74,22 +76,45 @@ func TestOfflineComposeRunsScenario(t *testing.T) {
 			t.Errorf("docker-compose down: %v\n%s", err, out)
 		}
 	})
-	out, err := run(ctx, "up", "--exit-code-from", "squall-driver", "--abort-on-container-exit")
-	if err != nil {
-		t.Fatalf("docker-compose up: %v\n%s", err, tail(out))
+	if out, err := run(ctx, "up", "-d", "squall-server"); err != nil {
+		t.Fatalf("docker-compose up squall-server: %v\n%s", err, tail(out))
 	}
-	b, err := os.ReadFile(filepath.Join(reportsDir, "compose-run", reports.FileJSON))
+	out, err := run(ctx, "up", "--no-deps", "--scale", "squall-driver=3", "squall-driver")
 	if err != nil {
-		t.Fatalf("no report on the mounted folder: %v\n%s", err, tail(out))
+		t.Fatalf("docker-compose up squall-driver: %v\n%s", err, tail(out))
+	}
+	ids, err := run(ctx, "ps", "-q", "squall-driver")
+	if err != nil || len(strings.Fields(string(ids))) != 3 {
+		t.Fatalf("want 3 driver containers, got %q (%v)\n%s", ids, err, tail(out))
+	}
+	for _, id := range strings.Fields(string(ids)) {
+		code, err := exec.CommandContext(ctx, "docker", "inspect", "-f", "{{.State.ExitCode}}", id).Output()
+		if err != nil || strings.TrimSpace(string(code)) != "0" {
+			t.Errorf("driver container %s exited %q (%v)\n%s", id, code, err, tail(out))
+		}
+	}
+	for d := 1; d <= 3; d++ {
+		if _, err := os.Stat(filepath.Join(reportsDir, "compose-run", fmt.Sprintf("driver-%d", d), reports.FileJSON)); err != nil {
+			t.Errorf("driver %d left no report on the mounted folder: %v", d, err)
+		}
+	}
+	if mout, err := run(ctx, "run", "--rm", "squall-merge"); err != nil {
+		t.Fatalf("docker-compose run squall-merge: %v\n%s", err, tail(mout))
+	}
+	b, err := os.ReadFile(filepath.Join(reportsDir, "compose-run", "merged", reports.FileJSON))
+	if err != nil {
+		t.Fatalf("no merged report on the mounted folder: %v", err)
 	}
 	var rep reports.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Verdict != "pass" || len(rep.Scenarios) != 1 || rep.Scenarios[0].Completed < 40 || rep.Scenarios[0].Lost != 0 {
-		t.Errorf("verdict %s, scenarios %+v: want a pass with ≥ 40 completed and none lost", rep.Verdict, rep.Scenarios)
+	if rep.Verdict != "pass" || len(rep.Scenarios) != 1 || rep.Scenarios[0].Started != 90 || rep.Scenarios[0].Completed != 90 ||
+		rep.Scenarios[0].Lost != 0 || rep.Run.Drivers != 3 || len(rep.Run.Merged) != 3 {
+		t.Errorf("merged: verdict %s, drivers %d, merged %v, scenarios %+v: want a pass of 90 started and completed, none lost, from 3 drivers",
+			rep.Verdict, rep.Run.Drivers, rep.Run.Merged, rep.Scenarios)
 	}
-	t.Logf("offline stack: %s completed %d, lost %d", rep.Verdict, rep.Scenarios[0].Completed, rep.Scenarios[0].Lost)
+	t.Logf("offline stack, 3 drivers: %s, completed %d, lost %d", rep.Verdict, rep.Scenarios[0].Completed, rep.Scenarios[0].Lost)
 }
 
 func tail(b []byte) string {

@@ -15,16 +15,37 @@ import (
 // its share of one schedule (bench.Share), all under one run id (hence one
 // task queue and non-colliding workflow IDs) and one start time.
 type DriverFlags struct {
-	Driver  string // "i/n"; empty: the only driver
-	RunID   string // given instead of generated
+	Driver  string // "i/n", "job/n" or "auto/n"; empty: the only driver
+	RunID   string // given instead of generated (auto/n: the name the drivers meet under)
 	StartAt string // RFC 3339 wall-clock time of the schedule's t=0
+	// DriverTimeout bounds how long auto/n drivers wait for each other.
+	DriverTimeout time.Duration
 }
 
 // validateDrivers checks the driver flags and applies the share and the
-// shared origin to the plan's executor.
+// shared origin to the plan's executor. An auto/n driver learns its index
+// only when it joins the others (joinDrivers); until then its share is
+// "one of n".
 func validateDrivers(p *Plan, bad func(string, ...any)) {
 	f := p.Flags
-	if f.Driver != "" {
+	if n, auto, err := autoDrivers(f.Driver); auto {
+		if err != nil {
+			bad("%v", err)
+		}
+		p.AutoDrivers, p.Share = n, bench.Share{Of: n}
+		if f.RunID == "" {
+			bad("--driver %s needs --run-id: the name under which the drivers meet, the same for every one", f.Driver)
+		}
+		if p.Embedded || p.Container {
+			bad("--driver %s needs --address: the cluster every driver shares (each would otherwise start its own)", f.Driver)
+		}
+		if n > 1 && f.Out != "" && !strings.Contains(f.Out, "{driver}") {
+			bad("--driver %s: --out %s must contain {driver} so that each driver writes its own directory, e.g. --out %s", f.Driver, f.Out, f.Out+"/driver-{driver}")
+		}
+		if f.DriverTimeout <= 0 {
+			bad("bad --driver-timeout %s: must be positive", f.DriverTimeout)
+		}
+	} else if f.Driver != "" {
 		s, err := bench.ParseShare(jobIndex(f.Driver, os.Getenv))
 		if err != nil {
 			bad("%v", err)
@@ -33,6 +54,7 @@ func validateDrivers(p *Plan, bad func(string, ...any)) {
 		if f.RunID == "" {
 			bad("--driver %s needs --run-id: every driver of the run must be given the same one", f.Driver)
 		}
+		p.Out = strings.ReplaceAll(f.Out, "{driver}", strconv.Itoa(s.Index))
 	}
 	if f.StartAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, f.StartAt)
@@ -43,17 +65,22 @@ func validateDrivers(p *Plan, bad func(string, ...any)) {
 		}
 		p.StartAt = t
 	}
-	if p.Share.Split() && p.Share.Index != 1 && (len(f.Faults) > 0 || f.FaultFile != "") {
+	if p.Share.Split() && p.Share.Index > 1 && (len(f.Faults) > 0 || f.FaultFile != "") {
 		bad("--driver %s: only driver 1 runs the fault schedule (the merge takes its windows from driver 1): drop --fault and --fault-file here", f.Driver)
 	}
+	if e, ok := p.Executor.(bench.Concurrency); ok && p.Share.Split() && e.N < p.Share.Of {
+		bad("--concurrency %d is less than the %d drivers: give each driver at least one loop", e.N, p.Share.Of)
+	}
+	applyShare(p)
+}
+
+// applyShare gives the executor the driver's share and the shared origin.
+func applyShare(p *Plan) {
 	switch e := p.Executor.(type) {
 	case bench.ArrivalRate:
 		e.Share, e.Origin = p.Share, p.StartAt
 		p.Executor = e
 	case bench.Concurrency:
-		if p.Share.Split() && e.N < p.Share.Of {
-			bad("--concurrency %d is less than the %d drivers: give each driver at least one loop", e.N, p.Share.Of)
-		}
 		e.Share = p.Share
 		p.Executor = e
 	}

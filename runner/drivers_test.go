@@ -54,6 +54,11 @@ func TestDriverFlagsAreUsageErrors(t *testing.T) {
 		{DriverFlags{Driver: "2/3"}, "needs --run-id"},
 		{DriverFlags{Driver: "1/3", RunID: "R", StartAt: "tomorrow"}, "RFC 3339"},
 		{DriverFlags{Driver: "1/3", RunID: "R", StartAt: past}, "in the past"},
+		{DriverFlags{Driver: "auto/0", RunID: "R", DriverTimeout: time.Minute}, "want auto/n with n ≥ 1"},
+		{DriverFlags{Driver: "auto/x", RunID: "R", DriverTimeout: time.Minute}, "want auto/n with n ≥ 1"},
+		{DriverFlags{Driver: "auto/3", DriverTimeout: time.Minute}, "needs --run-id"},
+		{DriverFlags{Driver: "auto/3", RunID: "R", DriverTimeout: time.Minute}, "needs --address"},
+		{DriverFlags{Driver: "auto/3", RunID: "R"}, "bad --driver-timeout"},
 	} {
 		_, err := Validate(driverFlags(tc.d, set))
 		if err == nil || !cluster.IsUsageErr(err) || !strings.Contains(err.Error(), tc.want) {
@@ -85,5 +90,30 @@ func TestJobIndex(t *testing.T) {
 	}
 	if got := jobIndex("2/3", env("7")); got != "2/3" {
 		t.Errorf("i/n is taken as is, got %q", got)
+	}
+}
+
+func TestAutoDriversNeedTheirOwnDirectories(t *testing.T) {
+	set := map[string]bool{"rate": true, "duration": true}
+	f := driverFlags(DriverFlags{Driver: "auto/3", RunID: "R", DriverTimeout: time.Minute}, set)
+	f.Conn.Address = "127.0.0.1:7233"
+	f.Out = "/runs/x"
+	if _, err := Validate(f); err == nil || !strings.Contains(err.Error(), "must contain {driver}") {
+		t.Errorf("auto/3 with one --out: got %v", err)
+	}
+	f.Out = "/runs/x/driver-{driver}"
+	p, err := Validate(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.AutoDrivers != 3 || p.Share != (bench.Share{Of: 3}) {
+		t.Errorf("auto/3 before joining: AutoDrivers %d share %+v", p.AutoDrivers, p.Share)
+	}
+	// i/n fills {driver} in at once.
+	g := driverFlags(DriverFlags{Driver: "2/3", RunID: "R"}, set)
+	g.Out = "/runs/x/driver-{driver}"
+	q, err := Validate(g)
+	if err != nil || q.Out != "/runs/x/driver-2" {
+		t.Errorf("2/3 --out: %v %q", err, q.Out)
 	}
 }

@@ -103,7 +103,7 @@ func (r *run) stopLive() {
 // startSampler samples the server's endpoint (embedded or --server-metrics)
 // and /proc of the local processes into the result stream each interval.
 func (r *run) startSampler(ctx context.Context, start time.Time) *metrics.Sampler {
-	name := r.plan.Scenario.Name
+	name := r.plan.Entry // the entry's records, as its intervals: a capacity probe reads its own
 	s := &metrics.Sampler{Start: start, Procs: r.procs, Every: cmp.Or(r.plan.Metrics.SampleEvery, DefaultSampleEvery),
 		Emit: func(smp metrics.Sample) {
 			r.stream.Write(bench.Record{Time: smp.End, Kind: bench.KindServerSample, Scenario: name}, smp)

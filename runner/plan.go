@@ -93,6 +93,9 @@ type Plan struct {
 	Container bool
 	Faults    []faults.Spec
 	Share     bench.Share // this driver's part of the schedule
+	// AutoDrivers is n of --driver auto/n: the index is handed out when
+	// the drivers meet (joinDrivers), before the run directory is made.
+	AutoDrivers int
 	StartAt   time.Time   // the shared t=0 of the schedule; zero: when the load begins
 }
 

@@ -44,6 +44,16 @@ type Console struct {
 // one scenario leaves behind must not slow the next. An interrupted or
 // broken entry ends the suite; the report says which entries ran.
 func Run(ctx, loadCtx context.Context, s *Suite, b Build, con Console) (*reports.Report, string, error) {
+	if s.Plans[0].AutoDrivers > 0 {
+		if len(s.Plans) > 1 {
+			return nil, "", cluster.Usagef("--driver auto/n runs one scenario, not a suite: run each entry's drivers on their own, or use --driver i/n")
+		}
+		p := *s.Plans[0] // joining fixes the index, run id and directory of this run only
+		if err := joinDrivers(ctx, &p, con); err != nil {
+			return nil, "", err
+		}
+		s = &Suite{Plans: []*Plan{&p}, SharedServer: s.SharedServer}
+	}
 	label := s.Plans[0].Scenario.Name
 	if len(s.Plans) > 1 {
 		label = "suite"

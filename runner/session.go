@@ -26,6 +26,9 @@ func Open(first *Plan, label string, b Build, con Console) (*Session, error) {
 	runID := cmp.Or(first.RunID, newRunID()) // drivers of one run share it
 	dir := first.Out
 	if dir == "" {
+		if first.Share.Split() { // drivers of one run on one machine must not share a directory
+			label += fmt.Sprintf("-driver%d", first.Share.Index)
+		}
 		dir = filepath.Join("reports", "out", runID+"-"+label)
 	}
 	if err := checkFreshDir(dir, first.Overwrite); err != nil {
