@@ -19,7 +19,7 @@ BENCH_RATE     ?= 25/s
 BENCH_DURATION ?= 60s
 BENCH_ARGS     ?=
 
-.PHONY: build bench chaos test test-short lint image clean example
+.PHONY: build bench chaos chaos-matrix test test-short lint image clean example
 
 build:
 	go build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/squall
@@ -65,3 +65,8 @@ clean:
 # end with zero lost workflows and zero invariant violations.
 chaos: build
 	./scripts/chaos.sh
+
+# Every scenario under every fault kind alone, plus the mixed schedule:
+# about two hours here (a nightly job); matrix.md/json/html at the end.
+chaos-matrix: build
+	./scripts/chaos-matrix.sh

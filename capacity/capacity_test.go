@@ -28,7 +28,10 @@ func (q *queue) Probe(_ context.Context, rate float64) (Probe, error) {
 		c *= 1 + q.jitter*(2*q.rng.Float64()-1)
 	}
 	q.lastC = c
-	return Judge(Criteria{SLO: SLO{Q: 0.99, Max: 500 * time.Millisecond}}, rate, q.intervals(rate, c)), nil
+	pr := Judge(Criteria{SLO: SLO{Q: 0.99, Max: 500 * time.Millisecond}}, rate, q.intervals(rate, c))
+	// The server's CPU follows the load: all of it at capacity.
+	pr.Signals = map[string]float64{SigMachineCores: 2, SigServerCPU: 2 * min(rate/c, 1)}
+	return pr, nil
 }
 
 // intervals renders 20 steady seconds of the system at rate.
@@ -70,6 +73,10 @@ func TestSearchFindsTheKnee(t *testing.T) {
 	}
 	if q.probes > 15 {
 		t.Errorf("%d probes: geometric steps then bisection need about 11", q.probes)
+	}
+	// What saturated reaches the caller, named from the probes' signals.
+	if len(res.Saturation) == 0 || res.Saturation[0].Resource != "server CPU" {
+		t.Errorf("saturation %+v: want server CPU first", res.Saturation)
 	}
 }
 

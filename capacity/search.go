@@ -55,7 +55,7 @@ const maxProbes = 40
 // Run searches: step the rate up geometrically from Start until a probe
 // fails (or Max passes), bisect between the last pass and the first fail
 // to the resolution, then re-probe the boundary to confirm it.
-func (s Search) Run(ctx context.Context, p Prober) (Result, error) {
+func (s Search) Run(ctx context.Context, p Prober) (res Result, err error) {
 	if s.Growth <= 1 {
 		s.Growth = 2
 	}
@@ -68,7 +68,6 @@ func (s Search) Run(ctx context.Context, p Prober) (Result, error) {
 	if s.Start <= 0 || s.Max < s.Start {
 		return Result{}, fmt.Errorf("capacity: bad rates: start %g, max %g", s.Start, s.Max)
 	}
-	var res Result
 	probe := func(rate float64) (bool, error) {
 		if len(res.Probes) >= maxProbes {
 			return false, ErrTooManyProbes
@@ -81,6 +80,7 @@ func (s Search) Run(ctx context.Context, p Prober) (Result, error) {
 		res.Probes = append(res.Probes, pr)
 		return pr.Pass, nil
 	}
+	// res is the named result: the deferred attribution reaches the caller.
 	defer func() { res.Saturation = Attribute(res.Probes) }()
 
 	ok, err := probe(s.Start)

@@ -59,7 +59,7 @@ It only reads.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "benchfmt: print the runs of DIR... as Go benchmark lines for benchstat, instead of rebuilding the reports")
-	cmd.AddCommand(newReportMergeCmd())
+	cmd.AddCommand(newReportMergeCmd(), newReportMatrixCmd())
 	return cmd
 }
 

@@ -4,7 +4,7 @@
 # persistence errors incl. ExecuteAndTimeout, and API errors where the
 # scenario has fake services). Every run must end with zero lost workflows
 # and zero invariant violations; the script exits non-zero otherwise.
-# can-sweep is left out: it is a measurement, and faults would only distort it.
+# The scenarios and their loads are scripts/chaos.scenarios.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=./bin/squall
@@ -19,17 +19,8 @@ mkdir -p "$out"
 api=(--fault 'api-errors at=3s for=4s rate=0.5')
 common=(--duration 50s --grace 5m --verify-wait 3m)
 
-# scenario | its load and options | extra faults
-runs=(
-  "noop|--rate 15/s|"
-  "orders-batch|--rate 1/5s --option orders=5000 --option mode=batched|api"
-  "fanout|--rate 1/3s --option children=10|"
-  "entity|--rate 20/s --option entities=20 --option hybrid-events=200|"
-  "throttled-api|--rate 2/s --option api-limit=20 --option api-window=5s|api"
-  "degradation|--rate 1/5s --option requests=10 --option outage-duration=0s|api"
-  "approval|--rate 1/s --option timeout=20s --option delay=1s|api"
-  "large-state|--rate 1/5s --option mode=external,incremental --option items=20000|"
-)
+# scenario | its load and options | "api" (scripts/chaos.scenarios)
+mapfile -t runs < <(grep -v '^#' scripts/chaos.scenarios | grep .)
 [ $# -gt 0 ] && runs=("$@") # e.g. scripts/chaos.sh "noop|--rate 10/s|"
 
 status=0
