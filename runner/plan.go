@@ -96,7 +96,7 @@ type Plan struct {
 	// AutoDrivers is n of --driver auto/n: the index is handed out when
 	// the drivers meet (joinDrivers), before the run directory is made.
 	AutoDrivers int
-	StartAt   time.Time   // the shared t=0 of the schedule; zero: when the load begins
+	StartAt     time.Time // the shared t=0 of the schedule; zero: when the load begins
 }
 
 // Harness defaults, for what neither the flags nor the scenario set.
