@@ -42,6 +42,10 @@ func validateDrivers(p *Plan, bad func(string, ...any)) {
 		if n > 1 && f.Out != "" && !strings.Contains(f.Out, "{driver}") {
 			bad("--driver %s: --out %s must contain {driver} so that each driver writes its own directory, e.g. --out %s", f.Driver, f.Out, f.Out+"/driver-{driver}")
 		}
+		ownQueue := p.Scenario != nil && p.Scenario.OwnWorkers != nil && p.Options != nil && p.Scenario.OwnWorkers(p.Options)
+		if f.Workers == 0 && !ownQueue {
+			bad("--driver %s with --workers 0: the run's task queue (squall-%s-<time the drivers met>) is known only once they meet; let each driver start its workers (--workers 1 or more), or use --driver i/n with a fixed --run-id", f.Driver, f.RunID)
+		}
 		if f.DriverTimeout <= 0 {
 			bad("bad --driver-timeout %s: must be positive", f.DriverTimeout)
 		}

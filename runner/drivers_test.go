@@ -102,6 +102,11 @@ func TestAutoDriversNeedTheirOwnDirectories(t *testing.T) {
 		t.Errorf("auto/3 with one --out: got %v", err)
 	}
 	f.Out = "/runs/x/driver-{driver}"
+	f.Workers = 0
+	if _, err := Validate(f); err == nil || !strings.Contains(err.Error(), "with --workers 0") {
+		t.Errorf("auto/3 with --workers 0: got %v", err)
+	}
+	f.Workers = 1
 	p, err := Validate(f)
 	if err != nil {
 		t.Fatal(err)
