@@ -162,6 +162,13 @@ func probesWith(sig string, vals []float64, failFrom int) []Probe {
 	return out
 }
 
+func withSignal(ps []Probe, sig string, v float64) []Probe {
+	for i := range ps {
+		ps[i].Signals[sig] = v
+	}
+	return ps
+}
+
 func TestAttribute(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -172,6 +179,12 @@ func TestAttribute(t *testing.T) {
 		{"server CPU", probesWith(SigServerCPU, []float64{0.4, 0.9, 1.5, 1.78, 1.96}, 4), "server CPU", "1.78 of 2 cores"},
 		{"persistence", probesWith(SigPersistenceP99, []float64{4, 6, 30, 210}, 3), "persistence", "4 → 210 ms"},
 		{"workers", probesWith(SigWorkflowS2SP99, []float64{8, 9, 40, 900}, 3), "workers", "8 → 900 ms: workers"},
+		{"busy workers", withSignal(withSignal(probesWith(SigWorkflowS2SP99, []float64{8, 9, 40, 900}, 3), SigWorkers, 1), SigWorkerCPU, 0.9),
+			"workers", "8 → 900 ms: workers"},
+		// Measured on the embedded SQLite server at 40/s: the workers idle,
+		// the tasks waiting in the server.
+		{"idle workers", withSignal(withSignal(probesWith(SigWorkflowS2SP99, []float64{18, 20, 17, 164}, 3), SigWorkers, 1), SigWorkerCPU, 0.12),
+			"matching (server)", "18 → 164 ms while the workers used 0.12 cores (1 worker processes)"},
 		{"nothing crossed", probesWith(SigPersistenceP99, []float64{4, 5, 6}, 2), "unattributed", "no saturation signal"},
 	}
 	for _, c := range cases {

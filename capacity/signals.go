@@ -16,6 +16,7 @@ const (
 	SigActivityS2SP99  = "activity_schedule_to_start_p99_ms"
 	SigLockP99         = "lock_p99_ms"
 	SigResourceExhaust = "resource_exhausted_per_s"
+	SigWorkers         = "workers" // worker processes serving the probe
 )
 
 // Finding is one resource that ran out, the rate where it was first seen,
@@ -38,6 +39,8 @@ type Finding struct {
 //   - workers: workflow- or activity-task schedule-to-start p99 5× the
 //     baseline's and at least 100 ms (tasks wait for a worker);
 //   - shard contention: lock/semaphore p99 5× the baseline's and at least 20 ms;
+//   - matching (server): the workers' rise while the workers are idle
+//     (under half a core each): the tasks wait in the server, not for a worker;
 //   - rate limits: the server answered resource-exhausted.
 type rule struct {
 	resource string
@@ -62,17 +65,36 @@ var rules = []rule{
 	}},
 	{"persistence", grew(SigPersistenceP99, "persistence p99", 50)},
 	{"workers", func(base, p Probe) (string, bool) {
-		if ev, ok := grew(SigWorkflowS2SP99, "workflow schedule-to-start p99", 100)(base, p); ok {
-			return ev + ": workers", true
+		ev, ok := grew(SigWorkflowS2SP99, "workflow schedule-to-start p99", 100)(base, p)
+		if !ok {
+			ev, ok = grew(SigActivityS2SP99, "activity schedule-to-start p99", 100)(base, p)
 		}
-		ev, ok := grew(SigActivityS2SP99, "activity schedule-to-start p99", 100)(base, p)
+		if ok && idleWorkers(p) {
+			return "", false // tasks wait in the server, not for a worker (the matching rule)
+		}
 		return ev + ": workers", ok
 	}},
 	{"shard contention", grew(SigLockP99, "shard lock/semaphore p99", 20)},
+	{"matching (server)", func(base, p Probe) (string, bool) {
+		ev, ok := grew(SigWorkflowS2SP99, "workflow schedule-to-start p99", 100)(base, p)
+		if !ok {
+			ev, ok = grew(SigActivityS2SP99, "activity schedule-to-start p99", 100)(base, p)
+		}
+		return fmt.Sprintf("%s while the workers used %.2f cores (%.0f worker processes): tasks wait in the server's matching, not for a worker",
+			ev, p.Signals[SigWorkerCPU], p.Signals[SigWorkers]), ok && idleWorkers(p)
+	}},
 	{"rate limits", func(_, p Probe) (string, bool) {
 		v := p.Signals[SigResourceExhaust]
 		return fmt.Sprintf("server answered resource-exhausted %.1f/s", v), v > 0
 	}},
+}
+
+// idleWorkers: the probe knows its workers' CPU and they used less than
+// half a core each, so a task waiting was not waiting for them.
+func idleWorkers(p Probe) bool {
+	cpu, ok1 := p.Signals[SigWorkerCPU]
+	n, ok2 := p.Signals[SigWorkers]
+	return ok1 && ok2 && n > 0 && cpu < 0.5*n
 }
 
 // grew: the signal is at least 5× the baseline's and at least floor.

@@ -133,7 +133,21 @@ func Build(r io.Reader) (*Report, error) {
 			rep.Faults = append(rep.Faults, w)
 		case bench.KindCapacity:
 			rep.Capacity = &capacity.Report{}
-			return json.Unmarshal(rec.Data, rep.Capacity)
+			if err := json.Unmarshal(rec.Data, rep.Capacity); err != nil {
+				return err
+			}
+			// What saturated is derived from the recorded probes alone:
+			// judged again, by this squall's rules.
+			for i := range rep.Capacity.Searches {
+				s := &rep.Capacity.Searches[i]
+				for _, p := range s.Probes {
+					if _, ok := p.Signals[capacity.SigWorkers]; !ok && p.Signals != nil {
+						p.Signals[capacity.SigWorkers] = float64(s.Workers) // streams from before the signal existed
+					}
+				}
+				s.Findings = capacity.Attribute(s.Probes)
+			}
+			return nil
 		case bench.KindServerSample:
 			return signals.Add(rec.Data)
 		case bench.KindRunEnd:

@@ -185,6 +185,7 @@ func (p *prober) run(rate float64, d time.Duration, entry string) (capacity.Prob
 	pr.Entry = entry
 	pr.Signals = map[string]float64{
 		capacity.SigMachineCores: float64(runtime.NumCPU()),
+		capacity.SigWorkers:      float64(p.workers),
 		capacity.SigDriverCPU:    (after - before) / time.Since(began).Seconds(),
 	}
 	p.signals(entry, ivs, pr.Signals)
