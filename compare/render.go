@@ -128,6 +128,9 @@ func stat(r Row) string {
 	if r.P != nil {
 		parts = append(parts, fmt.Sprintf("p=%.3f", *r.P))
 	}
+	if r.PAdj != nil && *r.PAdj != *r.P {
+		parts = append(parts, fmt.Sprintf("(Holm %.3f)", *r.PAdj))
+	}
 	if r.CILowPct != nil {
 		parts = append(parts, fmt.Sprintf("CI [%+.1f%%, %+.1f%%]", *r.CILowPct, *r.CIHighPct))
 	}

@@ -3,6 +3,8 @@ package compare
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -165,4 +167,68 @@ func variance(v []float64) float64 {
 		s += (a - m) * (a - m)
 	}
 	return s / float64(len(v)-1)
+}
+
+// A scenario is judged on a dozen metrics: without an adjustment a run
+// of identical code would be flagged on one of them about
+// 1-(1-alpha/2)^k of the time. Holm keeps the verdicts whose adjusted
+// p-value is still below alpha.
+func TestHolmAdjustsForTheMetricsCompared(t *testing.T) {
+	pv := func(v float64) *float64 { return &v }
+	chg := pv(25)
+	rows := []Row{
+		{Metric: "p50", P: pv(0.0002), ChangePct: chg, Verdict: Regression},
+		{Metric: "p99", P: pv(0.03), ChangePct: chg, Verdict: Regression},
+		{Metric: "max", P: pv(0.04), ChangePct: chg, Verdict: Improvement},
+		{Metric: "p90", P: pv(0.02), Verdict: NoChange, Note: "significantly worse, but within the 10% tolerance"},
+		{Metric: "lost", Verdict: NoChange}, // not tested: untouched
+	}
+	for range 8 {
+		rows = append(rows, Row{Metric: "other", P: pv(0.6), Verdict: NoChange})
+	}
+	holm(rows, 0.05)
+	if rows[0].Verdict != Regression || math.Abs(*rows[0].PAdj-0.0002*12) > 1e-12 {
+		t.Errorf("p50: %s, adjusted %v; want a regression at 12 × 0.0002", rows[0].Verdict, *rows[0].PAdj)
+	}
+	if rows[1].Verdict != NoChange || !strings.Contains(rows[1].Note, "Holm") || rows[2].Verdict != NoChange {
+		t.Errorf("p99 %s (%s), max %s: single p 0.03/0.04 among 12 metrics is not significant", rows[1].Verdict, rows[1].Note, rows[2].Verdict)
+	}
+	if rows[3].Note != "" || rows[4].PAdj != nil {
+		t.Errorf("p90 note %q, lost adjusted %v", rows[3].Note, rows[4].PAdj)
+	}
+	// Adjusted p-values keep the raw order.
+	if *rows[3].PAdj < *rows[0].PAdj || *rows[1].PAdj < *rows[3].PAdj {
+		t.Errorf("adjusted p not monotone: %v %v %v", *rows[0].PAdj, *rows[3].PAdj, *rows[1].PAdj)
+	}
+
+	// Identical code, 12 independent metrics, 8 runs a side: how often is
+	// anything flagged? With Holm at most alpha.
+	rng := rand.New(rand.NewPCG(7, 11))
+	const trials = 2000
+	raw, adjusted := 0, 0
+	for range trials {
+		var rs []Row
+		for range 12 {
+			a, b := make([]float64, 8), make([]float64, 8)
+			for i := range a {
+				a[i], b[i] = rng.NormFloat64(), rng.NormFloat64()
+			}
+			p := MannWhitney(a, b)
+			rs = append(rs, Row{P: &p, Verdict: map[bool]string{true: Regression, false: NoChange}[p <= 0.05]})
+		}
+		if slices.ContainsFunc(rs, func(r Row) bool { return r.Verdict == Regression }) {
+			raw++
+		}
+		holm(rs, 0.05)
+		if slices.ContainsFunc(rs, func(r Row) bool { return r.Verdict == Regression }) {
+			adjusted++
+		}
+	}
+	if fa := float64(adjusted) / trials; fa > 0.06 {
+		t.Errorf("with Holm %.3f of identical comparisons flag a metric, want ≤ alpha", fa)
+	}
+	if float64(raw)/trials < 0.3 {
+		t.Errorf("without the adjustment %.3f flagged: the test does not exercise multiplicity", float64(raw)/trials)
+	}
+	t.Logf("identical code, 12 metrics: flagged %.3f unadjusted, %.3f with Holm", float64(raw)/trials, float64(adjusted)/trials)
 }
