@@ -139,6 +139,9 @@ func FormatRate(perSec float64) string {
 
 // ShowRate is a rate for people: three significant digits (28.3/s).
 func ShowRate(perSec float64) string {
+	if perSec >= 1000 {
+		return strconv.FormatFloat(perSec, 'f', 0, 64) + "/s" // 1280/s, not 1.28e+03/s
+	}
 	return strconv.FormatFloat(perSec, 'g', 3, 64) + "/s"
 }
 

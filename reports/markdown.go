@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/capacity"
 )
 
@@ -226,12 +227,12 @@ func capacityMarkdown(c *capacity.Report) string {
 	w("## Capacity (SLO %s, probes of %s judged after %s)\n\n", c.SLO, c.Probe, c.Settle)
 	w("| workers | max sustainable | bracket | first to saturate |\n|---:|---:|---|---|\n")
 	for _, s := range c.Searches {
-		rate, bracket := "none", fmt.Sprintf("start rate %.3g/s failed", s.FirstFail)
+		rate, bracket := "none", fmt.Sprintf("start rate %s failed", bench.ShowRate(s.FirstFail))
 		if s.Found {
-			rate = fmt.Sprintf("%.3g/s", s.Rate)
-			bracket = fmt.Sprintf("%.3g/s passed", s.LastPass)
+			rate = bench.ShowRate(s.Rate)
+			bracket = bench.ShowRate(s.LastPass) + " passed"
 			if s.FirstFail > 0 {
-				bracket += fmt.Sprintf(", %.3g/s failed", s.FirstFail)
+				bracket += ", " + bench.ShowRate(s.FirstFail) + " failed"
 			} else {
 				bracket += " (the maximum probed)"
 			}
@@ -253,12 +254,12 @@ func capacityMarkdown(c *capacity.Report) string {
 			if !p.Pass {
 				v = "fail: " + p.Why
 			}
-			w("| %s | %.3g | %.3g | %.0f | %.0f | %.1f%% | %.0f | %s |\n", p.Entry, p.Rate, p.Throughput, p.P50MS, p.P99MS, p.LateFrac*100, p.InFlightGrowth, v)
+			w("| %s | %s | %s | %.0f | %.0f | %.1f%% | %.0f | %s |\n", p.Entry, strings.TrimSuffix(bench.ShowRate(p.Rate), "/s"), strings.TrimSuffix(bench.ShowRate(p.Throughput), "/s"), p.P50MS, p.P99MS, p.LateFrac*100, p.InFlightGrowth, v)
 		}
 		if len(s.Findings) > 0 {
 			w("\nSaturation, in the order seen:\n\n")
 			for _, f := range s.Findings {
-				w("- at %.3g/s, %s: %s\n", f.AtRate, f.Resource, f.Evidence)
+				w("- at %s, %s: %s\n", bench.ShowRate(f.AtRate), f.Resource, f.Evidence)
 			}
 		}
 	}
