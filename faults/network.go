@@ -15,10 +15,19 @@ func init() {
 		Params: []scenarios.Option{
 			{Name: "latency", Kind: scenarios.Duration, Default: "100ms", Help: "added delay per direction", Min: scenarios.MinOf(0)},
 			{Name: "jitter", Kind: scenarios.Duration, Default: "0s", Help: "random ± variation", Min: scenarios.MinOf(0)},
+			// Toxiproxy counts latency in whole milliseconds: one direction
+			// halves the smallest step (1 ms each way added ~30 % to a
+			// noop p50 of 27 ms here).
+			{Name: "direction", Kind: scenarios.Enum, Default: "both", Choices: []string{"both", "upstream", "downstream"},
+				Help: "which way: both, upstream (client to frontend) or downstream"},
 		},
 		Needs: NeedProxy,
 		New: func(env *Env, p scenarios.Values) (Fault, error) {
-			return &toxicFault{proxy: env.Proxy, typ: "latency", streams: both, attrs: map[string]any{
+			streams := both
+			if d := p.String("direction"); d != "both" {
+				streams = []string{d}
+			}
+			return &toxicFault{proxy: env.Proxy, typ: "latency", streams: streams, attrs: map[string]any{
 				"latency": p.Duration("latency").Milliseconds(), "jitter": p.Duration("jitter").Milliseconds()}}, nil
 		},
 	})

@@ -16,7 +16,8 @@
 #   -r  runs per side and comparison (default 8; 1 uses the single-run bootstrap)
 #   -d  load duration of each run (default 30s)
 #   -R  open-loop rate (default 20/s)
-#   -l  latency added per direction on the slow side (default 2ms; calibrate it
+#   -l  latency added on the slow side (default 2ms, each direction; "1ms direction=upstream"
+#       for one direction only; calibrate it
 #       so that the slow side's p50 is about 20 % above base, see the printed change)
 #   -o  output directory (default reports/out/gate-calibrate-<timestamp>)
 #   -b  squall binary (default bin/squall; `make build` makes it)
