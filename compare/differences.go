@@ -17,6 +17,8 @@ import (
 // within a side, repeats must still share one build.
 func differences(base, current *Side, allowVersions bool) (diffs, notes []string) {
 	ref := base.Runs[0]
+	otherFaults := map[string][]string{} // a fault schedule other than ref's → the runs that have it
+	var order []string
 	for _, side := range []*Side{base, current} {
 		for _, r := range side.Runs {
 			if r.Path == ref.Path {
@@ -32,10 +34,22 @@ func differences(base, current *Side, allowVersions bool) (diffs, notes []string
 				_, within := runDiffs(side.Runs[0], r)
 				diffs = append(diffs, within...)
 			}
-			if f1, f2 := faultSpecs(ref.Report), faultSpecs(r.Report); f1 != f2 {
-				notes = append(notes, fmt.Sprintf("fault schedules differ: %s has [%s], %s has [%s]", ref.Path, f1, r.Path, f2))
+			if f2 := faultSpecs(r.Report); f2 != faultSpecs(ref.Report) {
+				if _, seen := otherFaults[f2]; !seen {
+					order = append(order, f2)
+				}
+				otherFaults[f2] = append(otherFaults[f2], r.Path)
 			}
 		}
+	}
+	// One note per schedule, however many runs have it.
+	for _, f2 := range order {
+		runs := otherFaults[f2]
+		where := runs[0]
+		if len(runs) > 1 {
+			where = fmt.Sprintf("%d runs (%s, ...)", len(runs), runs[0])
+		}
+		notes = append(notes, fmt.Sprintf("fault schedules differ: %s has [%s], %s [%s]", ref.Path, faultSpecs(ref.Report), where, f2))
 	}
 	return dedupe(diffs), dedupe(notes)
 }
