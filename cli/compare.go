@@ -96,6 +96,7 @@ Exit codes: 0 no regression, 1 regression, 2 bad or incomparable input.`,
 	}
 	fl := cmd.Flags()
 	fl.Float64Var(&o.Alpha, "alpha", 0.05, "significance level of the tests")
+	fl.BoolVar(&o.Holm, "holm", false, "adjust each scenario's p-values for the number of metrics compared (Holm): fewer false alarms when many metrics are noisy, less power")
 	fl.StringArrayVar(&tolerances, "max-regression", []string{"10%"}, "tolerated worsening: 10% for every metric, or METRIC=20% for one (repeatable); metrics: "+strings.Join(compare.MetricNames(), ", "))
 	fl.BoolVar(&o.AllowVersions, "allow-version-change", false, "compare base and current builds of different squall or server versions (a CI gate between commits, a server upgrade); every other difference is still refused")
 	fl.BoolVar(&o.AllowDifferent, "allow-different", false, "compare inputs whose scenarios, options, load shape or versions differ (the differences are listed)")
