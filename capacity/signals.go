@@ -65,10 +65,7 @@ var rules = []rule{
 	}},
 	{"persistence", grew(SigPersistenceP99, "persistence p99", 50)},
 	{"workers", func(base, p Probe) (string, bool) {
-		ev, ok := grew(SigWorkflowS2SP99, "workflow schedule-to-start p99", 100)(base, p)
-		if !ok {
-			ev, ok = grew(SigActivityS2SP99, "activity schedule-to-start p99", 100)(base, p)
-		}
+		ev, ok := tasksWait(base, p)
 		if ok && idleWorkers(p) {
 			return "", false // tasks wait in the server, not for a worker (the matching rule)
 		}
@@ -76,10 +73,7 @@ var rules = []rule{
 	}},
 	{"shard contention", grew(SigLockP99, "shard lock/semaphore p99", 20)},
 	{"matching (server)", func(base, p Probe) (string, bool) {
-		ev, ok := grew(SigWorkflowS2SP99, "workflow schedule-to-start p99", 100)(base, p)
-		if !ok {
-			ev, ok = grew(SigActivityS2SP99, "activity schedule-to-start p99", 100)(base, p)
-		}
+		ev, ok := tasksWait(base, p)
 		return fmt.Sprintf("%s while the workers used %.2f cores (%.0f worker processes): tasks wait in the server's matching, not for a worker",
 			ev, p.Signals[SigWorkerCPU], p.Signals[SigWorkers]), ok && idleWorkers(p)
 	}},
@@ -87,6 +81,15 @@ var rules = []rule{
 		v := p.Signals[SigResourceExhaust]
 		return fmt.Sprintf("server answered resource-exhausted %.1f/s", v), v > 0
 	}},
+}
+
+// tasksWait: workflow- or activity-task schedule-to-start p99 grew 5× and
+// to at least 100 ms: tasks wait before anyone takes them.
+func tasksWait(base, p Probe) (string, bool) {
+	if ev, ok := grew(SigWorkflowS2SP99, "workflow schedule-to-start p99", 100)(base, p); ok {
+		return ev, true
+	}
+	return grew(SigActivityS2SP99, "activity schedule-to-start p99", 100)(base, p)
 }
 
 // idleWorkers: the probe knows its workers' CPU and they used less than

@@ -91,9 +91,7 @@ func BuildMatrix(dir string) (*Matrix, error) {
 			path := filepath.Join(dir, scen, name)
 			switch {
 			case e.IsDir():
-				if _, ok := cells[name]; !ok {
-					cells[name] = runCell(path)
-				}
+				cells[name] = runCell(path)
 			case strings.HasSuffix(name, ".na"):
 				b, err := os.ReadFile(path)
 				if err != nil {
