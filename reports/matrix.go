@@ -91,7 +91,9 @@ func BuildMatrix(dir string) (*Matrix, error) {
 			path := filepath.Join(dir, scen, name)
 			switch {
 			case e.IsDir():
-				cells[name] = runCell(path)
+				if isCell(path) {
+					cells[name] = runCell(path)
+				}
 			case strings.HasSuffix(name, ".na"):
 				b, err := os.ReadFile(path)
 				if err != nil {
@@ -147,6 +149,18 @@ func BuildMatrix(dir string) (*Matrix, error) {
 		}
 	}
 	return m, nil
+}
+
+// isCell: a directory is a matrix cell when the script ran it (its exit
+// code beside it) or it holds a run's report; anything else in a
+// scenario's folder is not part of the matrix.
+func isCell(dir string) bool {
+	for _, f := range []string{dir + ".exit", filepath.Join(dir, FileJSON), filepath.Join(dir, FileStream)} {
+		if _, err := os.Stat(f); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // runCell judges one run directory (and the exit code beside it).

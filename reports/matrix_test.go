@@ -104,4 +104,12 @@ func TestMatrixOfNothingIsAnError(t *testing.T) {
 	if _, err := BuildMatrix(t.TempDir()); err == nil || !strings.Contains(err.Error(), "holds no matrix") {
 		t.Errorf("empty directory: %v", err)
 	}
+	// Folders of folders that are no runs (say, /tmp) are no matrix either.
+	other := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(other, "cache", "b001"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BuildMatrix(other); err == nil || !strings.Contains(err.Error(), "holds no matrix") {
+		t.Errorf("a directory of unrelated folders: %v", err)
+	}
 }
