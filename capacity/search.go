@@ -29,9 +29,17 @@ type Search struct {
 	Max        float64 // highest rate probed
 	Resolution float64 // stop bisecting when the bracket is this narrow, relative (0.05: 5 %)
 	Growth     float64 // factor between rates while stepping up (default 2)
-	// Confirmations is how often the boundary's last passing rate is probed
-	// again before it is believed (default 1). A noisy system that fails a
-	// re-probe moves the bracket down instead of reporting luck.
+	// Votes is how many probes decide a rate (default 3): the rate passes
+	// when most of them pass, and probing it stops as soon as the majority
+	// is settled either way (two of three). Near its knee a real system is
+	// often bimodal, the same rate holding in one probe and collapsing in
+	// the next; one probe per rate then returns one coin flip of that band.
+	// 1: a single probe decides each rate.
+	Votes int
+	// Confirmations is how often the boundary's last passing rate is decided
+	// again before it is believed (default 1 with single-probe votes, else
+	// 0: a majority of probes already confirmed it). A noisy system that
+	// fails the re-decision moves the bracket down instead of reporting luck.
 	Confirmations int
 }
 
@@ -42,19 +50,32 @@ type Result struct {
 	Found               bool
 	Rate                float64
 	LastPass, FirstFail float64
-	Probes              []Probe // in the order run
+	Probes              []Probe    // in the order run
+	Decisions           []Decision // one per vote on a rate, in the order taken
 	// Saturation: what ran out first, with the evidence, most telling first.
 	Saturation []Finding
 }
 
+// Decision is the verdict on one rate from its probes' votes.
+type Decision struct {
+	Rate   float64 `json:"offered_per_s"`
+	Probes int     `json:"probes"`
+	Passed int     `json:"passed"`
+	Pass   bool    `json:"pass"`
+}
+
+// Votes renders "2 of 3".
+func (d Decision) Votes() string { return fmt.Sprintf("%d of %d", d.Passed, d.Probes) }
+
 // ErrTooManyProbes guards against a search that cannot settle.
 var ErrTooManyProbes = errors.New("capacity search did not settle within its probe budget")
 
-const maxProbes = 40
+const maxProbes = 60
 
-// Run searches: step the rate up geometrically from Start until a probe
+// Run searches: step the rate up geometrically from Start until a rate
 // fails (or Max passes), bisect between the last pass and the first fail
-// to the resolution, then re-probe the boundary to confirm it.
+// to the resolution, then confirm the boundary. Every rate is decided by
+// a majority of Votes probes.
 func (s Search) Run(ctx context.Context, p Prober) (res Result, err error) {
 	if s.Growth <= 1 {
 		s.Growth = 2
@@ -62,28 +83,41 @@ func (s Search) Run(ctx context.Context, p Prober) (res Result, err error) {
 	if s.Resolution <= 0 {
 		s.Resolution = 0.05
 	}
-	if s.Confirmations <= 0 {
+	if s.Votes <= 0 {
+		s.Votes = 3
+	}
+	if s.Confirmations <= 0 && s.Votes == 1 {
 		s.Confirmations = 1
 	}
 	if s.Start <= 0 || s.Max < s.Start {
 		return Result{}, fmt.Errorf("capacity: bad rates: start %g, max %g", s.Start, s.Max)
 	}
-	probe := func(rate float64) (bool, error) {
-		if len(res.Probes) >= maxProbes {
-			return false, ErrTooManyProbes
+	need := s.Votes/2 + 1 // passes for a majority
+	decide := func(rate float64) (bool, error) {
+		d := Decision{Rate: rate}
+		for d.Passed < need && d.Probes-d.Passed <= s.Votes-need {
+			if len(res.Probes) >= maxProbes {
+				return false, ErrTooManyProbes
+			}
+			pr, err := p.Probe(ctx, rate)
+			if err != nil {
+				return false, err
+			}
+			pr.Rate = rate
+			res.Probes = append(res.Probes, pr)
+			d.Probes++
+			if pr.Pass {
+				d.Passed++
+			}
 		}
-		pr, err := p.Probe(ctx, rate)
-		if err != nil {
-			return false, err
-		}
-		pr.Rate = rate
-		res.Probes = append(res.Probes, pr)
-		return pr.Pass, nil
+		d.Pass = d.Passed >= need
+		res.Decisions = append(res.Decisions, d)
+		return d.Pass, nil
 	}
 	// res is the named result: the deferred attribution reaches the caller.
 	defer func() { res.Saturation = Attribute(res.Probes) }()
 
-	ok, err := probe(s.Start)
+	ok, err := decide(s.Start)
 	if err != nil {
 		return res, err
 	}
@@ -94,7 +128,7 @@ func (s Search) Run(ctx context.Context, p Prober) (res Result, err error) {
 	res.LastPass = s.Start
 	for res.FirstFail == 0 && res.LastPass < s.Max {
 		next := math.Min(res.LastPass*s.Growth, s.Max)
-		ok, err := probe(next)
+		ok, err := decide(next)
 		if err != nil {
 			return res, err
 		}
@@ -109,7 +143,7 @@ func (s Search) Run(ctx context.Context, p Prober) (res Result, err error) {
 	for confirms := 0; ; {
 		for res.FirstFail > 0 && res.FirstFail/res.LastPass-1 > s.Resolution {
 			mid := math.Sqrt(res.LastPass * res.FirstFail)
-			ok, err := probe(mid)
+			ok, err := decide(mid)
 			if err != nil {
 				return res, err
 			}
@@ -123,17 +157,17 @@ func (s Search) Run(ctx context.Context, p Prober) (res Result, err error) {
 			break
 		}
 		confirms++
-		ok, err := probe(res.LastPass)
+		ok, err := decide(res.LastPass)
 		if err != nil {
 			return res, err
 		}
 		if ok {
 			break
 		}
-		// The boundary did not hold: the highest rate that passed every
-		// time below it becomes the last pass.
+		// The boundary did not hold: the highest rate below it that was
+		// never voted down becomes the last pass.
 		res.FirstFail = res.LastPass
-		res.LastPass = highestSteadyPass(res.Probes, res.FirstFail)
+		res.LastPass = highestSteadyPass(res.Decisions, res.FirstFail)
 		if res.LastPass == 0 {
 			return res, nil
 		}
@@ -142,21 +176,32 @@ func (s Search) Run(ctx context.Context, p Prober) (res Result, err error) {
 	return res, nil
 }
 
-// highestSteadyPass is the highest rate below limit that never failed.
-func highestSteadyPass(probes []Probe, limit float64) float64 {
+// highestSteadyPass is the highest rate below limit that was never voted
+// down.
+func highestSteadyPass(ds []Decision, limit float64) float64 {
 	failed := map[float64]bool{}
-	for _, p := range probes {
-		if !p.Pass {
-			failed[p.Rate] = true
+	for _, d := range ds {
+		if !d.Pass {
+			failed[d.Rate] = true
 		}
 	}
 	best := 0.0
-	for _, p := range probes {
-		if p.Pass && !failed[p.Rate] && p.Rate < limit && p.Rate > best {
-			best = p.Rate
+	for _, d := range ds {
+		if d.Pass && !failed[d.Rate] && d.Rate < limit && d.Rate > best {
+			best = d.Rate
 		}
 	}
 	return best
+}
+
+// DecisionAt is the last vote on rate (false when it was never decided).
+func (o Outcome) DecisionAt(rate float64) (Decision, bool) {
+	for i := len(o.Decisions) - 1; i >= 0; i-- {
+		if o.Decisions[i].Rate == rate {
+			return o.Decisions[i], true
+		}
+	}
+	return Decision{}, false
 }
 
 // Report is a capacity run's outcome as the result stream and
@@ -170,20 +215,23 @@ type Report struct {
 
 // Outcome is one search: at how many workers, and what it found.
 type Outcome struct {
-	Workers   int       `json:"workers"`
-	Found     bool      `json:"found"`
-	Rate      float64   `json:"max_sustainable_per_s"`
-	LastPass  float64   `json:"last_pass_per_s"`
-	FirstFail float64   `json:"first_fail_per_s,omitempty"` // 0: even the maximum passed
-	Probes    []Probe   `json:"probes"`
-	Findings  []Finding `json:"saturation"`
-	Error     string    `json:"error,omitempty"`
+	Workers   int     `json:"workers"`
+	Found     bool    `json:"found"`
+	Rate      float64 `json:"max_sustainable_per_s"`
+	LastPass  float64 `json:"last_pass_per_s"`
+	FirstFail float64 `json:"first_fail_per_s,omitempty"` // 0: even the maximum passed
+	Probes    []Probe `json:"probes"`
+	// Decisions: the vote on each rate decided (a rate voted on again
+	// appears again); absent in runs recorded before votes existed.
+	Decisions []Decision `json:"decisions,omitempty"`
+	Findings  []Finding  `json:"saturation"`
+	Error     string     `json:"error,omitempty"`
 }
 
 // OutcomeOf renders a search's result.
 func OutcomeOf(workers int, r Result, err error) Outcome {
 	o := Outcome{Workers: workers, Found: r.Found, Rate: r.Rate, LastPass: r.LastPass, FirstFail: r.FirstFail,
-		Probes: r.Probes, Findings: r.Saturation}
+		Probes: r.Probes, Decisions: r.Decisions, Findings: r.Saturation}
 	if o.Probes == nil {
 		o.Probes = []Probe{}
 	}

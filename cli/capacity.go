@@ -24,13 +24,15 @@ func newCapacityCmd() *cobra.Command {
 		slo, start, max, workerArg string
 		probe, settle, warmup      time.Duration
 		resolution                 float64
+		votes                      int
 	)
 	cmd := &cobra.Command{
 		Use:   "capacity --scenario NAME --slo 'p99<1s' [flags]",
 		Short: "Find the highest rate the cluster sustains within an SLO, and what saturates first",
 		Long: `Warms up, then probes open-loop rates: up geometrically from --start until
 a probe fails, then bisects between the last passing and the first failing
-rate to --resolution, and probes the boundary again to confirm it. A probe
+rate to --resolution. Each rate is decided by a majority of --votes probes
+(default 3: two passes, or two fails, settle it). A probe
 passes when, after --settle, the SLO holds, throughput keeps up with the
 offered rate (95 %), at most 1 % of starts are late, and the work in flight
 is not piling up. Every probe is its own section of the run directory.
@@ -49,7 +51,7 @@ workflow was lost), 2 bad input, 3 the run broke, 4 interrupted.`,
 			f.Args = os.Args[1:]
 			f.Set = map[string]bool{}
 			cmd.Flags().Visit(func(fl *pflag.Flag) { f.Set[fl.Name] = true })
-			plan, err := capacityPlan(f, slo, start, max, workerArg, probe, settle, warmup, resolution)
+			plan, err := capacityPlan(f, slo, start, max, workerArg, probe, settle, warmup, resolution, votes)
 			if err != nil {
 				return err
 			}
@@ -78,12 +80,13 @@ workflow was lost), 2 bad input, 3 the run broke, 4 interrupted.`,
 	fl.DurationVar(&settle, "settle", 10*time.Second, "first part of each probe, not judged (the system settles at the new rate)")
 	fl.DurationVar(&warmup, "warmup", 10*time.Second, "an unjudged probe at --start first (0: none)")
 	fl.Float64Var(&resolution, "resolution", 0.05, "stop bisecting when the bracket is this narrow, relative (0.05: 5%)")
+	fl.IntVar(&votes, "votes", 3, "probes that decide each rate, by majority (1: one probe decides, and the boundary is probed again)")
 	fl.StringVar(&workerArg, "workers", "1", "worker processes; a list (1,2,4) runs the search per count, a fresh cluster each: the scaling curve")
 	addRunFlags(fl, &f)
 	return cmd
 }
 
-func capacityPlan(f runner.Flags, slo, start, max, workerArg string, probe, settle, warmup time.Duration, resolution float64) (*runner.CapacityPlan, error) {
+func capacityPlan(f runner.Flags, slo, start, max, workerArg string, probe, settle, warmup time.Duration, resolution float64, votes int) (*runner.CapacityPlan, error) {
 	var problems []string
 	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 	s, err := capacity.ParseSLO(slo)
@@ -102,6 +105,9 @@ func capacityPlan(f runner.Flags, slo, start, max, workerArg string, probe, sett
 	}
 	if resolution <= 0 || resolution >= 1 {
 		bad("bad --resolution %g: want a fraction between 0 and 1, e.g. 0.05", resolution)
+	}
+	if votes < 1 {
+		bad("bad --votes %d: want 1 or more probes per rate, e.g. 3", votes)
 	}
 	if probe <= 0 || warmup < 0 || settle < 0 {
 		bad("--probe must be positive, --settle and --warmup not negative")
@@ -122,5 +128,5 @@ func capacityPlan(f runner.Flags, slo, start, max, workerArg string, probe, sett
 		f.Workers = ws[0]
 	}
 	return runner.ValidateCapacity(runner.CapacityPlan{Base: f, Criteria: capacity.Criteria{SLO: s},
-		Search: capacity.Search{Start: lo, Max: hi, Resolution: resolution}, Probe: probe, Settle: settle, Warmup: warmup, Workers: ws})
+		Search: capacity.Search{Start: lo, Max: hi, Resolution: resolution, Votes: votes}, Probe: probe, Settle: settle, Warmup: warmup, Workers: ws})
 }

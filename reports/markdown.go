@@ -219,6 +219,16 @@ func clock(t time.Time) string {
 	return t.Format("15:04:05.000")
 }
 
+// votes renders a rate's vote as " (2 of 3 probes)", or nothing for a
+// single probe or a run recorded before votes.
+func votes(s capacity.Outcome, rate float64) string {
+	d, ok := s.DecisionAt(rate)
+	if !ok || d.Probes < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" (%s probes)", d.Votes())
+}
+
 // capacityMarkdown renders a capacity search: the answer per worker count,
 // what saturated first, then every probe.
 func capacityMarkdown(c *capacity.Report) string {
@@ -230,9 +240,9 @@ func capacityMarkdown(c *capacity.Report) string {
 		rate, bracket := "none", fmt.Sprintf("start rate %s failed", bench.ShowRate(s.FirstFail))
 		if s.Found {
 			rate = bench.ShowRate(s.Rate)
-			bracket = bench.ShowRate(s.LastPass) + " passed"
+			bracket = bench.ShowRate(s.LastPass) + " passed" + votes(s, s.LastPass)
 			if s.FirstFail > 0 {
-				bracket += ", " + bench.ShowRate(s.FirstFail) + " failed"
+				bracket += ", " + bench.ShowRate(s.FirstFail) + " failed" + votes(s, s.FirstFail)
 			} else {
 				bracket += " (the maximum probed)"
 			}

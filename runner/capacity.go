@@ -94,28 +94,29 @@ func Capacity(ctx, loadCtx context.Context, c *CapacityPlan, b Build, con Consol
 			}
 		}
 		res, err := c.Search.Run(loadCtx, pr)
-		out.Searches = append(out.Searches, capacity.OutcomeOf(w, res, err))
+		o := capacity.OutcomeOf(w, res, err)
+		out.Searches = append(out.Searches, o)
 		if err != nil && loadCtx.Err() == nil {
 			runErr = err
 			break
 		}
-		fmt.Fprintf(con.Out, "\ncapacity with %d worker(s): %s\n", w, summarize(res))
+		fmt.Fprintf(con.Out, "\ncapacity with %d worker(s): %s\n", w, summarize(o))
 	}
 	sess.Write(bench.Record{Kind: bench.KindCapacity}, out)
 	rep, dir, err := sess.Close(loadCtx, runErr)
 	return rep, dir, out, err
 }
 
-func summarize(r capacity.Result) string {
-	if !r.Found {
-		return fmt.Sprintf("even %s broke the SLO", bench.ShowRate(r.FirstFail))
+func summarize(o capacity.Outcome) string {
+	if !o.Found {
+		return fmt.Sprintf("even %s broke the SLO", bench.ShowRate(o.FirstFail))
 	}
-	s := fmt.Sprintf("%s sustained", bench.ShowRate(r.Rate))
-	if r.FirstFail > 0 {
-		s += fmt.Sprintf(" (knee between %s and %s)", bench.ShowRate(r.LastPass), bench.ShowRate(r.FirstFail))
+	s := fmt.Sprintf("%s sustained", bench.ShowRate(o.Rate))
+	if o.FirstFail > 0 {
+		s += fmt.Sprintf(" (knee between %s and %s)", bench.ShowRate(o.LastPass), bench.ShowRate(o.FirstFail))
 	}
-	if len(r.Saturation) > 0 {
-		s += "; first to saturate: " + r.Saturation[0].Evidence
+	if len(o.Findings) > 0 {
+		s += "; first to saturate: " + o.Findings[0].Evidence
 	}
 	return s
 }
