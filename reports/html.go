@@ -20,6 +20,7 @@ var htmlTemplate string
 var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"f1":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
 	"f0":    func(v float64) string { return fmt.Sprintf("%.0f", v) },
+	"votes": votes,
 	"clock": clock,
 	"join":  strings.Join,
 	"plan":  func(p ScenarioPlan) string { return strings.TrimSpace(planLine(p)) },
