@@ -23,7 +23,7 @@ func TestCapacityPage(t *testing.T) {
 		Searches: []capacity.Outcome{
 			{Workers: 1, Found: true, Rate: 31, LastPass: 31, FirstFail: 34, Probes: probes(1),
 				Decisions: []capacity.Decision{{Rate: 31, Probes: 3, Passed: 2, Pass: true}, {Rate: 34, Probes: 2, Passed: 0}},
-				Findings: []capacity.Finding{{Resource: "server CPU", AtRate: 34, Evidence: "server CPU 1.9 of 2 cores"}}},
+				Findings:  []capacity.Finding{{Resource: "server CPU", AtRate: 34, Evidence: "server CPU 1.9 of 2 cores"}}},
 			{Workers: 2, Found: true, Rate: 37, LastPass: 37, FirstFail: 40, Probes: probes(1.2)},
 		}}}
 	page, err := HTML(rep)
