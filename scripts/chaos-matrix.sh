@@ -9,7 +9,10 @@
 #
 # Usage: scripts/chaos-matrix.sh [SCENARIO...]   (default: all of them)
 # Environment: CHAOS_OUT (output directory), CHAOS_MATRIX_CONTAINERS=1 also
-# runs the container-* columns (on --cluster container; needs Docker).
+# runs the container-* columns (on --cluster container; needs Docker),
+# CHAOS_MATRIX_KINDS="server-kill mixed" runs only those columns, replacing
+# those cells if CHAOS_OUT already holds them (to run a failed cell again:
+# the report takes every cell found there).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=./bin/squall
@@ -30,6 +33,7 @@ while IFS='|' read -r name load extra; do
   if [ $# -gt 0 ] && [[ ! " $* " == *" $name "* ]]; then continue; fi
   mkdir -p "$out/$name"
   for kind in "${kinds[@]}" mixed; do
+    if [ -n "${CHAOS_MATRIX_KINDS:-}" ] && [[ ! " $CHAOS_MATRIX_KINDS " == *" $kind "* ]]; then continue; fi
     cell="$out/$name/$kind"
     faults=() cluster=()
     case $kind in
@@ -61,7 +65,7 @@ while IFS='|' read -r name load extra; do
     echo "=== chaos-matrix: $name x $kind"
     start=$(date +%s)
     # shellcheck disable=SC2086
-    $bin run --scenario "$name" $load "${common[@]}" "${cluster[@]}" "${faults[@]}" --out "$cell" >"$cell.log" 2>&1 </dev/null
+    $bin run --scenario "$name" $load "${common[@]}" "${cluster[@]}" "${faults[@]}" ${CHAOS_MATRIX_KINDS:+--overwrite} --out "$cell" >"$cell.log" 2>&1 </dev/null
     rc=$?
     echo "$rc" >"$cell.exit"
     echo "    exit $rc in $(( $(date +%s) - start ))s"
