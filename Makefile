@@ -67,6 +67,6 @@ chaos: build
 	./scripts/chaos.sh
 
 # Every scenario under every fault kind alone, plus the mixed schedule:
-# about two hours here (a nightly job); matrix.md/json/html at the end.
+# about 90 minutes here (a nightly job); matrix.md/json/html at the end.
 chaos-matrix: build
 	./scripts/chaos-matrix.sh

@@ -53,6 +53,9 @@ type MatrixCell struct {
 	// MaxInWindowMS: the largest corrected latency in the intervals
 	// overlapping any fault window.
 	MaxInWindowMS float64 `json:"max_corrected_in_window_ms"`
+	// CompletedInWindow: how many completed in those intervals; none, and
+	// the max above says nothing (shown as "-", not as 0 ms).
+	CompletedInWindow int64 `json:"completed_in_window"`
 	// RecoveredAfterS: the slowest recovery of its windows; nil when one
 	// never recovered within the run (Recovery says why).
 	RecoveredAfterS *float64 `json:"recovered_after_s"`
@@ -203,6 +206,7 @@ func runCell(dir string) *MatrixCell {
 	recovered := 0.0
 	for _, f := range rep.Faults {
 		c.MaxInWindowMS = max(c.MaxInWindowMS, f.MaxCorrectedMS)
+		c.CompletedInWindow += f.Completed
 		if f.RecoveredAfterS == nil {
 			if c.Recovery == "" {
 				c.Recovery = f.Kind + ": " + f.Recovery
@@ -230,7 +234,7 @@ func runCell(dir string) *MatrixCell {
 func (m *Matrix) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Chaos matrix: %d pass, %d fail, %d not applicable\n\n", m.Passed, m.Failed, m.NA)
-	fmt.Fprintf(&b, "Each cell: verdict · lost · failed-but-reported iterations · max corrected latency in the fault window · recovered after (s).\n\n")
+	fmt.Fprintf(&b, "Each cell: verdict · lost · failed-but-reported iterations · max corrected latency in the fault window (-: nothing completed in it) · recovered after (s).\n\n")
 	b.WriteString("| scenario |")
 	for _, c := range m.Columns {
 		fmt.Fprintf(&b, " %s |", c)
@@ -279,9 +283,19 @@ func (c *MatrixCell) short() string {
 		if c.Started == 0 && c.Completed == 0 && c.Lost == 0 {
 			return "**fail**"
 		}
-		return fmt.Sprintf("**fail** · %d · %d · %s · %s", c.Lost, c.Failed, ms(c.MaxInWindowMS), c.recovered())
+		return fmt.Sprintf("**fail** · %d · %d · %s · %s", c.Lost, c.Failed, c.MaxInWindow(), c.recovered())
 	}
-	return fmt.Sprintf("ok · %d · %d · %s · %s", c.Lost, c.Failed, ms(c.MaxInWindowMS), c.recovered())
+	return fmt.Sprintf("ok · %d · %d · %s · %s", c.Lost, c.Failed, c.MaxInWindow(), c.recovered())
+}
+
+// MaxInWindow renders the largest latency in the fault windows, or "-"
+// when nothing completed in them (a slow scenario's window can hold no
+// completion at all).
+func (c *MatrixCell) MaxInWindow() string {
+	if c.CompletedInWindow == 0 {
+		return "-"
+	}
+	return ms(c.MaxInWindowMS)
 }
 
 func (c *MatrixCell) recovered() string {

@@ -37,7 +37,7 @@ func TestMatrixFromRunDirectories(t *testing.T) {
 	rec := 4.0
 	pass := &Report{Verdict: VerdictPass,
 		Scenarios: []Scenario{{ScenarioPlan: ScenarioPlan{Name: "noop"}, Started: 750, Completed: 750, Invariants: []scenarios.Invariant{{Name: "no-lost-workflows", OK: true}}}},
-		Faults:    []FaultWindow{{Kind: "server-kill", MaxCorrectedMS: 3200, RecoveredAfterS: &rec}}}
+		Faults:    []FaultWindow{{Kind: "server-kill", Completed: 40, MaxCorrectedMS: 3200, RecoveredAfterS: &rec}}}
 	writeCell(t, dir, "noop", "server-kill", pass, "0")
 	broken := &Report{Verdict: VerdictFail,
 		Scenarios: []Scenario{{ScenarioPlan: ScenarioPlan{Name: "approval"}, Started: 50, Completed: 48, Failed: 2, Lost: 1,
@@ -79,6 +79,7 @@ func TestMatrixFromRunDirectories(t *testing.T) {
 	for _, want := range []string{
 		"1 pass, 4 fail, 1 not applicable",
 		"| noop | n/a | **fail** | ok · 0 · 0 · 3200ms · 4 |",
+		"| approval | **fail** | **fail** | **fail** · 1 · 2 · - · never |", // nothing completed in its window: no max, not 0 ms
 		"approval × server-kill: **fail**: verdict fail; every-request-decided: approval-17: level vp was never notified",
 		"noop × api-errors: n/a: noop has no fake external services",
 		"noop × net-reset: **fail**: no run and no reason why not",

@@ -5,7 +5,7 @@
 # `make chaos`, each a fresh run; then one matrix report (matrix.md,
 # matrix.json, matrix.html) from `squall report matrix`. A cell that does
 # not apply says why (OUT/SCENARIO/KIND.na). Long (about 8 x 13 runs of a
-# minute or two): a nightly job, not a test.
+# minute or two; 89 minutes here): a nightly job, not a test.
 #
 # Usage: scripts/chaos-matrix.sh [SCENARIO...]   (default: all of them)
 # Environment: CHAOS_OUT (output directory), CHAOS_MATRIX_CONTAINERS=1 also
