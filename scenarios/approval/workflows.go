@@ -178,6 +178,30 @@ const (
 	NotifyRecovery = NotifyStartToClose + NotifyRetryMax
 )
 
+// awaitDecision waits up to the window for decided, as
+// workflow.AwaitWithTimeout does, with one difference that faults expose:
+// a decision the server recorded inside the window can reach the workflow
+// in the same workflow task as the window's timer (the worker was cut off
+// while both came in: measured under a partition, the signal 11 s into a
+// 20 s window, the task started 7 s after the window closed).
+// AwaitWithTimeout then judges the timer before the signal handlers have
+// run, and the decision is lost to a timeout. So a timeout is judged only
+// after yielding once: the handlers take what that task delivered, and a
+// decision delivered with the timer counts. (A decision recorded just
+// after the window closed but delivered in the same task counts too: the
+// race margin of the oracle covers it.)
+func awaitDecision(ctx workflow.Context, window time.Duration, decided func() bool) (bool, error) {
+	ok, err := workflow.AwaitWithTimeout(ctx, window, decided)
+	if ok || err != nil {
+		return ok, err
+	}
+	yielded := false
+	if err := workflow.Await(ctx, func() bool { y := yielded; yielded = true; return y }); err != nil {
+		return false, err
+	}
+	return decided(), nil
+}
+
 // activityCtx is every activity's options: each is one quick call, so
 // the notification's short timeout suits them all (a lost execute is then
 // retried as soon, too).
@@ -243,7 +267,7 @@ func SingleWorkflow(ctx workflow.Context, in Input) (Outcome, error) {
 		NotifyInput{URL: in.Request.NotifyURL, Key: NotifyKey(id, Approver), Level: Approver}).Get(ctx, nil); err != nil {
 		return Outcome{}, err
 	}
-	ok, err := workflow.AwaitWithTimeout(ctx, in.Timeout, func() bool { return approved || rejection != nil })
+	ok, err := awaitDecision(ctx, in.Timeout, func() bool { return approved || rejection != nil })
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -340,7 +364,7 @@ func ChainWorkflow(ctx workflow.Context, in Input) (Outcome, error) {
 			NotifyInput{URL: in.Request.NotifyURL, Key: NotifyKey(id, st.level), Level: st.level}).Get(ctx, nil); err != nil {
 			return Outcome{}, err
 		}
-		ok, err := workflow.AwaitWithTimeout(ctx, in.Timeout, func() bool { return st.approvedBy != "" || st.rejected })
+		ok, err := awaitDecision(ctx, in.Timeout, func() bool { return st.approvedBy != "" || st.rejected })
 		if err != nil {
 			return Outcome{}, err
 		}
