@@ -1,14 +1,9 @@
 package approval
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -106,38 +101,7 @@ func windowOpened(ctx context.Context, t *testing.T, c client.Client, id string)
 // startServer runs `squall server` on a fresh database until the test ends.
 func startServer(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(squalltest.Binary(t), "server", "--db", filepath.Join(t.TempDir(), "t.db"), "--port", fmt.Sprint(port))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "SQUALL-SERVER-READY") {
-				ready <- true
-			}
-		}
-		ready <- false
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("server exited before it was ready")
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("server not ready within a minute")
-	}
+	port := squalltest.FreePort(t)
+	t.Cleanup(squalltest.StartServer(t, filepath.Join(t.TempDir(), "t.db"), port))
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
