@@ -149,6 +149,22 @@ func TestVotesNarrowABimodalKnee(t *testing.T) {
 	}
 }
 
+// The votes shown beside a rate count the probes that carried its verdict.
+func TestDecisionVotesCountTheVerdict(t *testing.T) {
+	for _, c := range []struct {
+		d    Decision
+		want string
+	}{
+		{Decision{Probes: 3, Passed: 2, Pass: true}, "2 of 3"},
+		{Decision{Probes: 3, Passed: 1}, "2 of 3"},
+		{Decision{Probes: 2, Passed: 0}, "2 of 2"},
+	} {
+		if got := c.d.Votes(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.d, got, c.want)
+		}
+	}
+}
+
 func TestSearchStartRateFails(t *testing.T) {
 	q := &queue{c: 3, base: 10 * time.Millisecond}
 	res, err := Search{Start: 5, Max: 100}.Run(context.Background(), q)

@@ -64,8 +64,16 @@ type Decision struct {
 	Pass   bool    `json:"pass"`
 }
 
-// Votes renders "2 of 3".
-func (d Decision) Votes() string { return fmt.Sprintf("%d of %d", d.Passed, d.Probes) }
+// Votes renders how many probes carried the verdict: "2 of 3" beside a
+// passed rate counts passes, beside a failed one fails (a failed rate's
+// pass count read as "failed (1 of 3)", the opposite of what happened).
+func (d Decision) Votes() string {
+	agreed := d.Passed
+	if !d.Pass {
+		agreed = d.Probes - d.Passed
+	}
+	return fmt.Sprintf("%d of %d", agreed, d.Probes)
+}
 
 // ErrTooManyProbes guards against a search that cannot settle.
 var ErrTooManyProbes = errors.New("capacity search did not settle within its probe budget")

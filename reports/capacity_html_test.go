@@ -22,7 +22,7 @@ func TestCapacityPage(t *testing.T) {
 	rep := &Report{SchemaVersion: SchemaVersion, Verdict: VerdictPass, Capacity: &capacity.Report{SLO: "p99<500ms", Probe: "30s", Settle: "10s",
 		Searches: []capacity.Outcome{
 			{Workers: 1, Found: true, Rate: 31, LastPass: 31, FirstFail: 34, Probes: probes(1),
-				Decisions: []capacity.Decision{{Rate: 31, Probes: 3, Passed: 2, Pass: true}, {Rate: 34, Probes: 2, Passed: 0}},
+				Decisions: []capacity.Decision{{Rate: 31, Probes: 3, Passed: 2, Pass: true}, {Rate: 34, Probes: 3, Passed: 1}},
 				Findings:  []capacity.Finding{{Resource: "server CPU", AtRate: 34, Evidence: "server CPU 1.9 of 2 cores"}}},
 			{Workers: 2, Found: true, Rate: 37, LastPass: 37, FirstFail: 40, Probes: probes(1.2)},
 		}}}
@@ -30,7 +30,7 @@ func TestCapacityPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{`id="plot-capacity-latency"`, `id="plot-capacity-throughput"`, "server CPU 1.9 of 2 cores", "knee 1 worker(s)", "31.0 (2 of 3 probes)", "34.0 (0 of 2 probes)"} {
+	for _, id := range []string{`id="plot-capacity-latency"`, `id="plot-capacity-throughput"`, "server CPU 1.9 of 2 cores", "knee 1 worker(s)", "31.0 (2 of 3 probes)", "34.0 (2 of 3 probes)"} {
 		if !strings.Contains(string(page), id) {
 			t.Errorf("page lacks %s", id)
 		}
