@@ -64,9 +64,9 @@ type Decision struct {
 	Pass   bool    `json:"pass"`
 }
 
-// Votes renders how many probes carried the verdict: "2 of 3" beside a
-// passed rate counts passes, beside a failed one fails (a failed rate's
-// pass count read as "failed (1 of 3)", the opposite of what happened).
+// Votes renders how many probes carried the verdict, so that it reads
+// right after either word: "passed (2 of 3)" counts passes, "failed
+// (2 of 3)" counts fails.
 func (d Decision) Votes() string {
 	agreed := d.Passed
 	if !d.Pass {
