@@ -19,20 +19,34 @@ BENCH_RATE     ?= 25/s
 BENCH_DURATION ?= 60s
 BENCH_ARGS     ?=
 
-.PHONY: build bench chaos chaos-matrix test test-short lint image clean example
+.PHONY: build temporal-server bench bench-driver chaos chaos-matrix test test-short lint image clean example upgrade docs docs-check
 
 build:
 	go build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/squall
 
+# The official server command (go.temporal.io/server/cmd/server) at the
+# version squall embeds, from squall's own module (go.mod's tool line), so
+# it shares the build cache: seconds once squall is built. The topology
+# tests run nodes on it with --server-binary.
+temporal-server:
+	go build -o bin/temporal-server go.temporal.io/server/cmd/server
+
 bench: build
 	./$(BIN) run --scenario $(BENCH_SCENARIO) --rate $(BENCH_RATE) --duration $(BENCH_DURATION) $(BENCH_ARGS)
+
+# The driver alone against a fake Temporal frontend (bench/fakefrontend):
+# its ceiling at rising rates (last line "ceiling: ..."), or with
+# BENCH_DRIVER_WORKFLOWS=1000000 one run of a million workflows in bounded
+# memory (last line "million: ... RSS max N MB ..."). docs/bench-driver.md.
+bench-driver: build
+	BENCH_DRIVER_WORKFLOWS=$(BENCH_DRIVER_WORKFLOWS) ./scripts/bench-driver.sh
 
 # End-to-end tests run the real binary; SQUALL_BIN spares each package a build.
 # The Postgres tests need a PostgreSQL on loopback: the script installs and
 # starts one when absent (and leaves a running one alone).
-test: build
+test: build temporal-server
 	./scripts/ensure-postgres.sh >/dev/null
-	SQUALL_BIN=$(CURDIR)/$(BIN) go test -p 1 -count=1 -timeout 25m ./...
+	SQUALL_BIN=$(CURDIR)/$(BIN) SQUALL_SERVER_BINARY=$(CURDIR)/bin/temporal-server go test -p 1 -count=1 -timeout 25m ./...
 	$(MAKE) example
 
 # The library path: examples/custom-scenario is a module of its own that
@@ -42,6 +56,16 @@ example:
 	cd examples/custom-scenario && go build -o $(CURDIR)/bin/custom-squall .
 	rm -rf bin/example-run
 	./bin/custom-squall run --scenario greeting --rate 5/s --duration 8s --out bin/example-run
+
+# A rolling upgrade from the previous minor release under noop and entity
+# load: scripts/server-binary.sh builds v1.31.5 through the module proxy
+# once (minutes; cached), then the cluster starts on it and moves process by
+# process to squall's own server. UPGRADE_FROM picks another version.
+UPGRADE_FROM ?= v1.31.5
+upgrade: build
+	./scripts/ensure-postgres.sh >/dev/null
+	SQUALL_BIN=$(CURDIR)/$(BIN) SQUALL_OLD_SERVER_BINARY=$$(./scripts/server-binary.sh $(UPGRADE_FROM) | tail -n1) \
+		SQUALL_UPGRADE_SCENARIOS=noop,entity go test -count=1 -v -timeout 30m -run TestTopologyRollingUpgrade ./cli/
 
 # Unit tests only: no servers, no containers.
 test-short:
@@ -58,6 +82,20 @@ image: build
 
 clean:
 	rm -rf bin
+
+# The reference pages (every command's flags, every scenario and fault kind)
+# are generated from the code: `make docs` rewrites docs/reference/, and
+# `make docs-check` fails when the checked-in pages differ from what the code
+# would write (TestReferenceDocsUpToDate checks the same under `make test`).
+docs: build
+	rm -rf docs/reference
+	./$(BIN) docs --dir docs/reference
+
+docs-check: build
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	./$(BIN) docs --dir "$$tmp" && \
+	if diff -r docs/reference "$$tmp" >/dev/null 2>&1; then echo "docs/reference is up to date"; \
+	else echo "docs/reference is out of date: run make docs"; exit 1; fi
 
 # Chaos suite: every scenario at moderate scale under a mixed fault schedule
 # (worker kill, server kill, network latency and partition, persistence

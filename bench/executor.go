@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/squallbench/squall/internal/sleep"
 )
 
 // Work performs iteration n and returns when it has finished. due is its
@@ -26,18 +28,10 @@ type RealClock struct{}
 func (RealClock) Now() time.Time { return time.Now() }
 
 func (RealClock) SleepUntil(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
+	if !sleep.Until(ctx, t) {
 		return ctx.Err()
 	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
+	return nil
 }
 
 // Limits end the load: whichever is reached first. Zero means no limit (but
@@ -123,6 +117,14 @@ func (e ArrivalRate) Run(ctx, workCtx context.Context, grace time.Duration, rec 
 	if !e.Origin.IsZero() {
 		res.Start = e.Origin
 	}
+	pool := newPool(func(j job) {
+		defer wg.Done()
+		err := work(workCtx, j.n, j.due)
+		end := clock.Now()
+		inFlight.Add(-1)
+		rec.Done(outcome(workCtx, err), end.Sub(j.due), end.Sub(j.actual))
+	})
+	defer pool.close()
 	// Only this driver's iterations are visited: the others' are neither
 	// slept for nor counted.
 	for n := e.Share.first(); ; n += int64(e.Share.of()) {
@@ -148,19 +150,67 @@ func (e ArrivalRate) Run(ctx, workCtx context.Context, grace time.Duration, rec 
 		rec.Started(lateness, lateness > e.LateAfter)
 		inFlight.Add(1)
 		wg.Add(1)
-		go func(n int64, due, actual time.Time) {
-			defer wg.Done()
-			err := work(workCtx, n, due)
-			end := clock.Now()
-			inFlight.Add(-1)
-			rec.Done(outcome(workCtx, err), end.Sub(due), end.Sub(actual))
-		}(n, due, actual)
+		pool.submit(job{n: n, due: due, actual: actual})
 	}
 	res.LoadEnd = clock.Now()
 	drain(&wg, grace, cancelWork)
 	res.End = clock.Now()
 	return res
 }
+
+// job is one iteration handed to the pool: its number, intended and
+// actual start.
+type job struct {
+	n           int64
+	due, actual time.Time
+}
+
+// pool reuses iteration goroutines. One that finished its iteration waits
+// a moment for the next instead of exiting, so the stack it grew (the
+// SDK's start and result-poll calls need tens of KB) is not grown again
+// for every workflow: growing fresh stacks was about a fifth of the
+// driver's CPU at high rates. A start never waits for a goroutine: with
+// none idle, a new one is made, so the open loop stays open.
+type pool struct {
+	jobs chan job      // unbuffered: a send succeeds only into an idle goroutine
+	stop chan struct{} // closed when the executor is done: idle goroutines exit
+	do   func(job)
+	made atomic.Int64 // goroutines made
+}
+
+// poolIdle is how long a goroutine waits for its next iteration.
+const poolIdle = 2 * time.Second
+
+func newPool(do func(job)) *pool {
+	return &pool{jobs: make(chan job), stop: make(chan struct{}), do: do}
+}
+
+func (p *pool) submit(j job) {
+	select {
+	case p.jobs <- j:
+	default:
+		p.made.Add(1)
+		go p.loop(j)
+	}
+}
+
+func (p *pool) loop(j job) {
+	t := time.NewTimer(poolIdle)
+	defer t.Stop()
+	for {
+		p.do(j)
+		t.Reset(poolIdle)
+		select {
+		case j = <-p.jobs:
+		case <-t.C:
+			return
+		case <-p.stop:
+			return
+		}
+	}
+}
+
+func (p *pool) close() { close(p.stop) }
 
 // Concurrency is the closed-loop executor: N loops, each starting the next
 // iteration when its previous one finished. Offered for comparison with

@@ -227,3 +227,43 @@ func TestConcurrencyRunsIterations(t *testing.T) {
 		t.Errorf("peak concurrency %d > 3", peak.Load())
 	}
 }
+
+// The pool reuses a goroutine that is idle (its grown stack with it) and
+// makes a new one only when none is: a start never waits.
+func TestPoolReusesIdleGoroutines(t *testing.T) {
+	block := make(chan struct{})
+	fin := make(chan int64)
+	p := newPool(func(j job) {
+		if j.n < 0 {
+			<-block // a long iteration: its goroutine stays busy
+			return
+		}
+		fin <- j.n
+	})
+	defer p.close()
+	p.submit(job{n: -1})
+	for i := range 50 {
+		p.submit(job{n: int64(i)})
+		<-fin
+		time.Sleep(time.Millisecond) // let it go idle
+	}
+	if made := p.made.Load(); made != 2 {
+		t.Errorf("%d goroutines made for 51 iterations, 50 of them one after another: want 2 (reuse)", made)
+	}
+	// Every goroutine busy: further starts do not wait, each gets one.
+	done := make(chan struct{})
+	go func() {
+		p.submit(job{n: -1})
+		p.submit(job{n: -1})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("submit waited for a free goroutine")
+	}
+	if made := p.made.Load(); made != 3 {
+		t.Errorf("%d goroutines made, want 3: the idle one reused, one new", made)
+	}
+	close(block)
+}

@@ -49,6 +49,15 @@ func (h *Histogram) Max() time.Duration {
 	return time.Duration(h.h.Max()) * time.Microsecond
 }
 
+// Mean returns the mean of the recorded values (at histogram precision):
+// Little's law needs the mean, which no quantile stands in for.
+func (h *Histogram) Mean() time.Duration {
+	if h.h.TotalCount() == 0 {
+		return 0
+	}
+	return time.Duration(h.h.Mean() * float64(time.Microsecond))
+}
+
 // Count is the number of recorded values.
 func (h *Histogram) Count() int64 { return h.h.TotalCount() }
 

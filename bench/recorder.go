@@ -61,6 +61,46 @@ type Recorder struct {
 	totalCnt Counts
 	inFlight atomic.Int64
 	hook     Hook
+	holds    []*hold // fault windows whose held work is recorded apart
+}
+
+// hold is a fault window as the recorder sees it: from its injection to
+// its heal (zero while it lasts).
+type hold struct {
+	key      string
+	from, to time.Time
+}
+
+// HeldPrefix names the histograms of the work a fault window held:
+// HeldPrefix+KEY holds the corrected latency of every iteration that
+// completed and was intended to start before the window healed and was
+// still running when it began; HeldFailedPrefix+KEY, the same for those
+// that failed or were abandoned (their count is what matters).
+const (
+	HeldPrefix       = "held:"
+	HeldFailedPrefix = "held-failed:"
+)
+
+// Hold starts recording the work the fault window key holds, from its
+// injection at from. Completions judged against a window are those of
+// iterations in flight during it or due in it, whenever they complete:
+// work a fault held completes after its heal, and is its latency.
+func (r *Recorder) Hold(key string, from time.Time) {
+	r.mu.Lock()
+	r.holds = append(r.holds, &hold{key: key, from: from})
+	r.mu.Unlock()
+}
+
+// Release marks the window key healed at to: iterations due after it are
+// no longer its work.
+func (r *Recorder) Release(key string, to time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.holds {
+		if h.key == key && h.to.IsZero() {
+			h.to = to
+		}
+	}
 }
 
 // Hook sees every event the recorder counts, as it happens, outside the
@@ -131,6 +171,20 @@ const (
 func (r *Recorder) Done(o Outcome, corrected, uncorrected time.Duration) {
 	r.inFlight.Add(-1)
 	r.mu.Lock()
+	if len(r.holds) > 0 {
+		now := time.Now()
+		due := now.Add(-corrected)
+		for _, h := range r.holds {
+			if now.Before(h.from) || (!h.to.IsZero() && due.After(h.to)) {
+				continue
+			}
+			if o == Completed {
+				r.hist(HeldPrefix + h.key).Record(corrected)
+			} else {
+				r.hist(HeldFailedPrefix + h.key).Record(corrected)
+			}
+		}
+	}
 	switch o {
 	case Completed:
 		r.counts.Completed++

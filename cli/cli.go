@@ -10,6 +10,11 @@ import (
 	"os"
 	_ "time/tzdata" // the FROM scratch image has no zoneinfo
 
+	// The FROM scratch image has no CA certificates either: without these
+	// (used only where the system has none) TLS to a cluster with a public
+	// certificate, e.g. Temporal Cloud, fails from a container.
+	_ "golang.org/x/crypto/x509roots/fallback"
+
 	"github.com/spf13/cobra"
 
 	"github.com/squallbench/squall/cluster"
@@ -30,6 +35,12 @@ var errVerdictFailed = exitcode.ErrVerdictFailed
 // called (in init functions) are part of every subcommand, workers
 // included: squall run starts its workers from the same binary.
 func Main() {
+	os.Exit(exitCode(newRootCmd().Execute()))
+}
+
+// newRootCmd builds the whole command tree; Main executes it and
+// `squall docs` renders it into the reference pages.
+func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "squall",
 		Short:         "Load-and-chaos benchmark harness for Temporal",
@@ -41,7 +52,8 @@ func Main() {
 	root.AddCommand(newRunCmd(), newCapacityCmd(), newServerCmd(), newWorkerCmd(), newListCmd(), newReportCmd())
 	root.AddCommand(newCompareCmd())
 	root.AddCommand(newCleanupCmd())
-	os.Exit(exitCode(root.Execute()))
+	root.AddCommand(newDocsCmd())
+	return root
 }
 
 // exitCode prints err (if any) and maps it to the exit code of its kind

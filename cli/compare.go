@@ -3,13 +3,13 @@ package cli
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/squallbench/squall/cluster"
 	"github.com/squallbench/squall/compare"
+	"github.com/squallbench/squall/reports"
 )
 
 func newCompareCmd() *cobra.Command {
@@ -54,7 +54,7 @@ Exit codes: 0 no regression, 1 regression, 2 bad or incomparable input.`,
 				}
 			}
 			if out != "" {
-				if err := outsideInputs(out, args); err != nil {
+				if err := reports.CheckOutsideInputs("compare", out, args); err != nil {
 					return err
 				}
 			}
@@ -103,26 +103,4 @@ Exit codes: 0 no regression, 1 regression, 2 bad or incomparable input.`,
 	fl.StringVar(&format, "format", "table", "output: "+strings.Join(compare.Formats, ", "))
 	fl.StringVar(&out, "out", "", "write the output to FILE (the table still goes to stdout); never inside an input")
 	return cmd
-}
-
-// outsideInputs refuses an --out that would write into BASE or CURRENT:
-// compare must leave the runs it judges as they were.
-func outsideInputs(out string, inputs []string) error {
-	o, err := filepath.Abs(out)
-	if err != nil {
-		return cluster.Usagef("--out %s: %v", out, err)
-	}
-	for _, in := range inputs {
-		a, err := filepath.Abs(in)
-		if err != nil {
-			continue
-		}
-		if fi, err := os.Stat(a); err == nil && !fi.IsDir() {
-			a = filepath.Dir(a)
-		}
-		if rel, err := filepath.Rel(a, o); err == nil && !strings.HasPrefix(rel, "..") {
-			return cluster.Usagef("--out %s is inside the input %s: compare never writes into its inputs; write it elsewhere", out, in)
-		}
-	}
-	return nil
 }

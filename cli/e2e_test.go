@@ -13,6 +13,7 @@ import (
 
 	"github.com/squallbench/squall/internal/squalltest"
 	"github.com/squallbench/squall/reports"
+	"github.com/squallbench/squall/scenarios"
 )
 
 // The calibration scenario end to end: embedded server and worker as child
@@ -60,6 +61,18 @@ func TestRunNoopEndToEnd(t *testing.T) {
 	for _, inv := range s.Invariants {
 		if !inv.OK {
 			t.Errorf("invariant %s failed: %s", inv.Name, inv.Detail)
+		}
+	}
+	// The server-health checks run by default and hold on a healthy run.
+	for _, name := range []string{"server-logs-clean", "replay-deterministic", "no-stuck-work"} {
+		i := slices.IndexFunc(s.Invariants, func(inv scenarios.Invariant) bool { return inv.Name == name })
+		if i < 0 {
+			t.Errorf("invariant %s not reported", name)
+			continue
+		}
+		t.Logf("%s: %s", name, s.Invariants[i].Detail)
+		if name == "replay-deterministic" && strings.HasPrefix(s.Invariants[i].Detail, "0 ") {
+			t.Errorf("no workflow replayed: %s", s.Invariants[i].Detail)
 		}
 	}
 	// The CI contract: these names, exactly, in report.json.

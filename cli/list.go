@@ -38,6 +38,9 @@ func newListCmd() *cobra.Command {
 			for _, s := range scenarios.All() {
 				fmt.Fprintf(out, "%-14s %s\n", s.Name, s.Description)
 				if verbose {
+					if s.Proves != "" {
+						fmt.Fprintf(out, "    default run proves: %s\n", s.Proves)
+					}
 					listOptions(out, s.Options)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/squallbench/squall/cluster"
 	"github.com/squallbench/squall/exitcode"
+	"github.com/squallbench/squall/health"
 	"github.com/squallbench/squall/reports"
 	"github.com/squallbench/squall/runner"
 	_ "github.com/squallbench/squall/scenarios/all"
@@ -24,9 +26,11 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var (
-		f         runner.Flags
-		suitePath string
-		runs      int
+		f          runner.Flags
+		cf         cluster.ConnFlags
+		suitePath  string
+		cpuProfile string
+		runs       int
 	)
 	cmd := &cobra.Command{
 		Use:   "run --scenario NAME [flags]",
@@ -50,13 +54,14 @@ started, 4 interrupted (the report covers part of the planned load).`,
   squall run --scenario noop --steps 20/s:30s,40/s:30s,60/s:30s --duration 90s
   squall run --scenario noop --concurrency 10 --iterations 5000
   squall run --scenario noop --rate 20/s --duration 60s --fault 'server-kill at=20s for=5s' --fault 'worker-pause at=40s for=5s'
-  squall run --scenario noop --address temporal.example:7233 --namespace bench --tls
+  TEMPORAL_ADDRESS=temporal.example:7233 TEMPORAL_NAMESPACE=bench TEMPORAL_API_KEY=... squall run --scenario noop
+  squall run --scenario noop --profile prod-east   # a temporal.toml profile, as the Temporal CLI reads it
   squall run --suite suites/ci.yaml --runs 5 --out ci-runs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f.Args = os.Args[1:]
-			f.Set = map[string]bool{}
-			cmd.Flags().Visit(func(fl *pflag.Flag) { f.Set[fl.Name] = true })
+			if err := completeFlags(cmd, &f, cf); err != nil {
+				return err
+			}
 			suite, err := loadPlans(f, suitePath)
 			if err != nil {
 				return err
@@ -67,9 +72,12 @@ started, 4 interrupted (the report covers part of the planned load).`,
 			if runs > 1 && suite.Plans[0].AutoDrivers > 0 {
 				return cluster.Usagef("--driver auto/n with --runs %d: auto drivers meet once per run; start them again (same --run-id) for each repetition", runs)
 			}
-			if k := suite.Plans[0].Conn.APIKey; k != "" {
-				// Children read it from the environment, never from argv.
-				os.Setenv(APIKeyEnv, k)
+			if cpuProfile != "" {
+				stopProfile, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stopProfile()
 			}
 			ctx, loadCtx, stop := interruptContexts(cmd.Context())
 			defer stop()
@@ -78,8 +86,10 @@ started, 4 interrupted (the report covers part of the planned load).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&suitePath, "suite", "", "run a suite file instead: several scenarios, loads, faults and thresholds in one run (see suites/)")
+	fl.StringVar(&cpuProfile, "cpu-profile", "", "write the driver's CPU profile (pprof) of the whole run to this file (what squall itself costs per workflow)")
 	fl.IntVar(&runs, "runs", 1, "repeat the run (or suite) this many times, a fresh server each, into DIR/run-1..N (samples for squall compare)")
 	fl.StringArrayVar(&f.Thresholds, "threshold", nil, "a check on the results that fails the verdict when broken, e.g. 'p99<500ms', 'failed==0' (repeatable)")
+	fl.DurationVar(&f.AbortOnFail, "abort-on-fail", 0, "also check the thresholds each second while the load runs (over the trailing 30 s, or half this time if shorter) and stop the load, failing the run with its report, once one has been broken this long straight, e.g. 5m (0: judge only at the end)")
 	fl.StringVar(&f.Rate, "rate", "", "open-loop start rate, e.g. 50/s, 3000/m (default: the scenario's, else "+runner.DefaultRate+")")
 	fl.DurationVar(&f.Ramp, "ramp", 0, "ramp the rate linearly from 0 to --rate over this long, then hold it")
 	fl.StringVar(&f.Steps, "steps", "", "step the rate: rate:duration,... e.g. 20/s:30s,40/s:30s (the last step holds)")
@@ -87,46 +97,98 @@ started, 4 interrupted (the report covers part of the planned load).`,
 	fl.DurationVar(&f.Duration, "duration", 0, "how long to start new iterations (with or instead of --iterations; default: the scenario's, else "+runner.DefaultDuration.String()+")")
 	fl.Int64Var(&f.Iterations, "iterations", 0, "how many iterations to schedule (with or instead of --duration)")
 	fl.IntVar(&f.Workers, "workers", 1, "worker processes to start (0: bring your own on the run's task queue)")
-	addRunFlags(fl, &f)
+	addRunFlags(fl, &f, &cf)
+	addShapeFlags(fl, &f)
 	return cmd
+}
+
+// completeFlags finishes what the flags of run and capacity say: which
+// were given, the command line as reports keep it (secrets redacted), the
+// connection with the environment and profile filled in, and the DSN from
+// $SQUALL_DSN when --dsn is absent.
+func completeFlags(cmd *cobra.Command, f *runner.Flags, cf cluster.ConnFlags) error {
+	f.Set = map[string]bool{}
+	cmd.Flags().Visit(func(fl *pflag.Flag) { f.Set[fl.Name] = true })
+	f.Args = redactArgs(cmd.Flags(), os.Args[1:])
+	conn, _, err := resolveConn(cmd, cf, f.Set["cluster"])
+	if err != nil {
+		return err
+	}
+	f.Conn = conn
+	if f.DSN == "" {
+		f.DSN = os.Getenv(cluster.DSNEnv)
+	}
+	return nil
 }
 
 // addRunFlags adds the flags run and capacity share: the scenario, how
 // iterations are paced and drained, the cluster, faults, worker tuning
 // and the run directory.
-func addRunFlags(fl *pflag.FlagSet, f *runner.Flags) {
+// addShapeFlags are the shards and host counts of the cluster a run
+// starts (squall capacity takes lists of them instead).
+func addShapeFlags(fl *pflag.FlagSet, f *runner.Flags) {
+	fl.IntVar(&f.Shards, "shards", 0, "history shards of the server squall starts (default 1; fixed once its database exists)")
+	fl.IntVar(&f.Shape.History, "history-hosts", 0, "--topology services: history processes (default 1; shards default to 4 per host)")
+	fl.IntVar(&f.Shape.Matching, "matching-hosts", 0, "--topology services: matching processes (default 1)")
+}
+
+func addRunFlags(fl *pflag.FlagSet, f *runner.Flags, cf *cluster.ConnFlags) {
 	fl.StringVarP(&f.Scenario, "scenario", "s", "", "scenario to run (see 'squall list scenarios')")
 	fl.StringArrayVarP(&f.Options, "option", "o", nil, "scenario option key=value (repeatable; 'squall list scenarios -v' shows them)")
 	fl.IntVar(&f.MaxInFlight, "max-in-flight", 10000, "open loop: starts due while this many iterations run are dropped (and counted)")
 	fl.DurationVar(&f.LateAfter, "late-after", 10*time.Millisecond, "open loop: a start issued this far behind schedule counts as late")
 	fl.DurationVar(&f.Grace, "grace", 0, "after the load (or Ctrl-C), wait this long for in-flight iterations (default: the scenario's, else "+runner.DefaultGrace.String()+")")
 	fl.DurationVar(&f.VerifyWait, "verify-wait", 0, "how long verification waits for workflows still running (default: the scenario's, else "+runner.DefaultVerifyWait.String()+")")
-	addConnFlags(fl, &f.Conn, "existing cluster's frontend host:port (default: start the embedded server)")
+	fl.IntVar(&f.VerifyConcurrency, "verify-concurrency", 16, "parallel describe calls of verification (a million workflows verify faster with more, a small cluster prefers fewer)")
+	addConnFlags(fl, cf, "your cluster's frontend host:port (default: squall starts the embedded server)")
 	fl.IntVar(&f.ServerPort, "server-port", 0, "embedded server frontend port (0: a free one)")
 	fl.IntVar(&f.MetricsPort, "server-metrics-port", 0, "embedded server Prometheus port (0: a free one)")
 	fl.StringVar(&f.DB, "db", "", "embedded server SQLite file (default: temporal.db in the run directory)")
 	fl.StringVar(&f.Persistence, "persistence", "", "server persistence: sqlite (default, --db) or postgres (--dsn)")
-	fl.StringVar(&f.DSN, "dsn", "", "postgres://USER:PASSWORD@HOST:PORT/DB for --persistence postgres (DB and DB_visibility are created if absent)")
-	fl.IntVar(&f.Shards, "shards", 0, "history shards of the server squall starts (default 1; fixed once its database exists)")
+	fl.StringVar(&f.DSN, "dsn", "", "postgres://USER:PASSWORD@HOST:PORT/DB for --persistence postgres (DB and DB_visibility are created if absent; env "+cluster.DSNEnv+" keeps the password off the process list)")
+	markSecret(fl, "dsn", "dsn")
 	fl.StringVar(&f.Cluster, "cluster", "", "where the server runs: embedded (default, a child process) or container (Docker, via testcontainers)")
 	fl.StringVar(&f.Image, "image", "", "--cluster container: server image (default: the squall image, built locally and cached by content; temporalio/temporal:TAG runs its dev server)")
 	fl.BoolVar(&f.WorkerContainers, "worker-containers", false, "--cluster container: run the workers as containers on the run's network too")
+	fl.StringVar(&f.Topology, "topology", "", "the cluster squall starts: single (default: one process runs every service) or services (a process per service instance, on --persistence postgres; with --cluster container, a container each)")
+	fl.StringArrayVar(&f.ServerBinaries, "server-binary", nil, "--topology services: run nodes on an official temporal-server binary of another version, PATH for every service or SERVICE=PATH for one (repeatable; scripts/server-binary.sh VERSION builds one); squall sets up the database and writes each node's config")
+	fl.IntVar(&f.Shape.Frontend, "frontend-hosts", 0, "--topology services: frontend processes (default 1; clients dial frontend-1)")
 	fl.StringArrayVar(&f.Dynamic, "dynamic-config", nil, "embedded server dynamic config key=value (repeatable)")
 	fl.StringVar(&f.ServerLogLevel, "server-log-level", "warn", "embedded server log level")
 	fl.StringArrayVar(&f.Faults, "fault", nil, "inject a fault during the load: 'KIND at=30s for=10s key=value...' (repeatable; 'squall list faults')")
 	fl.StringVar(&f.FaultFile, "fault-file", "", "a fault schedule: one fault per line in the --fault syntax, # comments")
 	workers.AddFlags(fl, &f.Tuning)
+	health.AddFlags(fl, &f.Health)
 	fl.StringVar(&f.Metrics.Listen, "metrics-listen", "", "serve squall's own Prometheus metrics on host:port during the run, until the report is written")
-	fl.StringVar(&f.Metrics.ServerURL, "server-metrics", "", "sample this Prometheus endpoint of the cluster each interval (default: the embedded server's own)")
+	fl.StringArrayVar(&f.Metrics.ServerMetrics, "server-metrics", nil, "sample the cluster's Prometheus endpoints each interval: SERVICE=URL,… one per server process (frontend=URL,history-1=URL,history-2=URL), or a bare URL for a process running every service (repeatable; default: the embedded server's own)")
 	fl.StringVar(&f.Metrics.Prometheus, "prometheus", "", "instead, ask this Prometheus (base URL) that scrapes the cluster, with PromQL, each sample")
+	fl.StringVar(&f.Metrics.PrometheusSelector, "prometheus-selector", "", "label matchers every --prometheus query carries, so only the cluster's series count, e.g. '{namespace=\"temporal\"}'")
+	fl.StringVar(&f.Metrics.ServerCores, "server-cores", "", "cores of each server process, N or SERVICE=N,… (default: each process's own GOMAXPROCS, from its gomaxprocs metric)")
 	fl.DurationVar(&f.Metrics.SampleEvery, "server-sample-interval", runner.DefaultSampleEvery, "sample the server's metrics and /proc this often (1s: every interval; each embedded-server scrape is ~1.4 MB of text)")
-	fl.IntVar(&f.Metrics.WorkerBasePort, "worker-metrics-base-port", 0, "worker i serves the SDK's metrics on 127.0.0.1:PORT+i (0: off)")
+	fl.IntVar(&f.Metrics.WorkerBasePort, "worker-metrics-base-port", 0, "worker i serves the SDK's metrics on port PORT+i of --metrics-listen's host (127.0.0.1 without it; 0: off)")
 	fl.StringVar(&f.Driver, "driver", "", "this process is driver i of n (i/n; job/n: i from $JOB_COMPLETION_INDEX+1; auto/n: the drivers number themselves through the cluster) sharing one schedule; needs --run-id (and --start-at to line up i/n drivers); {driver} in --out becomes i")
 	fl.DurationVar(&f.DriverTimeout, "driver-timeout", runner.DefaultDriverTimeout, "--driver auto/n: how long the drivers wait, from the first one's arrival, for all n to join")
 	fl.StringVar(&f.RunID, "run-id", "", "the run id (task queue squall-ID, workflow IDs) instead of a generated one; the same for every driver")
 	fl.StringVar(&f.StartAt, "start-at", "", "RFC 3339 wall-clock time at which the schedule starts (every driver waits for it)")
 	fl.StringVar(&f.Out, "out", "", "run directory (default reports/out/<timestamp>-<scenario>); one that holds a run is refused")
 	fl.BoolVar(&f.Overwrite, "overwrite", false, "let --out replace the run already in it")
+}
+
+// startCPUProfile profiles this process (the driver) into path until the
+// returned func is called.
+func startCPUProfile(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, cluster.Usagef("--cpu-profile %s: %v: choose another path", path, err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, cluster.Usagef("--cpu-profile %s: %v: choose another path", path, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // interruptContexts: the first SIGINT/SIGTERM ends loadCtx (stop starting,

@@ -20,7 +20,7 @@ import (
 
 func newWorkerCmd() *cobra.Command {
 	var (
-		conn      cluster.Conn
+		cf        cluster.ConnFlags
 		taskQueue string
 		tuning    workers.Tuning
 		listen    string
@@ -33,8 +33,12 @@ func newWorkerCmd() *cobra.Command {
 add workers on other machines for a run against an existing cluster.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if conn.Address == "" {
-				return cluster.Usagef("missing --address: the worker needs the cluster's frontend host:port")
+			conn, target, err := resolveConn(cmd, cf, false)
+			if err != nil {
+				return err
+			}
+			if target != cluster.TargetExternal {
+				return cluster.Usagef("no cluster address: the worker needs the cluster's frontend, from --address, TEMPORAL_ADDRESS or a temporal.toml profile")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
@@ -51,7 +55,7 @@ add workers on other machines for a run against an existing cluster.`,
 		},
 	}
 	f := cmd.Flags()
-	addConnFlags(f, &conn, "cluster frontend host:port")
+	addConnFlags(f, &cf, "cluster frontend host:port")
 	f.StringVar(&taskQueue, "task-queue", "", "task queue to poll")
 	workers.AddFlags(f, &tuning)
 	f.StringVar(&listen, "metrics-listen", "", "serve the Temporal SDK's metrics (schedule-to-start, poll and task latency, slots) on host:port")

@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	dockerclient "github.com/moby/moby/client"
+	"github.com/squallbench/squall/internal/sleep"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
@@ -45,9 +46,12 @@ type ContainerSpec struct {
 	// Image is another server image; empty: the squall image built from Bin.
 	Image string
 	Bin   string
-	// ServerFlags are `squall server` flags beyond the frontend/metrics
-	// ports, bind address and SQLite path the container sets itself
-	// (dynamic config, persistence, shards, log level).
+	// Server is the squall image's `squall server` options (persistence,
+	// shards, dynamic config, log level); the container sets the ports,
+	// bind address and SQLite path itself. The DSN goes in as a file
+	// (ServerOptions.ContainerSecrets), not in its command or environment.
+	Server ServerOptions
+	// ServerFlags are more `squall server` flags, appended after Server's.
 	ServerFlags []string
 	// Dynamic is the dynamic config, for the official image's preset.
 	Dynamic map[string]string
@@ -64,10 +68,13 @@ type ContainerCluster struct {
 	Image       string
 	Server      *Container
 	Workers     []*Container
+	// Nodes are a topology's service containers (no Server then).
+	Nodes []*Container
 
 	cli    *testcontainers.DockerClient
 	net    *testcontainers.DockerNetwork
 	logDir string
+	mu     sync.Mutex // Nodes, appended as they start in parallel
 }
 
 // Container is one container of the run, with what faults need: pause,
@@ -110,16 +117,10 @@ func labels(runID, role string) map[string]string {
 // network and starts the server container, ready when its frontend answers
 // a gRPC health check.
 func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *ContainerCluster, err error) {
-	quietTestcontainers()
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	cc, err := openContainerCluster(ctx, spec.RunID, spec.LogDir, spec.Image, spec.Bin, spec.Out)
 	if err != nil {
-		return nil, dockerUnavailable(err)
+		return nil, err
 	}
-	if _, err := cli.Ping(ctx, dockerclient.PingOptions{}); err != nil {
-		cli.Close()
-		return nil, dockerUnavailable(err)
-	}
-	cc := &ContainerCluster{RunID: spec.RunID, cli: cli, logDir: spec.LogDir}
 	defer func() {
 		if err != nil {
 			cc.Close(context.WithoutCancel(ctx))
@@ -127,35 +128,17 @@ func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *Containe
 	}()
 
 	var cmd []string
-	switch {
-	case spec.Image == "":
-		start := time.Now()
-		ref, built, err := EnsureImage(ctx, spec.Bin)
-		if err != nil {
-			return nil, err
-		}
-		if built {
-			fmt.Fprintf(spec.Out, "built image %s in %s\n", ref, time.Since(start).Round(time.Millisecond))
-		}
-		cc.Image = ref
-	default:
-		cc.Image = spec.Image
-		if err := ensurePulled(ctx, cli, spec.Image); err != nil {
-			return nil, err
-		}
-	}
+	var files []testcontainers.ContainerFile
 	if IsSquallImage(spec.Image) {
-		cmd = append([]string{"server", "--db", "/data/temporal.db", "--port", strconv.Itoa(containerFrontendPort),
-			"--bind", "0.0.0.0", "--metrics-port", strconv.Itoa(containerMetricsPort)}, spec.ServerFlags...)
+		o := spec.Server
+		o.DBPath, o.Port, o.BindIP, o.MetricsPort = "/data/temporal.db", containerFrontendPort, "0.0.0.0", containerMetricsPort
+		var secretArgs []string
+		secretArgs, files = o.ContainerSecrets()
+		cmd = append(append(o.Args(), spec.ServerFlags...), secretArgs...)
 	} else if isOfficialImage(spec.Image) {
 		cmd = officialPreset(spec.Dynamic)
 	} // any other image: its own default command
-
-	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(labels(spec.RunID, "network")), tcnetwork.WithAttachable())
-	if err != nil {
-		return nil, fmt.Errorf("create docker network: %w", err)
-	}
-	cc.net = nw
+	nw := cc.net
 
 	// Fixed host ports: a container started again after a stop or kill
 	// keeps them, so clients reconnect to the same address.
@@ -174,6 +157,7 @@ func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *Containe
 	srv, err := cc.start(ctx, "server", testcontainers.ContainerRequest{
 		Image:        cc.Image,
 		Cmd:          cmd,
+		Files:        files,
 		ExposedPorts: []string{fmt.Sprintf("%d/tcp", containerFrontendPort), fmt.Sprintf("%d/tcp", containerMetricsPort)},
 		HostConfigModifier: func(hc *container.HostConfig) {
 			// /data on an anonymous volume, not the image's layered file
@@ -196,6 +180,50 @@ func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *Containe
 	return cc, nil
 }
 
+// openContainerCluster connects to Docker, finds (or builds, or pulls)
+// the image and creates the run's network: what every container of a run
+// needs before the first one starts.
+func openContainerCluster(ctx context.Context, runID, logDir, image, bin string, out io.Writer) (_ *ContainerCluster, err error) {
+	quietTestcontainers()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, dockerUnavailable(err)
+	}
+	if _, err := cli.Ping(ctx, dockerclient.PingOptions{}); err != nil {
+		cli.Close()
+		return nil, dockerUnavailable(err)
+	}
+	cc := &ContainerCluster{RunID: runID, cli: cli, logDir: logDir}
+	defer func() {
+		if err != nil {
+			cc.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	switch {
+	case image == "":
+		start := time.Now()
+		ref, built, err := EnsureImage(ctx, bin)
+		if err != nil {
+			return nil, err
+		}
+		if built && out != nil {
+			fmt.Fprintf(out, "built image %s in %s\n", ref, time.Since(start).Round(time.Millisecond))
+		}
+		cc.Image = ref
+	default:
+		cc.Image = image
+		if err := ensurePulled(ctx, cli, image); err != nil {
+			return nil, err
+		}
+	}
+	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(labels(runID, "network")), tcnetwork.WithAttachable())
+	if err != nil {
+		return nil, fmt.Errorf("create docker network: %w", err)
+	}
+	cc.net = nw
+	return cc, nil
+}
+
 // ensurePulled makes sure ref is present, pulling it when it is not; a
 // failed pull is a usage error (here: no registry to pull from).
 func ensurePulled(ctx context.Context, cli *testcontainers.DockerClient, ref string) error {
@@ -215,6 +243,18 @@ func ensurePulled(ctx context.Context, cli *testcontainers.DockerClient, ref str
 	return Usagef("--image %s is not present locally and cannot be pulled (%v): pull or build it first, or drop --image to use the locally built squall image", ref, oneLine(err))
 }
 
+// Where secrets live inside squall's containers (the image has /tmp).
+const (
+	containerDSNFile     = "/tmp/squall-dsn"
+	containerProfileFile = "/tmp/squall-temporal.toml"
+)
+
+// secretFile is a file copied into a container before it starts, readable
+// by its owner only.
+func secretFile(path string, content []byte) testcontainers.ContainerFile {
+	return testcontainers.ContainerFile{Reader: bytes.NewReader(content), ContainerFilePath: path, FileMode: 0o600}
+}
+
 func oneLine(err error) string {
 	s := strings.TrimSpace(fmt.Sprint(err))
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
@@ -224,11 +264,19 @@ func oneLine(err error) string {
 }
 
 // StartWorkers starts n worker containers from the squall image, each
-// running `squall worker ARGS... --address temporal:7233`, ready once it
-// prints its ready line.
-func (cc *ContainerCluster) StartWorkers(ctx context.Context, n int, args []string, readyLine string) error {
+// running `squall worker ARGS...` connected as conn says but to the server
+// container on the run's network (temporal:7233), ready once it prints its
+// ready line. The connection, secrets included, goes in as a temporal.toml
+// file the worker reads through TEMPORAL_CONFIG_FILE: the container's
+// environment is on show in `docker inspect`.
+func (cc *ContainerCluster) StartWorkers(ctx context.Context, n int, conn Conn, args []string, readyLine string) error {
 	if !IsSquallImage(cc.Image) {
 		return Usagef("worker containers need the squall image, not %s", cc.Image)
+	}
+	conn.Address = net.JoinHostPort(ServerAlias, strconv.Itoa(containerFrontendPort))
+	profile, err := conn.ProfileTOML()
+	if err != nil {
+		return err
 	}
 	var wg sync.WaitGroup
 	cs := make([]*Container, n)
@@ -237,11 +285,11 @@ func (cc *ContainerCluster) StartWorkers(ctx context.Context, n int, args []stri
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := append([]string{"worker"}, args...)
-			cmd = append(cmd, "--address", net.JoinHostPort(ServerAlias, strconv.Itoa(containerFrontendPort)))
 			cs[i], errs[i] = cc.start(ctx, fmt.Sprintf("worker-%d", i), testcontainers.ContainerRequest{
 				Image:      cc.Image,
-				Cmd:        cmd,
+				Cmd:        append([]string{"worker"}, args...),
+				Env:        map[string]string{"TEMPORAL_CONFIG_FILE": containerProfileFile, "TEMPORAL_PROFILE": ChildProfile},
+				Files:      []testcontainers.ContainerFile{secretFile(containerProfileFile, profile)},
 				WaitingFor: &logReady{line: readyLine, timeout: time.Minute},
 			})
 		}()
@@ -307,7 +355,7 @@ func (cc *ContainerCluster) Close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
 	var errs []error
-	all := append(append([]*Container{}, cc.Workers...), cc.Server)
+	all := append(append(append([]*Container{}, cc.Workers...), cc.Nodes...), cc.Server)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, c := range all {
@@ -328,7 +376,7 @@ func (cc *ContainerCluster) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	cc.Workers, cc.Server = nil, nil
+	cc.Workers, cc.Nodes, cc.Server = nil, nil, nil
 	if cc.net != nil {
 		if err := cc.net.Remove(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", cc.net.Name, err))
@@ -374,10 +422,8 @@ func (c *Container) Kill(ctx context.Context) error {
 		if !st.Running {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep.For(ctx, 50*time.Millisecond) {
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
@@ -430,10 +476,8 @@ func (h *grpcHealth) WaitUntilReady(ctx context.Context, target wait.StrategyTar
 		} else {
 			last = fmt.Errorf("health: %s", resp.GetStatus())
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep.For(ctx, 200*time.Millisecond) {
 			return fmt.Errorf("frontend %s not healthy within %s: %v", h.addr, h.timeout, last)
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
@@ -461,10 +505,8 @@ func (l *logReady) WaitUntilReady(ctx context.Context, target wait.StrategyTarge
 				return nil
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep.For(ctx, 200*time.Millisecond) {
 			return fmt.Errorf("no %q within %s", l.line, l.timeout)
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

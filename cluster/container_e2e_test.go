@@ -48,7 +48,8 @@ func runIDOf(t *testing.T, res squalltest.Result) string {
 	return strings.TrimPrefix(res.Report.Run.TaskQueue, "squall-")
 }
 
-// The acceptance run, and nothing left behind afterwards.
+// A noop run on --cluster container passes, and leaves no container or
+// network behind.
 func TestContainerClusterNoop(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	testcontainers.SkipIfProviderIsNotHealthy(t)

@@ -1,20 +1,24 @@
 // Package cluster starts or connects to the Temporal cluster a run drives:
 // the embedded server (this file; run in-process by `squall server`), the same
-// server as a killable child process (child.go), or an existing cluster (dial.go).
+// server as a killable child process (process.go), a testcontainers backend
+// (container.go), or the user's own cluster (conn.go).
 package cluster
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/squallbench/squall/exitcode"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/squallbench/squall/exitcode"
+	"github.com/squallbench/squall/internal/sleep"
 
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
@@ -72,6 +76,20 @@ type ServerOptions struct {
 	LogFile     string            // server log file; empty = stderr
 	// ControlPort serves run-time persistence fault switching (0: off).
 	ControlPort int
+	// Services are the Temporal services this process runs (empty: all of
+	// them, the whole cluster in one process). A process running some of
+	// them is one node of a cluster whose other nodes are processes of
+	// their own, meeting through the database (membership) on Postgres.
+	Services []string
+	// BroadcastAddress is where the other processes reach this one ("":
+	// 127.0.0.1, internal services bound to loopback; BroadcastAuto: this
+	// host's own address, every service bound to BindIP, as in a container).
+	BroadcastAddress string
+	// FrontendAddress is the cluster's frontend host:port as the cluster
+	// metadata records it ("": this process's own first port on 127.0.0.1).
+	// Every process of one cluster must give the same, or each start
+	// rewrites the record.
+	FrontendAddress string
 	// PersistenceFaults are static fault-injection rules, fixed for this
 	// server process (the way to get ExecuteAndTimeout).
 	PersistenceFaults []PersistenceRule
@@ -170,8 +188,19 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 	if o.BindIP == "" {
 		o.BindIP = "127.0.0.1"
 	}
-	if o.Port <= 0 || o.Port > 65535-InternalPorts {
-		return Usagef("bad --port %d: want 1-%d (the server also uses the next %d ports for its internal services)", o.Port, 65535-InternalPorts, InternalPorts)
+	var err error
+	if o.Services, err = normalizeServices(o.Services); err != nil {
+		return err
+	}
+	if err := checkBroadcast(o.BroadcastAddress); err != nil {
+		return err
+	}
+	if o.BroadcastAddress != "" && !isLoopback(o.BroadcastAddress) && isLoopback(o.BindIP) {
+		return Usagef("--broadcast-address %s with --bind %s: the other processes cannot reach a service bound to loopback; use --bind 0.0.0.0", o.BroadcastAddress, o.BindIP)
+	}
+	n := portsNeeded(o.Services)
+	if o.Port <= 0 || o.Port > 65536-n {
+		return Usagef("bad --port %d: want 1-%d (%s use(s) %d consecutive ports from it)", o.Port, 65536-n, describeServices(o.Services), n)
 	}
 	dc, err := ParseDynamicConfig(o.Dynamic)
 	if err != nil {
@@ -188,6 +217,10 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 	switch o.Persistence {
 	case "", PersistenceSQLite:
 		o.Persistence = PersistenceSQLite
+		if !allServices(o.Services) {
+			return Usagef("--service %s on SQLite: the other services would run in other processes, and the server's SQLite lives inside one process (one file, one writer; processes cannot share it safely); use --persistence postgres --dsn ...",
+				strings.Join(o.Services, ","))
+		}
 		if o.DSN != "" {
 			return Usagef("--dsn is for --persistence postgres; SQLite takes --db FILE")
 		}
@@ -204,24 +237,31 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 		if pg, err = parsePostgresDSN(o.DSN); err != nil {
 			return err
 		}
-		if o.Port+InternalPorts > MaxPostgresPort {
-			return Usagef("bad --port %d with --persistence postgres: PostgreSQL keeps the server's membership ports as SMALLINT, so want at most %d", o.Port, MaxPostgresPort-InternalPorts)
+		if o.Port+n-1 > MaxPostgresPort {
+			return Usagef("bad --port %d with --persistence postgres: PostgreSQL keeps the server's membership ports as SMALLINT, so want at most %d", o.Port, MaxPostgresPort-n+1)
 		}
 	default:
 		return Usagef("bad --persistence %q: want %s or %s", o.Persistence, PersistenceSQLite, PersistencePostgres)
 	}
-	if err := CheckPortFree(o.BindIP, o.Port, "--port"); err != nil {
-		return err
-	}
-	for i := 1; i <= InternalPorts; i++ {
-		if err := CheckPortFree("127.0.0.1", o.Port+i, "--port (the server also needs the next "+strconv.Itoa(InternalPorts)+" ports)"); err != nil {
-			return err
+	ports := servicePorts(o.Port, o.Services)
+	for _, s := range o.Services {
+		for _, p := range ports[s] {
+			if err := CheckPortFree(o.bindFor(s), p, "--port ("+describeServices(o.Services)+" use(s) "+strconv.Itoa(n)+" consecutive ports)"); err != nil {
+				return err
+			}
 		}
 	}
 	if o.MetricsPort > 0 {
 		if err := CheckPortFree(o.BindIP, o.MetricsPort, "--metrics-port"); err != nil {
 			return err
 		}
+	}
+	if o.BroadcastAddress == BroadcastAuto {
+		ip, err := config.ListenIP()
+		if err != nil {
+			return fmt.Errorf("--broadcast-address auto: %w", err)
+		}
+		o.BroadcastAddress = ip.String()
 	}
 
 	logger, err := serverLogger(o)
@@ -268,12 +308,8 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 			return err
 		}
 	}
-	ns, err := sqlite.NewNamespaceConfig(cfg.ClusterMetadata.CurrentClusterName, DefaultNamespace, false, nil)
-	if err != nil {
-		return fmt.Errorf("namespace config: %w", err)
-	}
-	if err := sqlite.CreateNamespaces(sqlCfg, ns); err != nil {
-		return fmt.Errorf("register namespace %s: %w", DefaultNamespace, err)
+	if err := registerNamespace(sqlCfg, cfg.ClusterMetadata.CurrentClusterName); err != nil {
+		return err
 	}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
 	if err != nil {
@@ -285,7 +321,7 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 	}
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(cfg),
-		temporal.ForServices(temporal.DefaultServices),
+		temporal.ForServices(o.Services),
 		temporal.WithLogger(logger),
 		temporal.WithAuthorizer(authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
@@ -297,7 +333,9 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("start server: %w", err)
 	}
-	hostPort := net.JoinHostPort(advertisedIP(o.BindIP), strconv.Itoa(o.Port))
+	// Ready once the process's first service listens: the frontend when it
+	// runs one (clients dial it), else the first internal service.
+	hostPort := net.JoinHostPort(advertisedIP(o.bindFor(o.Services[0])), strconv.Itoa(o.Port))
 	if err := waitTCP(ctx, hostPort, 60*time.Second); err != nil {
 		_ = srv.Stop()
 		return fmt.Errorf("server did not listen on %s: %w", hostPort, err)
@@ -314,6 +352,23 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 	case <-time.After(30 * time.Second):
 		return errors.New("server did not stop within 30s")
 	}
+}
+
+// bindFor is where a service listens: the frontend on BindIP, internal
+// services on loopback unless other hosts must reach them (a broadcast
+// address that is not loopback).
+func (o ServerOptions) bindFor(service string) string {
+	if service == ServiceFrontend || (o.BroadcastAddress != "" && !isLoopback(o.BroadcastAddress)) {
+		return o.BindIP
+	}
+	return "127.0.0.1"
+}
+
+func (o ServerOptions) frontendAddress() string {
+	if o.FrontendAddress != "" {
+		return o.FrontendAddress
+	}
+	return fmt.Sprintf("127.0.0.1:%d", o.Port)
 }
 
 func advertisedIP(bind string) string {
@@ -333,12 +388,52 @@ func waitTCP(ctx context.Context, hostPort string, timeout time.Duration) error 
 		if time.Now().After(deadline) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep.For(ctx, 50*time.Millisecond) {
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+func registerNamespace(sqlCfg *config.SQL, clusterName string) error {
+	ns, err := sqlite.NewNamespaceConfig(clusterName, DefaultNamespace, false, nil)
+	if err != nil {
+		return fmt.Errorf("namespace config: %w", err)
+	}
+	if err := sqlite.CreateNamespaces(sqlCfg, ns); err != nil {
+		return fmt.Errorf("register namespace %s: %w", DefaultNamespace, err)
+	}
+	return nil
+}
+
+// preparePostgres does for processes that are not squall's own (official
+// server binaries) what squall's server does when it starts: the
+// databases, the schema of squall's server version, the shard count
+// check and the default namespace.
+func preparePostgres(ctx context.Context, o ServerOptions) error {
+	cfg, err := serverConfig(o)
+	if err != nil {
+		return err
+	}
+	pg, err := parsePostgresDSN(o.DSN)
+	if err != nil {
+		return err
+	}
+	logger, err := serverLogger(ServerOptions{LogLevel: "error", LogFile: os.DevNull})
+	if err != nil {
+		return err
+	}
+	if err := pg.ensureDatabases(ctx); err != nil {
+		return err
+	}
+	if err := pg.setupSchemas(logger); err != nil {
+		return fmt.Errorf("postgres schema: %w", err)
+	}
+	sqlCfg := cfg.Persistence.DataStores[cfg.Persistence.DefaultStore].SQL
+	where := fmt.Sprintf("postgres database %s at %s", pg.db, net.JoinHostPort(pg.host, pg.port))
+	if err := checkShardCount(ctx, sqlCfg, cfg.ClusterMetadata.CurrentClusterName, int32(max(o.Shards, 1)), where); err != nil {
+		return err
+	}
+	return registerNamespace(sqlCfg, cfg.ClusterMetadata.CurrentClusterName)
 }
 
 func serverLogger(o ServerOptions) (tlog.Logger, error) {
@@ -387,15 +482,11 @@ func serverConfig(o ServerOptions) (*config.Config, error) {
 	// fresh ports each time, the dead instance's membership entries would
 	// keep requests routed to nowhere until they expire (over a minute).
 
-	svc := func(grpc, membership int, frontend bool) config.Service {
-		s := config.Service{RPC: config.RPC{GRPCPort: grpc, MembershipPort: membership, BindOnLocalHost: true}}
-		if frontend && o.BindIP != "127.0.0.1" {
-			s.RPC.BindOnLocalHost = false
-			s.RPC.BindOnIP = o.BindIP
-		}
-		return s
+	broadcast := o.BroadcastAddress
+	if broadcast == "" {
+		broadcast = "127.0.0.1"
 	}
-	cfg.Global.Membership = config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: "127.0.0.1"}
+	cfg.Global.Membership = config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: broadcast}
 	if o.MetricsPort > 0 {
 		cfg.Global.Metrics = &metrics.Config{Prometheus: &metrics.PrometheusConfig{
 			ListenAddress: net.JoinHostPort(o.BindIP, strconv.Itoa(o.MetricsPort)),
@@ -429,21 +520,36 @@ func serverConfig(o ServerOptions) (*config.Config, error) {
 		MasterClusterName:        "active",
 		CurrentClusterName:       "active",
 		ClusterInformation: map[string]cluster.ClusterInformation{
-			"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: fmt.Sprintf("127.0.0.1:%d", o.Port)},
+			"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: o.frontendAddress()},
 		},
 	}
 	cfg.DCRedirectionPolicy = config.DCRedirectionPolicy{Policy: "noop"}
-	cfg.Services = map[string]config.Service{
-		"frontend": svc(o.Port, o.Port+1, true),
-		"history":  svc(o.Port+2, o.Port+3, false),
-		"matching": svc(o.Port+4, o.Port+5, false),
-		"worker":   svc(o.Port+6, o.Port+7, false),
+	// Every service has an entry: the membership monitor keeps a ring only
+	// for services in the config, and a process must see the rings of the
+	// services it calls. Only those it runs get ports; the others' members
+	// advertise their own ports in the ring.
+	cfg.Services = map[string]config.Service{}
+	for _, name := range Services {
+		cfg.Services[name] = config.Service{}
+	}
+	for name, p := range servicePorts(o.Port, o.Services) {
+		rpc := config.RPC{GRPCPort: p[0], MembershipPort: p[1]}
+		if bind := o.bindFor(name); bind == "127.0.0.1" {
+			rpc.BindOnLocalHost = true
+		} else {
+			rpc.BindOnIP = bind
+		}
+		cfg.Services[name] = config.Service{RPC: rpc}
 	}
 	cfg.Archival = config.Archival{
 		History:    config.HistoryArchival{State: "disabled"},
 		Visibility: config.VisibilityArchival{State: "disabled"},
 	}
-	cfg.PublicClient = config.PublicClient{HostPort: fmt.Sprintf("127.0.0.1:%d", o.Port)}
+	// The worker service's client: this process's own frontend when it has
+	// one; otherwise any frontend, found through membership.
+	if slices.Contains(o.Services, ServiceFrontend) {
+		cfg.PublicClient = config.PublicClient{HostPort: fmt.Sprintf("127.0.0.1:%d", o.Port)}
+	}
 	cfg.NamespaceDefaults = config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
 		History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
 		Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
@@ -461,21 +567,26 @@ const InternalPorts = 7
 // It picks below the kernel's ephemeral range: the ports stay clear of
 // outgoing connections, and PostgreSQL stores membership ports as a
 // SMALLINT, so they must be below 32768.
-func FreePortRange() (int, error) {
+func FreePortRange() (int, error) { return freePortBlock(InternalPorts+1, nil) }
+
+// freePortBlock finds n consecutive free ports below MaxPostgresPort,
+// none of them in taken (which it extends): several processes of one
+// cluster pick their ports before any of them listens.
+func freePortBlock(n int, taken map[int]bool) (int, error) {
 	for try := 0; try < 200; try++ {
-		base := freeRangeLow + rand.IntN(MaxPostgresPort-InternalPorts-freeRangeLow)
-		if CheckPortFree("127.0.0.1", base, "") != nil {
-			continue
-		}
+		base := freeRangeLow + rand.IntN(MaxPostgresPort-n+1-freeRangeLow)
 		ok := true
-		for i := 1; i <= InternalPorts && ok; i++ {
-			ok = CheckPortFree("127.0.0.1", base+i, "") == nil
+		for i := 0; i < n && ok; i++ {
+			ok = !taken[base+i] && CheckPortFree("127.0.0.1", base+i, "") == nil
 		}
 		if ok {
+			for i := 0; i < n && taken != nil; i++ {
+				taken[base+i] = true
+			}
 			return base, nil
 		}
 	}
-	return 0, errors.New("no free range of ports for the embedded server")
+	return 0, fmt.Errorf("no %d consecutive free ports for the embedded server", n)
 }
 
 // MaxPostgresPort is the highest frontend+internal port a server on

@@ -37,7 +37,7 @@ func parsePostgresDSN(dsn string) (*postgresDSN, error) {
 	}
 	u, err := url.Parse(dsn)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
-		return nil, Usagef("bad --dsn %q: %s", redactDSN(dsn), want)
+		return nil, Usagef("bad --dsn %q: %s", RedactDSN(dsn), want)
 	}
 	d := &postgresDSN{raw: dsn, host: u.Hostname(), port: u.Port(), user: u.User.Username(), attrs: map[string]string{}}
 	d.pass, _ = u.User.Password()
@@ -45,14 +45,14 @@ func parsePostgresDSN(dsn string) (*postgresDSN, error) {
 		d.port = "5432"
 	}
 	if d.user == "" {
-		return nil, Usagef("bad --dsn %q: no user (%s)", redactDSN(dsn), want)
+		return nil, Usagef("bad --dsn %q: no user (%s)", RedactDSN(dsn), want)
 	}
 	d.db = strings.TrimPrefix(u.Path, "/")
 	if d.db == "" {
 		d.db = "temporal"
 	}
 	if strings.ContainsAny(d.db, `/"`) {
-		return nil, Usagef("bad --dsn %q: database name %q (%s)", redactDSN(dsn), d.db, want)
+		return nil, Usagef("bad --dsn %q: database name %q (%s)", RedactDSN(dsn), d.db, want)
 	}
 	for k, v := range u.Query() {
 		d.attrs[k] = v[len(v)-1]
@@ -63,16 +63,25 @@ func parsePostgresDSN(dsn string) (*postgresDSN, error) {
 	return d, nil
 }
 
-// redactDSN hides the password in messages.
-func redactDSN(dsn string) string {
+// RedactDSN hides the password of a DSN in anything squall writes. A DSN
+// that does not parse is not shown at all: where its password ends is
+// unknown.
+func RedactDSN(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return "(a DSN that does not parse; not shown)"
+	}
+	if u.User == nil {
 		return dsn
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if _, has := u.User.Password(); !has {
+		return dsn
 	}
-	return u.String()
+	// url would escape the stars: put the user back by hand.
+	user := url.User(u.User.Username()).String()
+	u.User = nil
+	scheme, rest, _ := strings.Cut(u.String(), "://")
+	return scheme + "://" + user + ":" + Redacted + "@" + rest
 }
 
 func (d *postgresDSN) visibilityDB() string { return d.db + "_visibility" }
@@ -230,4 +239,20 @@ func applySchema(cfg *config.SQL, schemaName string, logger tlog.Logger) error {
 		}
 	}
 	return toolschema.NewUpdateSchemaTask(conn, &toolschema.UpdateConfig{DBName: cfg.DatabaseName, SchemaName: schemaName}, logger).Run()
+}
+
+// DSNWithDatabaseSuffix is dsn naming the database DB_suffix instead of
+// DB: a search over cluster shapes gives each shard count a database of
+// its own, since a database's shard count is fixed when it is created.
+func DSNWithDatabaseSuffix(dsn, suffix string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", Usagef("bad --dsn %s: %v", RedactDSN(dsn), err)
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	if db == "" {
+		db = "temporal"
+	}
+	u.Path = "/" + db + "_" + suffix
+	return u.String(), nil
 }

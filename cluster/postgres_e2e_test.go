@@ -19,32 +19,7 @@ import (
 	"github.com/squallbench/squall/internal/squalltest"
 )
 
-// postgresDSN starts (or finds) the project's loopback PostgreSQL with
-// scripts/ensure-postgres.sh, creates a database of the test's own and
-// drops it (and its _visibility twin) afterwards. It returns the DSN.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	squalltest.SkipIfShort(t)
-	out, err := exec.Command(filepath.Join("..", "scripts", "ensure-postgres.sh")).Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("scripts/ensure-postgres.sh: %v\n%s", err, stderr)
-	}
-	admin := strings.TrimSpace(string(out))
-	db := fmt.Sprintf("squall_test_%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		for _, name := range []string{db, db + "_visibility"} {
-			cmd := exec.Command("psql", admin, "-qc", `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`)
-			if b, err := cmd.CombinedOutput(); err != nil {
-				t.Errorf("drop database %s: %v\n%s", name, err, b)
-			}
-		}
-	})
-	return strings.Replace(admin, "/postgres?", "/"+db+"?", 1)
-}
+func postgresDSN(t *testing.T) string { return squalltest.PostgresDSN(t) }
 
 func TestPostgresBadDSNIsOneLineUsageError(t *testing.T) {
 	dsn := postgresDSN(t)

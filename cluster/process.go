@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -23,12 +24,38 @@ type Child struct {
 	Args        []string
 	LogPath     string // stdout and stderr go here (appended across restarts)
 	ReadyPrefix string // a stdout line starting with this means "ready"
+	// ReadyTCP, for a process that prints no ready line (an official
+	// temporal-server), is a host:port that accepts connections once the
+	// process is ready.
+	ReadyTCP string
+	// Env is the child's whole environment (nil: squall's own): how
+	// secrets (a DSN's password, an API key) reach it without showing in
+	// its command line, which every user of the machine can read.
+	Env []string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	exitErr  error
 	lastErrs *tail
+	// asked: squall told the current process to end (stop, kill, a fault);
+	// an exit without it is a crash, kept in unasked.
+	asked   bool
+	unasked []ChildExit
+}
+
+// ChildExit is an exit of a child process squall did not ask for.
+type ChildExit struct {
+	At     time.Time
+	Reason string // the exit status and the process's last words
+}
+
+// UnexpectedExits lists the exits squall did not ask for, over every
+// start of the child.
+func (c *Child) UnexpectedExits() []ChildExit {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]ChildExit(nil), c.unasked...)
 }
 
 // Start launches the process and waits until it prints its ready line, it
@@ -39,6 +66,7 @@ func (c *Child) Start(ctx context.Context, timeout time.Duration) (string, error
 		return "", fmt.Errorf("%s log: %w", c.Name, err)
 	}
 	cmd := exec.Command(c.Bin, c.Args...)
+	cmd.Env = c.Env
 	// Die with squall, even on SIGKILL of squall itself: no orphaned servers.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
@@ -54,7 +82,7 @@ func (c *Child) Start(ctx context.Context, timeout time.Duration) (string, error
 	}
 	exited := make(chan struct{})
 	c.mu.Lock()
-	c.cmd, c.exited, c.exitErr, c.lastErrs = cmd, exited, nil, tl
+	c.cmd, c.exited, c.exitErr, c.lastErrs, c.asked = cmd, exited, nil, tl, false
 	c.mu.Unlock()
 
 	readyCh := make(chan string, 1)
@@ -63,7 +91,7 @@ func (c *Child) Start(ctx context.Context, timeout time.Duration) (string, error
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
 			line := sc.Text()
-			if rest, ok := strings.CutPrefix(line, c.ReadyPrefix); ok {
+			if rest, ok := strings.CutPrefix(line, c.ReadyPrefix); ok && c.ReadyPrefix != "" {
 				select {
 				case readyCh <- strings.TrimSpace(rest):
 				default:
@@ -75,11 +103,41 @@ func (c *Child) Start(ctx context.Context, timeout time.Duration) (string, error
 		err := cmd.Wait()
 		c.mu.Lock()
 		c.exitErr = err
+		if !c.asked {
+			reason := fmt.Sprint(err)
+			if err == nil {
+				reason = "exit status 0"
+			}
+			if last := tl.String(); last != "" {
+				reason += ": " + last
+			}
+			c.unasked = append(c.unasked, ChildExit{At: time.Now(), Reason: reason})
+		}
 		c.mu.Unlock()
 		logf.Close()
 		close(exited)
 	}()
 
+	if c.ReadyTCP != "" {
+		go func() {
+			for {
+				select {
+				case <-exited:
+					return
+				default:
+				}
+				if conn, err := net.DialTimeout("tcp", c.ReadyTCP, time.Second); err == nil {
+					conn.Close()
+					select {
+					case readyCh <- c.ReadyTCP:
+					default:
+					}
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -124,6 +182,9 @@ func (c *Child) Signal(sig syscall.Signal) error {
 	case <-c.exited:
 		return nil
 	default:
+	}
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT {
+		c.asked = true
 	}
 	return c.cmd.Process.Signal(sig)
 }

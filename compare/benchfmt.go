@@ -10,7 +10,7 @@ import (
 // converts. benchstat scales "sec" itself (12.5 ms prints as 12.50m), so
 // latency goes out in seconds.
 func benchUnit(m Metric) (unit string, factor float64) {
-	switch m.Unit {
+	switch m.Unit() {
 	case "ms":
 		return "sec", 1e-3
 	case "/s":
@@ -53,7 +53,7 @@ func Benchfmt(side *Side) string {
 		for i := range rep.Scenarios {
 			s := &rep.Scenarios[i]
 			for _, m := range Metrics {
-				v, ok := m.Run(rep, s)
+				v, ok := m.Read(rep, s)
 				if !ok {
 					continue
 				}

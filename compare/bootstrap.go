@@ -3,7 +3,6 @@ package compare
 import (
 	"math"
 	"math/rand/v2"
-	"sort"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -122,14 +121,4 @@ func mean(v []float64) float64 {
 		s += a
 	}
 	return s / float64(len(v))
-}
-
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }

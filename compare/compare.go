@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/squallbench/squall/internal/stats"
 )
 
 // Verdicts of a row.
@@ -236,7 +238,7 @@ func values(m Metric, name string, side *Side) []float64 {
 			if s.Label() != name {
 				continue
 			}
-			if v, ok := m.Run(r.Report, s); ok {
+			if v, ok := m.Read(r.Report, s); ok {
 				out = append(out, v)
 			}
 		}
@@ -263,7 +265,7 @@ func intervals(m Metric, name string, side *Side) []float64 {
 }
 
 func compareMetric(m Metric, name string, base, current *Side, single bool, alpha, tol float64) Row {
-	row := Row{Scenario: name, Metric: m.Name, Unit: m.Unit, Worse: m.Worse.String(), Method: MethodNotCompared, Tolerance: tol * 100}
+	row := Row{Scenario: name, Metric: m.Name, Unit: m.Unit(), Worse: m.Worse.String(), Method: MethodNotCompared, Tolerance: tol * 100}
 	bv, cv := values(m, name, base), values(m, name, current)
 	row.BaseN, row.CurrentN = len(bv), len(cv)
 	if len(bv) == 0 || len(cv) == 0 {
@@ -284,7 +286,8 @@ func compareMetric(m Metric, name string, base, current *Side, single bool, alph
 		}
 		return row
 	}
-	row.Base, row.Current = median(bv), median(cv)
+	row.Base, _ = stats.Median(bv)
+	row.Current, _ = stats.Median(cv)
 	row.ChangePct = change(row.Base, row.Current)
 	worse := (m.Worse == Up && row.Current > row.Base) || (m.Worse == Down && row.Current < row.Base)
 	better := row.Current != row.Base && !worse
@@ -304,7 +307,10 @@ func compareMetric(m Metric, name string, base, current *Side, single bool, alph
 		p = b.P
 		row.Method, row.P = MethodBootstrap, &p
 		if mb := mean(bi); mb != 0 {
-			lo, hi := b.Low/math.Abs(mb)*100, b.High/math.Abs(mb)*100
+			// Every compared metric is a count, a rate, a latency or CPU
+			// time: none falls below zero, so no change is below −100 %
+			// however wide the bootstrap's interval.
+			lo, hi := max(b.Low/math.Abs(mb)*100, -100), max(b.High/math.Abs(mb)*100, -100)
 			row.CILowPct, row.CIHighPct = &lo, &hi
 		}
 		// The per-interval means and the whole-run value can disagree in

@@ -169,6 +169,14 @@ func TestCompareSingleRuns(t *testing.T) {
 	if r.Verdict != Regression || r.Method != MethodBootstrap || r.CILowPct == nil || *r.CILowPct <= 0 {
 		t.Fatalf("30%% slower single run: %+v\n%s", r, Table(res))
 	}
+	// A current run far faster than base (one of base's intervals a huge
+	// outlier): the interval of the change never reads below −100 %.
+	spiky := single(1, 3)
+	spiky.Runs[0].Report.Scenarios[0].Intervals[30].P99MS = 1e6
+	res, _ = Compare(spiky, single(0.05, 4), o)
+	if r := row(t, res, "p99"); r.CILowPct == nil || *r.CILowPct < -100 || *r.CIHighPct < -100 {
+		t.Fatalf("a latency cut beyond 100 %%: %+v\n%s", r, Table(res))
+	}
 	// Reproducible.
 	again, _ := Compare(single(1, 1), single(1.3, 2), o)
 	if *row(t, again, "p99").P != *r.P {
@@ -301,6 +309,16 @@ func TestRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	md, _ := Render(res, "md")
+	if !strings.HasPrefix(md, "# squall compare: ❌ gate: FAIL (") || !strings.Contains(strings.SplitN(md, "\n\n", 3)[1], "- **regressed: noop p99 100.") {
+		t.Errorf("markdown does not open with what regressed:\n%s", md)
+	}
+	if tbl := Table(res); !strings.HasPrefix(tbl, "regressed: noop ") {
+		t.Errorf("table does not open with what regressed:\n%s", tbl)
+	}
+	same, _ := Compare(side(t, 8, 1, 1, nil), side(t, 8, 1, 3, nil), Options{MaxRegression: 0.10})
+	if a := answer(same); len(a) != 1 || !strings.HasPrefix(a[0], "no regression: ") {
+		t.Errorf("answer of equal sides %q", a)
+	}
 	for _, want := range []string{"| noop | p99 |", "❌ regression (> 10%)", "gate: FAIL"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)

@@ -14,7 +14,7 @@ import (
 // coloured by verdict, then per scenario the current run's latency over
 // time and spectrum with the base run's overlaid (dashed).
 func HTML(res *Result, base, current *Side) ([]byte, error) {
-	pg := comparePage{Result: res, Header: header(res), Footer: footer(res)}
+	pg := comparePage{Result: res, Answer: answer(res), Header: header(res), Footer: footer(res)}
 	for _, name := range scenarioNames(base, current) {
 		sec := compareSection{Name: name}
 		b, bs := firstScenario(base, name)
@@ -72,6 +72,7 @@ type comparePage struct {
 	*Result
 	Header   []string
 	Footer   string
+	Answer   []string // what regressed, or that nothing did
 	Sections []compareSection
 }
 
@@ -108,6 +109,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}tr.reg td{background:#fb
 figure{margin:10px 0}figcaption{font-weight:bold;font-size:13px}svg{max-width:100%;height:auto}.err{color:#b22}
 </style></head><body>
 <header{{if gatefail .Regressions}} class="fail"{{end}}><h1>squall compare: {{.Footer}}</h1></header>
+<ul id="answer">{{range .Answer}}<li><b>{{.}}</b></li>{{end}}</ul>
 {{range .Header}}<p>{{.}}</p>{{end}}
 <h2>Metrics</h2>
 <table><tr><th>scenario</th><th>metric</th><th>base</th><th>current</th><th>change</th><th>p / CI</th><th>tolerance</th><th>verdict</th><th>note</th></tr>

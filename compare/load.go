@@ -1,9 +1,6 @@
 package compare
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,7 +34,7 @@ func Load(path string) (*Side, error) {
 	}
 	side := &Side{Path: path}
 	if !fi.IsDir() {
-		rep, err := ReadReport(path)
+		rep, err := readReport(path)
 		if err != nil {
 			return nil, err
 		}
@@ -80,14 +77,14 @@ func Load(path string) (*Side, error) {
 func loadRunDir(dir string) (Run, bool, error) {
 	p := filepath.Join(dir, reports.FileJSON)
 	if _, err := os.Stat(p); err == nil {
-		rep, err := ReadReport(p)
+		rep, err := readReport(p)
 		return Run{Path: p, Report: rep}, true, err
 	}
-	p = filepath.Join(dir, reports.FileStream)
-	f, err := os.Open(p)
+	f, err := reports.OpenStream(dir)
 	if err != nil {
 		return Run{}, false, nil
 	}
+	p = f.Name()
 	defer f.Close()
 	rep, err := reports.Build(f)
 	if err != nil {
@@ -96,67 +93,17 @@ func loadRunDir(dir string) (Run, bool, error) {
 	return Run{Path: p, Report: rep}, true, nil
 }
 
-// ReadReport reads and checks one report.json. A truncated or corrupt file
-// is named with what is wrong with it, a schema it does not know refused:
-// numbers read with the wrong meaning would make a wrong verdict.
-func ReadReport(path string) (*reports.Report, error) {
-	b, err := os.ReadFile(path)
+// readReport reads one report.json as reports.ReadReport does, and
+// refuses one with no scenarios: it holds nothing to compare.
+func readReport(path string) (*reports.Report, error) {
+	rep, err := reports.ReadReport(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, fmt.Errorf("%s: empty file: not a squall report.json", path)
-	}
-	var head struct {
-		SchemaVersion *int `json:"schema_version"`
-	}
-	if err := json.Unmarshal(b, &head); err != nil {
-		return nil, fmt.Errorf("%s: %s", path, describeJSONError(b, err))
-	}
-	if head.SchemaVersion == nil {
-		return nil, fmt.Errorf("%s: no schema_version: not a squall report.json", path)
-	}
-	if *head.SchemaVersion != reports.SchemaVersion {
-		return nil, fmt.Errorf("%s: schema_version %d is not one this squall knows (it reads %d): compare with the squall version that wrote it",
-			path, *head.SchemaVersion, reports.SchemaVersion)
-	}
-	var rep reports.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return nil, fmt.Errorf("%s: %s", path, describeJSONError(b, err))
+		return nil, err
 	}
 	if len(rep.Scenarios) == 0 {
 		return nil, fmt.Errorf("%s: no scenarios: the run recorded nothing to compare", path)
 	}
-	for i, s := range rep.Scenarios {
-		if s.Name == "" {
-			return nil, fmt.Errorf("%s: scenarios[%d] has no name", path, i)
-		}
-	}
-	return &rep, nil
-}
-
-func describeJSONError(b []byte, err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case err.Error() == "unexpected end of JSON input":
-		return fmt.Sprintf("truncated: the JSON ends after %d bytes, in the middle of a value (was the run killed while writing it? `squall report RUN_DIR` rebuilds it)", len(b))
-	case errors.As(err, &syn):
-		line, col := position(b, syn.Offset)
-		return fmt.Sprintf("corrupt JSON at line %d, column %d: %v", line, col, syn)
-	case errors.As(err, &typ):
-		line, col := position(b, typ.Offset)
-		return fmt.Sprintf("field %s at line %d, column %d: a JSON %s where the schema wants %s", typ.Field, line, col, typ.Value, typ.Type)
-	}
-	return err.Error()
-}
-
-func position(b []byte, off int64) (line, col int) {
-	off = min(off, int64(len(b)))
-	prefix := b[:off]
-	line = bytes.Count(prefix, []byte("\n")) + 1
-	col = int(off) - bytes.LastIndexByte(prefix, '\n')
-	return line, col
+	return rep, nil
 }
 
 // naturalLess orders run-2 before run-10.

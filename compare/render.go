@@ -53,9 +53,45 @@ func footer(res *Result) string {
 	return fmt.Sprintf("gate: FAIL (%d metric(s) regressed significantly beyond tolerance)", res.Regressions)
 }
 
+// answer is what a comparison opens with: each metric that regressed,
+// with its change, or that nothing did.
+func answer(res *Result) []string {
+	var out []string
+	for _, r := range res.Rows {
+		if r.Verdict == Regression {
+			out = append(out, fmt.Sprintf("regressed: %s %s %s → %s (%s, tolerance %g%%)", r.Scenario, r.Metric,
+				value(r.Base, r.Unit), value(r.Current, r.Unit), changeText(r), r.Tolerance))
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	improved, few := 0, 0
+	for _, r := range res.Rows {
+		switch r.Verdict {
+		case Improvement:
+			improved++
+		case TooFew:
+			few++
+		}
+	}
+	line := fmt.Sprintf("no regression: %d metric(s) compared", len(res.Rows))
+	if improved > 0 {
+		line += fmt.Sprintf(", %d improved", improved)
+	}
+	if few > 0 {
+		line += fmt.Sprintf(", %d with too few data to judge", few)
+	}
+	return []string{line}
+}
+
 // Table is the terminal rendering.
 func Table(res *Result) string {
 	var b strings.Builder
+	for _, a := range answer(res) {
+		b.WriteString(a + "\n")
+	}
+	b.WriteString("\n")
 	for _, h := range header(res) {
 		b.WriteString(h + "\n")
 	}
@@ -79,6 +115,10 @@ func Markdown(res *Result) string {
 		mark = "❌"
 	}
 	fmt.Fprintf(&b, "# squall compare: %s %s\n\n", mark, footer(res))
+	for _, a := range answer(res) {
+		fmt.Fprintf(&b, "- **%s**\n", a)
+	}
+	b.WriteString("\n")
 	for _, h := range header(res) {
 		fmt.Fprintf(&b, "- %s\n", h)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +47,9 @@ func TestComposeFilesValidate(t *testing.T) {
 // themselves through the server, split one noop schedule and write their
 // run directories to the mounted folder; the merge service makes one
 // report of them with the single-driver totals; everything torn down.
+// While the drivers run, each one's squall metrics and its worker's SDK
+// metrics, and the server's, are read where the compose file serves them
+// for Prometheus (published on loopback for the test only).
 func TestOfflineComposeRunsScenario(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	dc := compose(t)
@@ -63,8 +68,19 @@ func TestOfflineComposeRunsScenario(t *testing.T) {
 	project := fmt.Sprintf("squalltest%d", time.Now().UnixNano())
 	env := append(os.Environ(), "SQUALL_IMAGE="+ref, "SQUALL_REPORTS="+reportsDir, fmt.Sprintf("SQUALL_PORT=%d", port),
 		"SQUALL_DRIVERS=3", "SQUALL_RATE=9/s", "SQUALL_DURATION=10s")
+	// The metrics ports, published on loopback at free host ports, so
+	// the test reads what a Prometheus on the compose network would.
+	override := filepath.Join(t.TempDir(), "metrics-ports.yml")
+	if err := os.WriteFile(override, []byte(`services:
+  squall-server:
+    ports: ["127.0.0.1::9090"]
+  squall-driver:
+    ports: ["127.0.0.1::9464", "127.0.0.1::9465"]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	run := func(ctx context.Context, args ...string) ([]byte, error) {
-		cmd := exec.CommandContext(ctx, dc, append([]string{"-f", filepath.Join("..", "docker-compose.offline.yml"), "-p", project}, args...)...)
+		cmd := exec.CommandContext(ctx, dc, append([]string{"-f", filepath.Join("..", "docker-compose.offline.yml"), "-f", override, "-p", project}, args...)...)
 		cmd.Env = env
 		return cmd.CombinedOutput()
 	}
@@ -79,9 +95,22 @@ func TestOfflineComposeRunsScenario(t *testing.T) {
 	if out, err := run(ctx, "up", "-d", "squall-server"); err != nil {
 		t.Fatalf("docker-compose up squall-server: %v\n%s", err, tail(out))
 	}
+	scraped := make(chan map[string]bool, 1)
+	scrapeCtx, stopScraping := context.WithCancel(ctx)
+	go func() { scraped <- scrapeCompose(scrapeCtx, project) }()
 	out, err := run(ctx, "up", "--no-deps", "--scale", "squall-driver=3", "squall-driver")
+	stopScraping()
 	if err != nil {
 		t.Fatalf("docker-compose up squall-driver: %v\n%s", err, tail(out))
+	}
+	seen := <-scraped
+	for _, want := range []string{"server service_requests", "driver 1 squall_iterations_started_total", "driver 2 squall_iterations_started_total",
+		"driver 3 squall_iterations_started_total", "driver 1 worker temporal_workflow_task_schedule_to_start_latency_seconds_bucket",
+		"driver 2 worker temporal_workflow_task_schedule_to_start_latency_seconds_bucket",
+		"driver 3 worker temporal_workflow_task_schedule_to_start_latency_seconds_bucket"} {
+		if !seen[want] {
+			t.Errorf("while the drivers ran: no %s where the compose file serves it (seen %v)", want, keys(seen))
+		}
 	}
 	ids, err := run(ctx, "ps", "-q", "squall-driver")
 	if err != nil || len(strings.Fields(string(ids))) != 3 {
@@ -123,4 +152,81 @@ func tail(b []byte) string {
 		s = s[len(s)-4000:]
 	}
 	return strings.TrimSpace(s)
+}
+
+// scrapeCompose reads, until ctx ends, the metrics that compose project's
+// server and drivers (and their first workers) serve through their
+// published ports, and returns what it saw: "server NAME", "driver I
+// NAME", "driver I worker NAME" for the names that matter to the
+// dashboards.
+func scrapeCompose(ctx context.Context, project string) map[string]bool {
+	seen := map[string]bool{}
+	// Each container's published ports: "SERVICE NUMBER 127.0.0.1:H->C/tcp, …".
+	// The docker CLI answers in milliseconds where docker-compose takes
+	// seconds, and a driver's run lasts only seconds.
+	published := func() map[string]string { // "SERVICE NUMBER CONTAINER_PORT" → host:port
+		out, err := exec.CommandContext(ctx, "docker", "ps", "--filter", "label=com.docker.compose.project="+project, "--format",
+			`{{.Label "com.docker.compose.service"}} {{.Label "com.docker.compose.container-number"}} {{.Ports}}`).Output()
+		m := map[string]string{}
+		if err != nil {
+			return m
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.SplitN(line, " ", 3)
+			if len(f) < 3 {
+				continue
+			}
+			for _, p := range strings.Split(f[2], ", ") {
+				host, cport, ok := strings.Cut(p, "->")
+				if ok {
+					m[f[0]+" "+f[1]+" "+strings.TrimSuffix(cport, "/tcp")] = host
+				}
+			}
+		}
+		return m
+	}
+	read := func(hostPort, prefix string, names ...string) {
+		if hostPort == "" {
+			return
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+hostPort+"/metrics", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, name := range names {
+				if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+					seen[prefix+name] = true
+				}
+			}
+		}
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		ports := published()
+		read(ports["squall-server 1 9090"], "server ", "service_requests")
+		for key, hostPort := range ports {
+			var i, port int
+			if _, err := fmt.Sscanf(key, "squall-driver %d %d", &i, &port); err != nil {
+				continue
+			}
+			switch port {
+			case 9464:
+				read(hostPort, fmt.Sprintf("driver %d ", i), "squall_iterations_started_total")
+			case 9465:
+				read(hostPort, fmt.Sprintf("driver %d worker ", i), "temporal_workflow_task_schedule_to_start_latency_seconds_bucket")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return seen
+		case <-tick.C:
+		}
+	}
 }

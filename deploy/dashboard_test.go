@@ -1,141 +1,598 @@
 package deploy_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
+	"math"
+	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/squallbench/squall/cluster"
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
+
 	"github.com/squallbench/squall/internal/squalltest"
 )
 
-// dashboardMetrics returns every metric name the squall dashboard's PromQL
-// refers to (panels and annotations).
-func dashboardMetrics(t *testing.T) map[string]bool {
+// grafanaExpr is one query of a dashboard: a panel's target, an
+// annotation, or a template variable's label_values().
+type grafanaExpr struct {
+	Where string // for messages: `panel "Title" B`, `annotation "faults"`, `variable run_id`
+	Expr  string // PromQL, with Grafana's variables still in it
+	Label string // a variable's label_values(EXPR, LABEL): LABEL; "" for plain PromQL
+}
+
+// The uid deploy/grafana/provisioning/datasources/prometheus.yml gives
+// Prometheus; a panel naming another would show "datasource not found".
+const provisionedDatasource = "prometheus"
+
+// dashboardFiles lists every dashboard Grafana provisions from
+// deploy/grafana/dashboards.
+func dashboardFiles(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("grafana", "dashboards", "squall.json"))
+	files, err := filepath.Glob(filepath.Join("grafana", "dashboards", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards in grafana/dashboards (%v)", err)
+	}
+	return files
+}
+
+// dashboardExprs reads every query of one dashboard: panels (rows' nested
+// panels too), annotations and template variables.
+func dashboardExprs(t *testing.T, file string) []grafanaExpr {
+	t.Helper()
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var d struct {
-		Panels []struct {
-			Targets []struct{ Expr string } `json:"targets"`
-		} `json:"panels"`
+		Panels      []json.RawMessage `json:"panels"`
 		Annotations struct {
-			List []struct{ Expr string } `json:"list"`
+			List []struct {
+				Name       string          `json:"name"`
+				Expr       string          `json:"expr"`
+				Datasource json.RawMessage `json:"datasource"`
+			} `json:"list"`
 		} `json:"annotations"`
+		Templating struct {
+			List []struct {
+				Name  string          `json:"name"`
+				Type  string          `json:"type"`
+				Query json.RawMessage `json:"query"`
+			} `json:"list"`
+		} `json:"templating"`
 	}
 	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("squall.json: %v", err)
+		t.Fatalf("%s: %v", file, err)
 	}
-	var exprs []string
-	for _, p := range d.Panels {
-		for _, tg := range p.Targets {
-			exprs = append(exprs, tg.Expr)
+	var out []grafanaExpr
+	checkDS := func(where string, raw json.RawMessage) {
+		var ds struct{ UID string }
+		if len(raw) > 0 && string(raw) != "null" {
+			if err := json.Unmarshal(raw, &ds); err != nil || ds.UID != provisionedDatasource {
+				t.Errorf("%s: %s has datasource %s, want uid %q (the provisioned Prometheus)", file, where, raw, provisionedDatasource)
+			}
 		}
 	}
+	var walk func([]json.RawMessage)
+	walk = func(panels []json.RawMessage) {
+		for _, raw := range panels {
+			var p struct {
+				Title      string            `json:"title"`
+				Datasource json.RawMessage   `json:"datasource"`
+				Panels     []json.RawMessage `json:"panels"`
+				Targets    []struct {
+					RefID      string          `json:"refId"`
+					Expr       string          `json:"expr"`
+					Datasource json.RawMessage `json:"datasource"`
+				} `json:"targets"`
+			}
+			if err := json.Unmarshal(raw, &p); err != nil {
+				t.Fatalf("%s: panel: %v", file, err)
+			}
+			checkDS(fmt.Sprintf("panel %q", p.Title), p.Datasource)
+			for _, tg := range p.Targets {
+				where := fmt.Sprintf("panel %q %s", p.Title, tg.RefID)
+				checkDS(where, tg.Datasource)
+				if strings.TrimSpace(tg.Expr) == "" {
+					t.Errorf("%s: %s has no expression", file, where)
+					continue
+				}
+				out = append(out, grafanaExpr{Where: where, Expr: tg.Expr})
+			}
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
 	for _, a := range d.Annotations.List {
-		exprs = append(exprs, a.Expr)
+		if a.Expr == "" { // Grafana's built-in annotations have none
+			continue
+		}
+		where := fmt.Sprintf("annotation %q", a.Name)
+		checkDS(where, a.Datasource)
+		out = append(out, grafanaExpr{Where: where, Expr: a.Expr})
 	}
-	// A metric name is an identifier followed by { or [ or ), not a
-	// function (followed by "(") nor a label (inside braces or by/without).
-	stripped := regexp.MustCompile(`\{[^}]*\}|by \([^)]*\)|"[^"]*"`)
-	ident := regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
-	keywords := map[string]bool{"sum": true, "rate": true, "max": true, "histogram_quantile": true, "by": true, "le": true}
-	names := map[string]bool{}
-	for _, e := range exprs {
-		e = stripped.ReplaceAllString(e, "")
-		for _, m := range ident.FindAllStringIndex(e, -1) {
-			w := e[m[0]:m[1]]
-			if keywords[w] || (m[1] < len(e) && e[m[1]] == '(') {
-				continue
+	labelValues := regexp.MustCompile(`^\s*label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)\s*$`)
+	queryResult := regexp.MustCompile(`^\s*query_result\((.+)\)\s*$`)
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		var q string
+		if err := json.Unmarshal(v.Query, &q); err != nil {
+			var obj struct{ Query string }
+			if err := json.Unmarshal(v.Query, &obj); err != nil {
+				t.Fatalf("%s: variable %s: query %s", file, v.Name, v.Query)
 			}
-			if w == "s" { // the unit of a range such as [30s]
-				continue
-			}
-			names[w] = true
+			q = obj.Query
+		}
+		where := "variable " + v.Name
+		switch {
+		case labelValues.MatchString(q):
+			m := labelValues.FindStringSubmatch(q)
+			out = append(out, grafanaExpr{Where: where, Expr: m[1], Label: m[2]})
+		case queryResult.MatchString(q):
+			out = append(out, grafanaExpr{Where: where, Expr: queryResult.FindStringSubmatch(q)[1]})
+		default:
+			t.Errorf("%s: %s: query %q: want label_values(METRIC, LABEL) or query_result(PROMQL), which this test can check", file, where, q)
 		}
 	}
-	if len(names) == 0 {
-		t.Fatal("no metric names found in the dashboard")
+	if len(out) == 0 {
+		t.Fatalf("%s: no queries", file)
+	}
+	return out
+}
+
+var (
+	promqlStrings   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'`)
+	promqlMatchers  = regexp.MustCompile(`\{[^}]*\}`)
+	promqlRanges    = regexp.MustCompile(`\[[^\]]*\]`)
+	promqlGroupings = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
+	promqlIdent     = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
+	promqlKeywords  = map[string]bool{"by": true, "without": true, "on": true, "ignoring": true, "group_left": true,
+		"group_right": true, "bool": true, "and": true, "or": true, "unless": true, "offset": true, "inf": true, "nan": true}
+)
+
+// metricNames are the metric names expr selects: identifiers outside label
+// matchers, ranges, groupings and strings that are not functions,
+// aggregations, keywords or parts of a number.
+func metricNames(expr string) []string {
+	e := promqlStrings.ReplaceAllString(expr, `""`)
+	e = promqlMatchers.ReplaceAllString(e, " ")
+	e = promqlRanges.ReplaceAllString(e, " ")
+	e = promqlGroupings.ReplaceAllString(e, " ")
+	var names []string
+	for _, m := range promqlIdent.FindAllStringIndex(e, -1) {
+		w := e[m[0]:m[1]]
+		if promqlKeywords[strings.ToLower(w)] {
+			continue
+		}
+		if m[0] > 0 && strings.ContainsRune("0123456789.$", rune(e[m[0]-1])) { // 1e3, $var
+			continue
+		}
+		if rest := strings.TrimLeft(e[m[1]:], " \t\n"); strings.HasPrefix(rest, "(") { // a function or aggregation
+			continue
+		}
+		if !slices.Contains(names, w) {
+			names = append(names, w)
+		}
 	}
 	return names
 }
 
-// Every server metric the dashboard charts exists on a live server's
-// /metrics. squall_* names are squall's own exporter's.
-func TestDashboardServerMetricsExist(t *testing.T) {
-	squalltest.SkipIfShort(t)
-	names := dashboardMetrics(t)
-	port, err := cluster.FreePortRange()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mport, err := cluster.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	cmd := exec.CommandContext(ctx, squalltest.Binary(t), "server", "--db", filepath.Join(dir, "t.db"), "--port", fmt.Sprint(port),
-		"--metrics-port", fmt.Sprint(mport), "--log-file", filepath.Join(dir, "server.log"))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && !strings.HasPrefix(sc.Text(), cluster.ReadyLine) {
-	}
-	// Some series appear only once their first sample is recorded: give
-	// the server's background work a few seconds.
-	var missing []string
-	for try := 0; try < 20; try++ {
-		time.Sleep(2 * time.Second)
-		have := scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", mport))
-		missing = missing[:0]
-		for n := range names {
-			if !strings.HasPrefix(n, "squall_") && !have[n] {
-				missing = append(missing, n)
-			}
-		}
-		if len(missing) == 0 {
-			return
+func TestMetricNamesOfPromQL(t *testing.T) {
+	for expr, want := range map[string][]string{
+		`histogram_quantile(0.99, sum by (le, scenario) (rate(squall_latency_corrected_seconds_bucket{scenario=~"$scenario"}[$__rate_interval])))`: {"squall_latency_corrected_seconds_bucket"},
+		`sum by (kind) (squall_faults_active{run_id=~"a|b"}) > 0`:                                                                                  {"squall_faults_active"},
+		`sum by (job, instance) (process_resident_memory_bytes) / 2^30`:                                                                            {"process_resident_memory_bytes"},
+		`rate(a_total[5m]) / on (job) group_left (x) b_info or vector(1e3)`:                                                                        {"a_total", "b_info"},
+		`sum without (le) (rate(c[1m] offset 5m)) and bool d`:                                                                                      {"c", "d"},
+		`label_replace(up, "dst", "$1", "src", "(.*)")`:                                                                                            {"up"},
+		`max_over_time(squall_in_flight{scenario="x"}[10m:1m])`:                                                                                    {"squall_in_flight"},
+		`sum(rate(temporal_request_total{service_name=""}[$__rate_interval])) by (operation)`:                                                      {"temporal_request_total"},
+		`count(x{a="}"}) + count(y{b="{"})`:                                                                                                        {"x", "y"},
+		`sum(rate(persistence_requests[30s]))`:                                                                                                     {"persistence_requests"},
+	} {
+		if got := metricNames(expr); !slices.Equal(got, want) {
+			t.Errorf("metricNames(%s) = %q, want %q", expr, got, want)
 		}
 	}
-	t.Errorf("the dashboard charts server metrics the server does not export: %v", missing)
 }
 
-func scrape(t *testing.T, url string) map[string]bool {
+// Grafana's own variables the dashboards may use, with the value the live
+// test gives each when it evaluates a query in Prometheus.
+var grafanaBuiltins = map[string]string{"__rate_interval": "5s", "__interval": "1s", "__range": "60s"}
+
+var grafanaVariable = regexp.MustCompile(`\$\{?([a-zA-Z_][a-zA-Z0-9_]*)\}?`)
+
+// Every dashboard parses, names the provisioned datasource, has queries
+// and only uses variables it defines (or Grafana's own), and every query
+// selects a metric by name.
+func TestDashboardsAreWellFormed(t *testing.T) {
+	for _, file := range dashboardFiles(t) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			UID        string `json:"uid"`
+			Templating struct {
+				List []struct{ Name string } `json:"list"`
+			} `json:"templating"`
+		}
+		if err := json.Unmarshal(b, &d); err != nil || d.UID == "" {
+			t.Fatalf("%s: %v (uid %q)", file, err, d.UID)
+		}
+		defined := map[string]bool{}
+		for _, v := range d.Templating.List {
+			defined[v.Name] = true
+		}
+		for _, e := range dashboardExprs(t, file) {
+			for _, m := range grafanaVariable.FindAllStringSubmatch(e.Expr, -1) {
+				if _, builtin := grafanaBuiltins[m[1]]; !builtin && !defined[m[1]] {
+					t.Errorf("%s: %s uses $%s, which the dashboard does not define", file, e.Where, m[1])
+				}
+			}
+			if len(metricNames(e.Expr)) == 0 {
+				t.Errorf("%s: %s selects no metric by name: %s", file, e.Where, e.Expr)
+			}
+		}
+	}
+}
+
+// The names Temporal's Go SDK dashboard (temporalio/dashboards,
+// sdk/temporal-go-java-sdks-tally.json) queries that a squall worker
+// exports under the live test's load. Its other names need an event that
+// load does not cause (a failed request, workflow, workflow task or
+// activity; a local or cancelled activity; an empty poll, which takes a
+// long poll's minute; a sticky cache miss; an activity polled rather than
+// dispatched eagerly), or are the Java SDK's;
+// metrics.TestSDKHandlerNamesMatchTemporalSDKDashboard checks how a squall
+// worker names those.
+var sdkDashboardNamesLive = []string{
+	"temporal_request_total",
+	"temporal_request_latency_seconds_bucket",
+	"temporal_long_request_latency_seconds_bucket",
+	"temporal_workflow_completed_total",
+	"temporal_workflow_endtoend_latency_seconds_bucket",
+	"temporal_workflow_task_queue_poll_succeed_total",
+	"temporal_workflow_task_schedule_to_start_latency_seconds_bucket",
+	"temporal_workflow_task_execution_latency_seconds_bucket",
+	"temporal_workflow_task_replay_latency_seconds_bucket",
+	"temporal_activity_execution_latency_seconds_bucket",
+	"temporal_activity_succeed_endtoend_latency_seconds_bucket",
+	"temporal_worker_task_slots_available",
+	"temporal_worker_task_slots_used",
+	"temporal_sticky_cache_size",
+	"temporal_sticky_cache_hit_total",
+	"temporal_sticky_cache_total_forced_eviction_total",
+}
+
+// loopbackScrapeConfig is deploy/prometheus/prometheus.yml's jobs, each
+// pointed at the loopback address of what it scrapes in compose, every
+// second: the dashboards see the labels (job) they see in compose.
+func loopbackScrapeConfig(t *testing.T, targets map[string]string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	b, err := os.ReadFile(filepath.Join("prometheus", "prometheus.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	have := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName string `yaml:"job_name"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatalf("prometheus.yml: %v", err)
+	}
+	var jobs strings.Builder
+	seen := map[string]bool{}
+	for _, sc := range cfg.ScrapeConfigs {
+		addr, ok := targets[sc.JobName]
+		if !ok {
+			t.Fatalf("prometheus.yml has job %q: this test knows %v; teach it what the job scrapes", sc.JobName, keys(targets))
 		}
-		if i := strings.IndexAny(line, "{ "); i > 0 {
-			have[line[:i]] = true
+		seen[sc.JobName] = true
+		fmt.Fprintf(&jobs, "  - job_name: %s\n    static_configs:\n      - targets: [%q]\n", sc.JobName, addr)
+	}
+	for job := range targets {
+		if !seen[job] {
+			t.Fatalf("prometheus.yml has no job %q", job)
 		}
 	}
-	return have
+	return "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n" + jobs.String()
+}
+
+func keys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// A live run scraped by a real Prometheus, the way docker-compose.yml
+// wires it (the same job names): the embedded `squall server`, a `squall
+// run --metrics-listen` driver and its worker serving the SDK's metrics,
+// a scenario with activities and scenario-specific histograms, and a
+// (no-op) fault window. Every metric name in every query of every
+// dashboard in grafana/dashboards must be one that run exported, and every
+// query, evaluated as Grafana would with the run selected, must return at
+// least one series: no empty panel, annotation or variable. Temporal's SDK
+// dashboard's names are checked against the worker's series too.
+func TestDashboardsShowALiveRun(t *testing.T) {
+	squalltest.SkipIfShort(t)
+	files := dashboardFiles(t)
+	exprs := map[string][]grafanaExpr{}
+	for _, f := range files {
+		exprs[f] = dashboardExprs(t, f)
+	}
+	bin := squalltest.EnsurePrometheus(t)
+	driver := net.JoinHostPort("127.0.0.1", strconv.Itoa(squalltest.FreePort(t)))
+	workerPort := squalltest.FreePort(t)
+	serverPort := squalltest.FreePort(t)
+	prom := squalltest.StartPrometheus(t, bin, loopbackScrapeConfig(t, map[string]string{
+		"temporal":      net.JoinHostPort("127.0.0.1", strconv.Itoa(serverPort)),
+		"squall-driver": driver,
+		"squall-worker": net.JoinHostPort("127.0.0.1", strconv.Itoa(workerPort)),
+	}))
+
+	const scenario = "approval"
+	runID := fmt.Sprintf("dash%d", time.Now().UnixNano()%1_000_000_000)
+	begin := time.Now()
+	// Every approver approves after ~0.2 s: iterations complete within
+	// the run, with activities, signals, queries and the scenario's own
+	// histograms (approver delay, request duration).
+	res := squalltest.Run(t, 4*time.Minute, "--scenario", scenario,
+		"-o", "mode=single", "-o", "approve=1", "-o", "reject=0", "-o", "delay=200ms",
+		"--rate", "5/s", "--duration", "8s", "--workers", "1", "--run-id", runID,
+		"--fault", "none at=2s for=3s",
+		"--metrics-listen", driver, "--worker-metrics-base-port", strconv.Itoa(workerPort),
+		"--server-metrics-port", strconv.Itoa(serverPort))
+	end := time.Now()
+	if res.Exit != 0 {
+		t.Fatalf("exit %d, want 0\n%s\n%s", res.Exit, res.Stdout, res.Stderr)
+	}
+	if s := squalltest.Scenario(t, res.Report, scenario); s.Completed == 0 {
+		t.Fatalf("%s completed nothing: no load to show", scenario)
+	}
+
+	client, err := api.NewClient(api.Config{Address: prom})
+	if err != nil {
+		t.Fatal(err)
+	}
+	papi := promv1.NewAPI(client)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	exported := map[string]bool{}
+	vals, _, _, err := papi.LabelValues(ctx, model.MetricNameLabel, nil, begin, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vals {
+		exported[string(v)] = true
+	}
+	for _, n := range []string{"squall_iterations_started_total", "temporal_workflow_completed_total", "service_requests"} {
+		if !exported[n] {
+			t.Fatalf("Prometheus has no %s from the run: the driver, worker or server was not scraped (%d names)", n, len(exported))
+		}
+	}
+	series := func(q string) (model.Matrix, error) {
+		v, _, _, err := papi.QueryRange(ctx, q, promv1.Range{Start: begin, End: end, Step: time.Second})
+		if err != nil {
+			return nil, err
+		}
+		m, ok := v.(model.Matrix)
+		if !ok {
+			return nil, fmt.Errorf("%s: a %s, want a range vector", q, v.Type())
+		}
+		return m, nil
+	}
+	vars := map[string]string{"run_id": runID, "scenario": scenario}
+	for k, v := range grafanaBuiltins {
+		vars[k] = v
+	}
+	for _, f := range files {
+		for _, e := range exprs[f] {
+			for _, n := range metricNames(e.Expr) {
+				if !exported[n] {
+					t.Errorf("%s: %s uses %s, which no live squall driver, worker or server exported", filepath.Base(f), e.Where, n)
+				}
+			}
+			q := grafanaVariable.ReplaceAllStringFunc(e.Expr, func(m string) string {
+				name := grafanaVariable.FindStringSubmatch(m)[1]
+				if v, ok := vars[name]; ok {
+					return v
+				}
+				t.Errorf("%s: %s: no value for $%s", filepath.Base(f), e.Where, name)
+				return m
+			})
+			if e.Label != "" { // label_values(EXPR, LABEL): the values EXPR has of LABEL
+				q = fmt.Sprintf("group by (%s) (%s)", e.Label, q)
+			}
+			m, err := series(q)
+			if err != nil {
+				t.Errorf("%s: %s: %v", filepath.Base(f), e.Where, err)
+				continue
+			}
+			n := 0 // series with a value to draw: NaN (a quantile of no observations) draws nothing
+			for _, s := range m {
+				if e.Label != "" && s.Metric[model.LabelName(e.Label)] == "" {
+					continue
+				}
+				if slices.ContainsFunc(s.Values, func(p model.SamplePair) bool { return !math.IsNaN(float64(p.Value)) }) {
+					n++
+				}
+			}
+			if n == 0 {
+				t.Errorf("%s: %s is empty over a live run (%d series, none with a number): %s", filepath.Base(f), e.Where, len(m), q)
+				continue
+			}
+			t.Logf("%s: %s: %d series", filepath.Base(f), e.Where, n)
+		}
+	}
+	for _, name := range sdkDashboardNamesLive {
+		m, err := series(fmt.Sprintf(`count(%s{job="squall-worker"})`, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m) == 0 {
+			t.Errorf("Temporal's SDK dashboard queries %s: the squall worker exported none", name)
+		}
+	}
+}
+
+// composeFile is what this test reads of a docker-compose file.
+type composeFile struct {
+	Services map[string]struct {
+		Image       string            `yaml:"image"`
+		Command     []string          `yaml:"command"`
+		Environment map[string]string `yaml:"environment"`
+		Volumes     []string          `yaml:"volumes"`
+		Profiles    []string          `yaml:"profiles"`
+	} `yaml:"services"`
+}
+
+// composeDefault is the default of a ${VAR:-default} value, or s itself.
+func composeDefault(s string) string {
+	if m := regexp.MustCompile(`^\$\{[A-Z_]+:-(.*)\}$`).FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	return s
+}
+
+// flagValue is the value of --name=V or "--name", "V" in a command.
+func flagValue(cmd []string, name string) (string, bool) {
+	for i, a := range cmd {
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return composeDefault(v), true
+		}
+		if a == name && i+1 < len(cmd) {
+			return composeDefault(cmd[i+1]), true
+		}
+	}
+	return "", false
+}
+
+// Both compose stacks are wired for the dashboards: the driver serves its
+// metrics and its workers' on the compose network, the server its own, and
+// deploy/prometheus/prometheus.yml scrapes each of them at the port the
+// compose file gives it (every worker of the file's default count), with
+// Prometheus and Grafana mounting the repository's config and dashboards.
+func TestComposeStacksAreScraped(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("prometheus", "prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &prom); err != nil {
+		t.Fatal(err)
+	}
+	scraped := map[string]map[string]bool{} // job → "service:port"
+	for _, sc := range prom.ScrapeConfigs {
+		scraped[sc.JobName] = map[string]bool{}
+		for _, s := range sc.StaticConfigs {
+			for _, tg := range s.Targets {
+				scraped[sc.JobName][tg] = true
+			}
+		}
+		for _, d := range sc.DNSSDConfigs {
+			for _, n := range d.Names {
+				scraped[sc.JobName][net.JoinHostPort(n, strconv.Itoa(d.Port))] = true
+			}
+		}
+	}
+	want := func(file, job, target, what string) {
+		t.Helper()
+		if !scraped[job][target] {
+			t.Errorf("%s: %s serves on %s, but prometheus.yml's job %q scrapes %v", file, what, target, job, keys(scraped[job]))
+		}
+	}
+	for _, file := range []string{"docker-compose.yml", "docker-compose.offline.yml"} {
+		b, err := os.ReadFile(filepath.Join("..", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c composeFile
+		if err := yaml.Unmarshal(b, &c); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		driver, ok := c.Services["squall-driver"]
+		if !ok {
+			t.Fatalf("%s: no squall-driver service", file)
+		}
+		listen, ok := flagValue(driver.Command, "--metrics-listen")
+		host, port, err := net.SplitHostPort(listen)
+		if !ok || err != nil || (host != "0.0.0.0" && host != "") {
+			t.Errorf("%s: squall-driver --metrics-listen %q: want 0.0.0.0:PORT, reachable from the Prometheus container", file, listen)
+		} else {
+			want(file, "squall-driver", net.JoinHostPort("squall-driver", port), "the driver")
+		}
+		base, _ := flagValue(driver.Command, "--worker-metrics-base-port")
+		workers, _ := flagValue(driver.Command, "--workers")
+		bp, err1 := strconv.Atoi(base)
+		n, err2 := strconv.Atoi(workers)
+		if err1 != nil || err2 != nil || n < 1 {
+			t.Errorf("%s: squall-driver --worker-metrics-base-port %q --workers %q: want a port and a count of workers", file, base, workers)
+			n = 0
+		}
+		for i := 0; i < n; i++ {
+			want(file, "squall-worker", net.JoinHostPort("squall-driver", strconv.Itoa(bp+i)), fmt.Sprintf("worker %d of %d", i, n))
+		}
+		server := ""
+		for name, s := range c.Services {
+			if ep, ok := s.Environment["PROMETHEUS_ENDPOINT"]; ok { // Temporal's image
+				_, p, _ := net.SplitHostPort(ep)
+				server = net.JoinHostPort(name, p)
+			}
+			if len(s.Command) > 0 && s.Command[0] == "server" { // squall server
+				if p, ok := flagValue(s.Command, "--metrics-port"); ok {
+					server = net.JoinHostPort(name, p)
+				}
+			}
+		}
+		if server == "" {
+			t.Errorf("%s: no server service serving Prometheus metrics", file)
+		} else {
+			want(file, "temporal", server, "the Temporal server")
+		}
+		mounts := map[string][]string{
+			"prometheus": {"./deploy/prometheus/prometheus.yml:"},
+			"grafana":    {"./deploy/grafana/provisioning:", "./deploy/grafana/dashboards:"},
+		}
+		for svc, vols := range mounts {
+			s, ok := c.Services[svc]
+			if !ok {
+				t.Errorf("%s: no %s service", file, svc)
+				continue
+			}
+			for _, v := range vols {
+				if !slices.ContainsFunc(s.Volumes, func(m string) bool { return strings.HasPrefix(m, v) }) {
+					t.Errorf("%s: %s does not mount %s (mounts %v)", file, svc, strings.TrimSuffix(v, ":"), s.Volumes)
+				}
+			}
+		}
+	}
 }

@@ -25,7 +25,7 @@ type Container interface {
 }
 
 var targetParam = scenarios.Option{Name: "target", Kind: scenarios.String, Default: "server",
-	Help: "which container: server, or worker=N (its index, 0-based; needs --worker-containers)"}
+	Help: "which container: server, worker=N (its index, 0-based; needs --worker-containers), or with --topology services a node (frontend-1)"}
 
 // WorkerIndex reads a worker=N target against n worker containers.
 func WorkerIndex(target string, n int) (int, error) {
@@ -38,6 +38,16 @@ func WorkerIndex(target string, n int) (int, error) {
 }
 
 func pickContainer(env *Env, target string) (Container, error) {
+	if env.Topology != nil && target != "server" && !strings.HasPrefix(target, "worker=") {
+		nodes, err := env.Topology.Find(target)
+		if err != nil {
+			return nil, err
+		}
+		if len(nodes) != 1 || nodes[0].Container() == nil {
+			return nil, fmt.Errorf("target=%s: a container fault hits one node container, e.g. %s-1", target, target)
+		}
+		return nodes[0].Container(), nil
+	}
 	if target == "server" {
 		if env.ServerContainer == nil {
 			return nil, fmt.Errorf("target=server: the server is not a container in this run (--cluster container)")

@@ -27,8 +27,12 @@ type Fault interface {
 
 // Env is what faults act on; the runner fills in what exists in this run.
 type Env struct {
-	Server  *cluster.Child   // the embedded server; nil against an external cluster
-	Workers []*cluster.Child // worker processes started by squall
+	Server *cluster.Child // the embedded server; nil against an external cluster
+	// Topology is the cluster of service processes squall started with
+	// --topology services (Server is then nil); server faults aim at its
+	// nodes.
+	Topology *cluster.Topology
+	Workers  []*cluster.Child // worker processes started by squall
 	// Restart starts an exited child again with its arguments and waits
 	// until it is ready (the server reopens the same SQLite file).
 	Restart func(ctx context.Context, c *cluster.Child) error
@@ -70,6 +74,7 @@ const (
 	NeedProxy            // the network proxy in front of the frontend
 	NeedFakeService      // a scenario with fake external services
 	NeedContainer        // --cluster container (the target's container)
+	NeedTopology         // --topology services (several server processes)
 )
 
 var (

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/squallbench/squall/internal/sleep"
 )
 
 // Window is what became of one scheduled fault; the runner writes it into
@@ -17,10 +19,19 @@ type Window struct {
 	HealedAt   time.Time         `json:"healed_at"`
 	Error      string            `json:"error,omitempty"`
 	Skipped    string            `json:"skipped,omitempty"`
+	// Evidence is what the fault saw of the cluster, for faults that look
+	// (a topology node's shards and rings, a rolling restart's steps).
+	Evidence any `json:"evidence,omitempty"`
 }
+
+// evidencer is a fault that records what it saw.
+type evidencer interface{ Evidence() any }
 
 // Recorder receives fault events as they happen.
 type Recorder interface {
+	// Injecting is called as the injection begins (InjectedAt set);
+	// Injected once Inject returned, which for a rolling walk is its end.
+	Injecting(w Window)
 	Injected(w Window)
 	Healed(w Window)
 }
@@ -44,7 +55,7 @@ func Run(ctx context.Context, env *Env, start time.Time, specs []Spec, rec Recor
 
 func runOne(ctx context.Context, env *Env, start time.Time, s Spec, rec Recorder) {
 	w := Window{Kind: s.Kind.Name, Spec: s.Text, Params: s.Raw}
-	if !sleepUntil(ctx, start.Add(s.At)) {
+	if !sleep.Until(ctx, start.Add(s.At)) {
 		w.Skipped = "the load ended before it was due"
 		rec.Healed(w)
 		return
@@ -56,11 +67,12 @@ func runOne(ctx context.Context, env *Env, start time.Time, s Spec, rec Recorder
 		return
 	}
 	w.InjectedAt = time.Now()
+	rec.Injecting(w)
 	if err := f.Inject(ctx); err != nil {
 		w.Error = fmt.Sprintf("inject: %v", err)
 	}
 	rec.Injected(w)
-	sleepUntil(ctx, w.InjectedAt.Add(s.For))
+	sleep.Until(ctx, w.InjectedAt.Add(s.For))
 	// Heal on a fresh context: ctx may be why we are healing.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
@@ -68,21 +80,8 @@ func runOne(ctx context.Context, env *Env, start time.Time, s Spec, rec Recorder
 		w.Error = fmt.Sprintf("heal: %v", err)
 	}
 	w.HealedAt = time.Now()
+	if e, ok := f.(evidencer); ok {
+		w.Evidence = e.Evidence()
+	}
 	rec.Healed(w)
-}
-
-// sleepUntil reports whether t was reached before ctx ended.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-tm.C:
-		return true
-	}
 }

@@ -7,18 +7,27 @@ import (
 
 func init() {
 	Register(&Kind{
-		Name:        "server-kill",
-		Description: "SIGKILL the embedded server; restart it on the same SQLite file when healed",
-		Needs:       NeedEmbedded,
-		New: func(env *Env, _ scenarios.Values) (Fault, error) {
+		Name: "server-kill",
+		Description: "SIGKILL the server squall started (restarted on the same database when healed); " +
+			"with --topology services, target= one node or service: what it held and where its shards went is recorded",
+		Params: []scenarios.Option{nodeTargetParam},
+		Needs:  NeedEmbedded,
+		New: func(env *Env, p scenarios.Values) (Fault, error) {
+			if env.Topology != nil || p.String("target") != "" {
+				return newNodeFault(env, p.String("target"), actKill)
+			}
 			return &processFault{targets: []*cluster.Child{env.Server}, kill: true, restart: env.Restart}, nil
 		},
 	})
 	Register(&Kind{
 		Name:        "server-pause",
-		Description: "SIGSTOP the embedded server (a stall: nothing answers); SIGCONT when healed",
+		Description: "SIGSTOP the server squall started (a stall: nothing answers); SIGCONT when healed; with --topology services, target= one node or service",
+		Params:      []scenarios.Option{nodeTargetParam},
 		Needs:       NeedEmbedded,
-		New: func(env *Env, _ scenarios.Values) (Fault, error) {
+		New: func(env *Env, p scenarios.Values) (Fault, error) {
+			if env.Topology != nil || p.String("target") != "" {
+				return newNodeFault(env, p.String("target"), actPause)
+			}
 			return &processFault{targets: []*cluster.Child{env.Server}}, nil
 		},
 	})

@@ -42,13 +42,19 @@ func BenchmarkParseServerScrape(b *testing.B) {
 func BenchmarkServerSignals(b *testing.B) {
 	a, c := captured(b, "server-scrape-1.txt.gz"), captured(b, "server-scrape-2.txt.gz")
 	for b.Loop() {
-		ServerSignals(a, c, 5)
+		one(a, c, 5)
 	}
+}
+
+// one computes an interval's signals from one endpoint's two scrapes.
+func one(prev, cur Families, secs float64) (map[string]float64, []OpLatency) {
+	r := ServerSignals([]Scrape{{Prev: prev, Cur: cur, Secs: secs}})
+	return r.Signals, r.Worst
 }
 
 func TestServerSignalsOnCapturedScrapes(t *testing.T) {
 	a, b := captured(t, "server-scrape-1.txt.gz"), captured(t, "server-scrape-2.txt.gz")
-	sig, worst := ServerSignals(a, b, 5)
+	sig, worst := one(a, b, 5)
 	t.Logf("signals %v\nworst %+v", sig, worst)
 	// Latencies of a noop load on the embedded server: present, ordered,
 	// in milliseconds (the server exports seconds) and plausible.
@@ -88,7 +94,7 @@ func TestServerSignalsOnCapturedScrapes(t *testing.T) {
 	}
 
 	// The same scrape twice: nothing happened, so no latency signals.
-	same, _ := ServerSignals(b, b, 5)
+	same, _ := one(b, b, 5)
 	for _, name := range []string{SigPersistenceP99, SigFrontendP99, SigWorkflowS2SP99} {
 		if _, ok := same[name]; ok {
 			t.Errorf("%s present for an empty interval", name)
@@ -97,8 +103,8 @@ func TestServerSignalsOnCapturedScrapes(t *testing.T) {
 	// The server restarted between the scrapes (second before first: every
 	// counter went down): the later scrape counts from zero, so the
 	// interval's figures are those of its whole content.
-	reset, _ := ServerSignals(inflate(b), a, 5)
-	whole, _ := ServerSignals(Families{}, a, 5)
+	reset, _ := one(inflate(b), a, 5)
+	whole, _ := one(Families{}, a, 5)
 	if reset[SigPersistenceP99] != whole[SigPersistenceP99] || reset[SigPersistenceP99] == 0 {
 		t.Errorf("after a reset p99 %v, want the first scrape's own %v", reset[SigPersistenceP99], whole[SigPersistenceP99])
 	}
@@ -148,7 +154,7 @@ func TestSamplerOnCapturedScrapes(t *testing.T) {
 	src := &replay{scrapes: []Families{captured(t, "server-scrape-1.txt.gz"), captured(t, "server-scrape-2.txt.gz")}}
 	var got []Sample
 	start := time.Now()
-	s := &Sampler{Source: src, Start: start, Every: 5 * time.Second, Emit: func(smp Sample) { got = append(got, smp) }}
+	s := &Sampler{Targets: []Target{{URL: "replay", Source: src}}, Start: start, Every: 5 * time.Second, Emit: func(smp Sample) { got = append(got, smp) }}
 	s.Begin(t.Context()) // baseline: the first scrape
 	// Ticks closer than Every to the baseline are folded into the next sample.
 	for i := 1; i <= 4; i++ {

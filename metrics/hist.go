@@ -116,6 +116,8 @@ func labelMap(m *dto.Metric) map[string]string {
 	return l
 }
 
+// seriesKey is one string per label set, the same for any order of the
+// labels: the key of a series, scraped or recorded from the SDK.
 func seriesKey(l map[string]string) string {
 	keys := make([]string, 0, len(l))
 	for k := range l {

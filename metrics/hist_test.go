@@ -109,7 +109,7 @@ func TestDeltaEmpty(t *testing.T) {
 	if _, ok := Merge(nil).Quantile(0.99); ok {
 		t.Error("no series gave a quantile")
 	}
-	if sig, _ := ServerSignals(Families{}, Families{}, 1); len(sig) != 0 {
+	if sig, _ := one(Families{}, Families{}, 1); len(sig) != 0 {
 		t.Errorf("empty scrapes gave signals %v", sig)
 	}
 }

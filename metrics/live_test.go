@@ -11,9 +11,9 @@ import (
 )
 
 func TestLiveFollowsTheRecorderAndServes(t *testing.T) {
-	l := NewLive("noop", "run-1")
+	l := NewLive("run-1")
 	rec := bench.NewRecorder(time.Now())
-	rec.SetHook(l.Hook())
+	rec.SetHook(l.Hook("noop"))
 	for range 5 {
 		rec.Started(0, false)
 	}
@@ -23,8 +23,8 @@ func TestLiveFollowsTheRecorderAndServes(t *testing.T) {
 	rec.Done(bench.Completed, 2*time.Second, 1*time.Second)
 	rec.Done(bench.Failed, 0, 0)
 	rec.Observe("activity", 5*time.Millisecond)
-	l.FaultInjected("server-kill", "w1")
-	l.FaultInjected("server-kill", "w2")
+	l.FaultInjected("noop", "server-kill", "w1")
+	l.FaultInjected("noop", "server-kill", "w2")
 	l.FaultHealed("w1")
 	l.FaultHealed("never-injected")
 
@@ -77,17 +77,53 @@ func TestLiveFollowsTheRecorderAndServes(t *testing.T) {
 	}
 }
 
+// A suite runs scenarios one after another under one endpoint: each one's
+// series carry its own name, a scenario that has recorded nothing yet
+// reads zero, and a fault window belongs to the scenario it was injected in.
+func TestLiveSeparatesScenarios(t *testing.T) {
+	l := NewLive("run-1")
+	a, b := l.Hook("noop"), l.Hook("entity")
+	a.Started(0, false)
+	a.Started(0, false)
+	a.Done(bench.Completed, time.Millisecond, time.Millisecond)
+	b.Started(0, false)
+	l.FaultInjected("entity", "worker-kill", "w")
+	text := gatherText(t, l.Registry())
+	fams, err := ParseText(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, name := range []string{"squall_iterations_started_total", "squall_iterations_failed_total", "squall_in_flight", "squall_faults_active"} {
+		for _, v := range fams.Values(name) {
+			got[name+"/"+v.Labels["scenario"]] = v.V
+		}
+	}
+	for k, want := range map[string]float64{
+		"squall_iterations_started_total/noop": 2, "squall_iterations_started_total/entity": 1,
+		"squall_iterations_failed_total/noop": 0, "squall_iterations_failed_total/entity": 0,
+		"squall_in_flight/noop": 1, "squall_in_flight/entity": 1, "squall_faults_active/entity": 1,
+	} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v\n%s", k, v, ok, want, text)
+		}
+	}
+	if _, ok := got["squall_faults_active/noop"]; ok {
+		t.Error("the fault injected during entity shows under noop")
+	}
+}
+
 func TestNilLiveIsNoHook(t *testing.T) {
 	var l *Live
-	if l.Hook() != nil {
+	if l.Hook("s") != nil {
 		t.Fatal("nil Live gave a non-nil hook: the recorder would call through a nil pointer")
 	}
-	l.FaultInjected("x", "k") // no panic
+	l.FaultInjected("s", "x", "k") // no panic
 	l.FaultHealed("k")
 }
 
 func TestAwaitFinalScrape(t *testing.T) {
-	ep, err := Serve("127.0.0.1:0", NewLive("s", "r").Registry())
+	ep, err := Serve("127.0.0.1:0", NewLive("r").Registry())
 	if err != nil {
 		t.Fatal(err)
 	}

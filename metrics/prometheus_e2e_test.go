@@ -7,10 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,29 +26,11 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// ensurePrometheus installs Debian's prometheus through the project's own
-// script when it is missing and returns the binary's path.
-func ensurePrometheus(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "scripts", "ensure-prometheus.sh")
-	out, err := exec.Command("bash", script).Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("%s: %v\n%s", script, err, stderr)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // startPrometheus runs a Prometheus on loopback scraping targets every
-// 500 ms, native histograms on, with its data in a temp dir; it is
-// stopped when the test ends. It returns the HTTP API's base URL.
+// 500 ms, native histograms on; it is stopped when the test ends. It
+// returns the HTTP API's base URL.
 func startPrometheus(t *testing.T, bin string, targets ...string) string {
 	t.Helper()
-	dir := t.TempDir()
 	quoted := make([]string, len(targets))
 	for i, tg := range targets {
 		quoted[i] = strconv.Quote(tg)
@@ -65,53 +43,7 @@ scrape_configs:
     static_configs:
       - targets: [%s]
 `, strings.Join(quoted, ", "))
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	logf, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr,
-		"--enable-feature=native-histograms")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
-			t.Logf("prometheus.log:\n%s", b)
-		}
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus on %s not ready within 60 s", addr)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return squalltest.StartPrometheus(t, bin, cfg, "--enable-feature=native-histograms")
 }
 
 // promQuery runs an instant PromQL query and returns each series' value
@@ -168,7 +100,7 @@ func promQueryAt(t *testing.T, base, query, label, at string) map[string]float64
 // embedded server's signals per interval.
 func TestPrometheusScrapesALiveRun(t *testing.T) {
 	squalltest.SkipIfShort(t)
-	bin := ensurePrometheus(t)
+	bin := squalltest.EnsurePrometheus(t)
 	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	workerPort := freePort(t)
 	worker := net.JoinHostPort("127.0.0.1", strconv.Itoa(workerPort))
@@ -239,7 +171,7 @@ func TestPrometheusScrapesALiveRun(t *testing.T) {
 		}
 	}
 	// The worker's SDK metrics: workflow tasks were polled and handled.
-	sdk := promQuery(t, prom, `sum(last_over_time(temporal_workflow_task_schedule_to_start_latency_count[10m]))`, "")
+	sdk := promQuery(t, prom, `sum(last_over_time(temporal_workflow_task_schedule_to_start_latency_seconds_count[10m]))`, "")
 	if sdk[""] < float64(s.Completed) {
 		t.Errorf("worker SDK schedule-to-start count %v, want at least one per completed workflow (%d)", sdk[""], s.Completed)
 	}
@@ -282,7 +214,7 @@ func TestUnreachableServerMetricsIsAWarning(t *testing.T) {
 // scrapes the embedded server, not from squall's own scrapes.
 func TestServerSignalsFromPromQL(t *testing.T) {
 	squalltest.SkipIfShort(t)
-	bin := ensurePrometheus(t)
+	bin := squalltest.EnsurePrometheus(t)
 	serverMetrics := freePort(t)
 	prom := startPrometheus(t, bin, net.JoinHostPort("127.0.0.1", strconv.Itoa(serverMetrics)))
 	res := squalltest.Run(t, 4*time.Minute, "--scenario", "noop", "--rate", "10/s", "--duration", "10s",

@@ -17,6 +17,12 @@ import (
 // Prometheus series: counters, gauges, and timers as histograms in seconds
 // with LatencyBuckets, the SDK's tags as labels.
 //
+// Names follow the SDK's own Prometheus naming (what its tally set-up
+// with the Prometheus naming scope exports, and what Temporal's SDK
+// dashboards query): a counter gets "_total", a timer "_seconds", so
+// temporal_request_latency is exported as
+// temporal_request_latency_seconds_bucket/_sum/_count.
+//
 // The SDK creates the same metric with different tag sets (a poller's
 // counter without task_queue, a worker's with it), which a Prometheus
 // family cannot hold as such; at collection the labels of a family are the
@@ -118,7 +124,7 @@ func (f gaugeFunc) Update(v float64)       { f(v) }
 func (f timerFunc) Record(d time.Duration) { f(d) }
 
 func (set *sdkSet) series(name string, kind sdkKind, tags map[string]string) *sdkSeries {
-	key := encodeTags(tags)
+	key := seriesKey(tags)
 	set.mu.Lock()
 	defer set.mu.Unlock()
 	f := set.families[name]
@@ -135,22 +141,6 @@ func (set *sdkSet) series(name string, kind sdkKind, tags map[string]string) *sd
 		f.series[key] = s
 	}
 	return s
-}
-
-func encodeTags(tags map[string]string) string {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte(0)
-		b.WriteString(tags[k])
-		b.WriteByte(0)
-	}
-	return b.String()
 }
 
 // Describe implements prometheus.Collector. It describes nothing: the SDK
@@ -202,6 +192,7 @@ func (h *SDKHandler) Collect(ch chan<- prometheus.Metric) {
 		case sdkGauge:
 			vt = prometheus.GaugeValue
 		case sdkTimer:
+			name = strings.TrimSuffix(name, "_seconds") + "_seconds"
 			help += " (seconds)"
 		}
 		desc := prometheus.NewDesc(name, help, labels, nil)

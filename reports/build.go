@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/squallbench/squall/bench"
@@ -22,6 +23,9 @@ type RunEnd struct {
 	Error              string  `json:"error,omitempty"`
 	DriverCPUSeconds   float64 `json:"driver_cpu_s"`
 	ChildrenCPUSeconds float64 `json:"children_cpu_s"`
+	// Topology as the run left it (restarts included); it replaces the
+	// one recorded at the start.
+	Topology *Topology `json:"topology,omitempty"`
 }
 
 const maxErrors = 10
@@ -96,7 +100,17 @@ func Build(r io.Reader) (*Report, error) {
 			if err := json.Unmarshal(rec.Data, &le); err != nil {
 				return err
 			}
-			a.s.LoadSeconds = le.End.Sub(le.Start).Seconds()
+			// An open loop's load phase ends with its last scheduled
+			// start; the iterations in flight then finishing are the
+			// drain. A closed loop has no schedule: its workers are busy
+			// until the last iteration ends, and all of that is its load.
+			// Streams from before LoadEnd was recorded count both as load.
+			loadEnd := le.LoadEnd
+			if loadEnd.IsZero() || loadEnd.After(le.End) || a.s.Executor != "arrival-rate" {
+				loadEnd = le.End
+			}
+			a.s.LoadSeconds = loadEnd.Sub(le.Start).Seconds()
+			a.s.DrainSeconds = le.End.Sub(loadEnd).Seconds()
 			a.s.ScheduledStarts = le.Scheduled
 		case bench.KindDetail:
 			a, err := get(rec.Scenario)
@@ -110,6 +124,7 @@ func Build(r io.Reader) (*Report, error) {
 			if a.s.Details == nil {
 				a.s.Details = map[string]json.RawMessage{}
 			}
+			upgradeDetails(kv)
 			for k, v := range kv {
 				a.s.Details[k] = v
 			}
@@ -121,6 +136,9 @@ func Build(r io.Reader) (*Report, error) {
 			var v VerifyRecord
 			if err := json.Unmarshal(rec.Data, &v); err != nil {
 				return err
+			}
+			if v.Result != nil && v.Result.Expected == nil {
+				v.Result.Expected = map[string]int64{} // streams from before end states were expected
 			}
 			a.s.Verification = v.Result
 			a.s.Invariants = v.Invariants
@@ -140,9 +158,10 @@ func Build(r io.Reader) (*Report, error) {
 			// judged again, by this squall's rules.
 			for i := range rep.Capacity.Searches {
 				s := &rep.Capacity.Searches[i]
-				for _, p := range s.Probes {
-					if _, ok := p.Signals[capacity.SigWorkers]; !ok && p.Signals != nil {
-						p.Signals[capacity.SigWorkers] = float64(s.Workers) // streams from before the signal existed
+				for i, p := range s.Probes {
+					capacity.UpgradeProbe(&s.Probes[i]) // streams from before one signal vocabulary
+					if _, ok := p.Signals[metrics.SigWorkers]; !ok && p.Signals != nil {
+						p.Signals[metrics.SigWorkers] = float64(s.Workers) // streams from before the signal existed
 					}
 				}
 				s.Findings = capacity.Attribute(s.Probes)
@@ -159,6 +178,9 @@ func Build(r io.Reader) (*Report, error) {
 			rep.Run.Interrupted = e.Interrupted
 			rep.Run.Error = e.Error
 			rep.Run.DriverCPUSeconds, rep.Run.ChildrenCPUSeconds = e.DriverCPUSeconds, e.ChildrenCPUSeconds
+			if e.Topology != nil {
+				rep.Run.Topology = e.Topology
+			}
 			ended = true
 		}
 		return nil
@@ -182,7 +204,7 @@ func Build(r io.Reader) (*Report, error) {
 		a.finish()
 		rep.Scenarios = append(rep.Scenarios, *a.s)
 		for _, inv := range a.s.Invariants {
-			if !inv.OK {
+			if inv.Fails() {
 				rep.Verdict = "fail"
 			}
 		}
@@ -195,6 +217,7 @@ func Build(r io.Reader) (*Report, error) {
 			rep.Verdict = "fail"
 		}
 	}
+	rep.Run.DriverCPUPer1k, _ = perThousand(func(r RunInfo) float64 { return r.DriverCPUSeconds })(rep, nil)
 	if len(order) == 0 {
 		rep.Verdict = "fail"
 	}
@@ -280,6 +303,14 @@ func (a *scenarioAcc) window(w *FaultWindow) {
 		w.Dropped += sp.counts.Dropped
 		w.MaxCorrectedMS = max(w.MaxCorrectedMS, sp.maxMS)
 	}
+	if h := a.hists[bench.HeldPrefix+w.Spec]; h != nil {
+		q := quantiles(h)
+		w.Held, w.HeldP99MS, w.HeldMaxMS = q.Count, q.P99, q.Max
+	}
+	if h := a.hists[bench.HeldFailedPrefix+w.Spec]; h != nil {
+		w.HeldFailed = h.Count()
+		w.Held += w.HeldFailed
+	}
 	w.RecoveredAfterS, w.InFlightBefore, w.Recovery = recovery(a.spans, w.InjectedAt, w.HealedAt)
 	if v := a.s.Verification; v != nil {
 		for _, at := range v.LostAt {
@@ -328,16 +359,17 @@ func (a *scenarioAcc) finish() {
 	s, c := a.s, a.counts
 	s.Started, s.Completed, s.Failed, s.Abandoned = c.Started, c.Completed, c.Failed, c.Abandoned
 	s.LateStarts, s.DroppedStarts = c.Late, c.Dropped
-	if s.LoadSeconds > 0 {
-		s.ThroughputPerS = float64(c.Completed) / s.LoadSeconds
+	if d := s.throughputSeconds(); d > 0 {
+		s.ThroughputPerS = float64(c.Completed) / d
 	}
 	s.LatencyMS = Latency{Corrected: quantiles(a.hists[bench.HistCorrected]), Uncorrected: quantiles(a.hists[bench.HistUncorrected])}
 	s.LatenessMS = quantiles(a.hists[bench.HistLateness])
 	s.SpectrumMS = spectrumOf(a.hists[bench.HistCorrected], a.hists[bench.HistUncorrected])
 	for name, h := range a.hists {
-		switch name {
-		case bench.HistCorrected, bench.HistUncorrected, bench.HistLateness:
-			continue
+		switch {
+		case name == bench.HistCorrected, name == bench.HistUncorrected, name == bench.HistLateness,
+			strings.HasPrefix(name, bench.HeldPrefix), strings.HasPrefix(name, bench.HeldFailedPrefix):
+			continue // the held work is its fault window's (window)
 		}
 		if s.HistogramsMS == nil {
 			s.HistogramsMS = map[string]Quantiles{}
@@ -369,14 +401,18 @@ func (a *scenarioAcc) finish() {
 	s.Thresholds = evaluateThresholds(s)
 }
 
-// Files written into a run directory.
-const (
-	FileStream   = "results.jsonl"
-	FileJournal  = "journal.jsonl"
-	FileJSON     = "report.json"
-	FileMarkdown = "report.md"
-	FileHTML     = "report.html"
-)
+// minLoadPhase is the shortest load phase throughput is divided by: a
+// shorter one (a single start) would make any completion a huge rate.
+const minLoadPhase = 1.0
+
+// throughputSeconds is what throughput divides by: the load phase, or
+// load and drain when the load phase is shorter than minLoadPhase.
+func (s *Scenario) throughputSeconds() float64 {
+	if s.LoadSeconds < minLoadPhase {
+		return s.LoadSeconds + s.DrainSeconds
+	}
+	return s.LoadSeconds
+}
 
 // JSON renders rep as report.json holds it.
 func JSON(rep *Report) ([]byte, error) {
@@ -406,14 +442,14 @@ func WriteAll(dir string, rep *Report) error {
 	if err := os.WriteFile(filepath.Join(dir, FileHTML), page, 0o644); err != nil {
 		return fmt.Errorf("write report.html: %w", err)
 	}
-	return nil
+	return writeFigureFiles(dir, rep)
 }
 
 // Rebuild reads dir's result stream and writes its reports again.
 func Rebuild(dir string) (*Report, error) {
-	f, err := os.Open(filepath.Join(dir, FileStream))
+	f, err := OpenStream(dir)
 	if err != nil {
-		return nil, fmt.Errorf("no result stream in %s (%v): is it a squall run directory?", dir, err)
+		return nil, err
 	}
 	defer f.Close()
 	rep, err := Build(f)

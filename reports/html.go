@@ -4,31 +4,60 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"sort"
 	"strings"
 
+	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/capacity"
-	"github.com/squallbench/squall/reports/plots"
+	"github.com/squallbench/squall/metrics"
 )
 
 //go:embed report.html.tmpl
 var htmlTemplate string
 
 var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"f1":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
-	"f0":    func(v float64) string { return fmt.Sprintf("%.0f", v) },
-	"votes": votes,
-	"clock": clock,
-	"join":  strings.Join,
-	"plan":  func(p ScenarioPlan) string { return strings.TrimSpace(planLine(p)) },
+	"f1":            func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"f0":            func(v float64) string { return fmt.Sprintf("%.0f", v) },
+	"capHeadline":   capacity.Outcome.Headline,
+	"capDrifted":    capacityDrifted,
+	"capRate":       rateCell,
+	"capBand":       bandCell,
+	"capDrift":      driftCell,
+	"capUsed":       usedCell,
+	"capBracket":    bracketCell,
+	"capSat":        saturationCell,
+	"capPhase":      phaseCell,
+	"capVerdict":    verdictCell,
+	"capFit":        fitCell,
+	"capCanary":     canaryLine,
+	"capAnswer":     answerLine,
+	"capAtRate":     atRateLine,
+	"capUnmeasured": unmeasuredLine,
+	"capLatency":    latencyName,
+	"showRate":      bench.ShowRate,
+	"pct":           func(v float64) string { return fmt.Sprintf("%.1f%%", v*100) },
+	"clock":         clock,
+	"thousands":     func(n int) string { return thousands(int64(n)) },
+	"msNumber":      msNumber,
+	"yesNo":         yesNo,
+	"topologyRows":  topologyRows,
+	"evidence":      evidenceOf,
+	"recSummary":    recommendationSummary,
+	"ivMS":          intervalMS,
+	"throughput":    func(s *Scenario) string { return strings.TrimSpace(throughputLine(*s)) },
+	"join":          strings.Join,
+	"plan":          func(p ScenarioPlan) string { return strings.TrimSpace(planLine(p)) },
 	"dur": func(rep *Report) string {
 		return rep.Run.EndTime.Sub(rep.Run.StartTime).Round(1e9).String()
 	},
 	"json":   func(v any) string { b, _ := json.Marshal(v); return string(b) },
 	"indent": func(raw json.RawMessage) string { return indentJSON(raw) },
+	"held": func(f FaultWindow) []string {
+		h, p, m := heldCells(f)
+		return []string{h, p, m}
+	},
 	"recovered": func(f FaultWindow) string {
 		if f.RecoveredAfterS != nil {
 			return fmt.Sprintf("%.0f", *f.RecoveredAfterS)
@@ -53,6 +82,9 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 // page is what the template renders.
 type page struct {
 	*Report
+	Answer Answer
+	// Signals: the server signals as report.md lays them out.
+	Signals  *metrics.SignalView
 	Sections []section
 	// CapacityFigures: the capacity curves (squall capacity runs only).
 	CapacityFigures []Figure
@@ -73,7 +105,7 @@ type namedQuantiles struct {
 // HTML renders rep as one self-contained page: the tables of report.md
 // and the plots, inline SVG, with no script and nothing fetched.
 func HTML(rep *Report) ([]byte, error) {
-	pg := page{Report: rep, CapacityFigures: capacityFigures(rep.Capacity)}
+	pg := page{Report: rep, Answer: AnswerOf(rep), Signals: rep.ServerSignals.View(squallP99(rep)), CapacityFigures: capacityFigures(rep.Capacity)}
 	for i := range rep.Scenarios {
 		s := &rep.Scenarios[i]
 		sec := section{Scenario: s, Figures: Figures(rep, s)}
@@ -102,45 +134,4 @@ func HTML(rep *Report) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
-}
-
-// capacityFigures draws a capacity search's curves: p99 and throughput
-// against the offered rate, one line per worker count, knees marked.
-func capacityFigures(c *capacity.Report) []Figure {
-	if c == nil {
-		return nil
-	}
-	var curves []plots.CapacityCurve
-	for _, s := range c.Searches {
-		cv := plots.CapacityCurve{Label: fmt.Sprintf("%d worker(s)", s.Workers)}
-		if s.Found {
-			cv.Knee = s.Rate
-		}
-		for _, p := range s.Probes {
-			cv.Probe = append(cv.Probe, plots.CapacityPoint{Offered: p.Rate, Throughput: p.Throughput, P99MS: p.P99MS, Pass: p.Pass})
-		}
-		curves = append(curves, cv)
-	}
-	slo, _ := capacity.ParseSLO(c.SLO)
-	var out []Figure
-	for _, f := range []struct {
-		id, title string
-		draw      func() ([]byte, error)
-	}{
-		{"capacity-latency", "p99 against offered rate", func() ([]byte, error) {
-			return plots.CapacityLatencySVG(float64(slo.Max.Microseconds())/1000, curves...)
-		}},
-		{"capacity-throughput", "throughput against offered rate", func() ([]byte, error) { return plots.CapacityThroughputSVG(curves...) }},
-	} {
-		svg, err := f.draw()
-		fig := Figure{ID: f.id, Title: f.title, SVG: svg}
-		if err != nil {
-			if errors.Is(err, plots.ErrNoData) {
-				continue
-			}
-			fig.Error = err.Error()
-		}
-		out = append(out, fig)
-	}
-	return out
 }

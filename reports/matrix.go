@@ -4,8 +4,10 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,11 +52,13 @@ type MatrixCell struct {
 	// Failed: iterations that failed and were reported as failures (not
 	// lost, not silent).
 	Failed int64 `json:"failed_reported"`
-	// MaxInWindowMS: the largest corrected latency in the intervals
-	// overlapping any fault window.
+	// MaxInWindowMS: the largest corrected latency of the work any fault
+	// window held (iterations in flight during it or due in it, whenever
+	// they completed); in runs recorded before that was measured, of the
+	// completions in the intervals overlapping the window.
 	MaxInWindowMS float64 `json:"max_corrected_in_window_ms"`
-	// CompletedInWindow: how many completed in those intervals; none, and
-	// the max above says nothing (shown as "-", not as 0 ms).
+	// CompletedInWindow: how many of that work completed; none, and the
+	// max above says nothing (shown as "-", not as 0 ms).
 	CompletedInWindow int64 `json:"completed_in_window"`
 	// RecoveredAfterS: the slowest recovery of its windows; nil when one
 	// never recovered within the run (Recovery says why).
@@ -158,12 +162,10 @@ func BuildMatrix(dir string) (*Matrix, error) {
 // code beside it) or it holds a run's report; anything else in a
 // scenario's folder is not part of the matrix.
 func isCell(dir string) bool {
-	for _, f := range []string{dir + ".exit", filepath.Join(dir, FileJSON), filepath.Join(dir, FileStream)} {
-		if _, err := os.Stat(f); err == nil {
-			return true
-		}
+	if _, err := os.Stat(dir + ".exit"); err == nil {
+		return true
 	}
-	return false
+	return HeldRun(dir) != ""
 }
 
 // runCell judges one run directory (and the exit code beside it).
@@ -174,17 +176,16 @@ func runCell(dir string) *MatrixCell {
 			c.Exit = &n
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(dir, FileJSON))
-	if err != nil {
+	rep, err := ReadReport(filepath.Join(dir, FileJSON))
+	if errors.Is(err, fs.ErrNotExist) {
 		c.Reason = "no report.json"
 		if c.Exit != nil {
 			c.Reason += fmt.Sprintf(" (exit %d)", *c.Exit)
 		}
 		return c
 	}
-	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		c.Reason = "report.json does not parse: " + err.Error()
+	if err != nil {
+		c.Reason = err.Error()
 		return c
 	}
 	for _, s := range rep.Scenarios {
@@ -193,7 +194,7 @@ func runCell(dir string) *MatrixCell {
 		c.Started += s.Started
 		c.Completed += s.Completed
 		for _, inv := range s.Invariants {
-			if !inv.OK {
+			if inv.Fails() {
 				c.Violations = append(c.Violations, inv.Name+": "+inv.Detail)
 			}
 		}
@@ -205,8 +206,15 @@ func runCell(dir string) *MatrixCell {
 	}
 	recovered := 0.0
 	for _, f := range rep.Faults {
-		c.MaxInWindowMS = max(c.MaxInWindowMS, f.MaxCorrectedMS)
-		c.CompletedInWindow += f.Completed
+		// The work a window held, when measured; in older runs, the
+		// completions inside it.
+		if f.Held > 0 {
+			c.MaxInWindowMS = max(c.MaxInWindowMS, f.HeldMaxMS)
+			c.CompletedInWindow += f.Held - f.HeldFailed
+		} else {
+			c.MaxInWindowMS = max(c.MaxInWindowMS, f.MaxCorrectedMS)
+			c.CompletedInWindow += f.Completed
+		}
 		if f.RecoveredAfterS == nil {
 			if c.Recovery == "" {
 				c.Recovery = f.Kind + ": " + f.Recovery
@@ -234,7 +242,7 @@ func runCell(dir string) *MatrixCell {
 func (m *Matrix) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Chaos matrix: %d pass, %d fail, %d not applicable\n\n", m.Passed, m.Failed, m.NA)
-	fmt.Fprintf(&b, "Each cell: verdict · lost · failed-but-reported iterations · max corrected latency in the fault window (-: nothing completed in it) · recovered after (s).\n\n")
+	fmt.Fprintf(&b, "Each cell: verdict · lost · failed-but-reported iterations · max corrected latency of the work the fault windows held, whenever it completed (-: none of it completed) · recovered after (s).\n\n")
 	b.WriteString("| scenario |")
 	for _, c := range m.Columns {
 		fmt.Fprintf(&b, " %s |", c)

@@ -17,6 +17,7 @@ func writeCell(t *testing.T, dir, scen, kind string, rep *Report, exit string) {
 		if err := os.MkdirAll(cell, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		rep.SchemaVersion = SchemaVersion // as every report.json squall writes
 		b, _ := json.Marshal(rep)
 		if err := os.WriteFile(filepath.Join(cell, FileJSON), b, 0o644); err != nil {
 			t.Fatal(err)

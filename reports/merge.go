@@ -72,8 +72,8 @@ func Merge(dirs []string, out string, o MergeOptions) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, refuse("cannot create %s (%v): choose another --out", out, err)
+	if err := CreateRunDir(out, false, ""); err != nil {
+		return nil, &RefusedError{Reason: err.Error()}
 	}
 	if err := writeMerged(runs, missing, o, filepath.Join(out, FileStream)); err != nil {
 		return nil, err
@@ -84,30 +84,22 @@ func Merge(dirs []string, out string, o MergeOptions) (*Report, error) {
 	return Rebuild(out)
 }
 
-// checkOut refuses an output directory that is one of the inputs or holds
-// a run already.
+// checkOut refuses an output directory that is, or lies inside, one of
+// the inputs, or holds a run already.
 func checkOut(dirs []string, out string) error {
-	abs, err := filepath.Abs(out)
-	if err != nil {
-		return refuse("bad --out %s: %v", out, err)
+	if err := CheckOutsideInputs("a merge", out, dirs); err != nil {
+		return &RefusedError{Reason: err.Error()}
 	}
-	for _, d := range dirs {
-		if a, err := filepath.Abs(d); err == nil && a == abs {
-			return refuse("--out %s is one of the run directories to merge: a merge never writes into its inputs; choose another --out", out)
-		}
-	}
-	for _, name := range []string{FileStream, FileJournal, FileJSON} {
-		if _, err := os.Stat(filepath.Join(out, name)); err == nil {
-			return refuse("--out %s already holds a run (%s): choose a fresh directory", out, name)
-		}
+	if err := CheckFreshRunDir(out, false, ""); err != nil {
+		return &RefusedError{Reason: err.Error()}
 	}
 	return nil
 }
 
 func readDriverRun(dir string) (*driverRun, error) {
-	f, err := os.Open(filepath.Join(dir, FileStream))
+	f, err := OpenStream(dir)
 	if err != nil {
-		return nil, refuse("no result stream in %s (%v): is it a squall run directory?", dir, err)
+		return nil, &RefusedError{Reason: err.Error()}
 	}
 	defer f.Close()
 	r := &driverRun{dir: dir}
@@ -409,6 +401,7 @@ func mergeVerifies(recs []bench.Record) (VerifyRecord, time.Time, error) {
 	var longest time.Duration
 	type inv struct {
 		ok      bool
+		warn    bool
 		details []string
 	}
 	invs := map[string]*inv{}
@@ -453,6 +446,7 @@ func mergeVerifies(recs []bench.Record) (VerifyRecord, time.Time, error) {
 				order = append(order, i.Name)
 			}
 			a.ok = a.ok && i.OK
+			a.warn = a.warn || i.Warn
 			if !slices.Contains(a.details, i.Detail) {
 				a.details = append(a.details, i.Detail)
 			}
@@ -471,7 +465,7 @@ func mergeVerifies(recs []bench.Record) (VerifyRecord, time.Time, error) {
 			out.Invariants = append(out.Invariants, verify.StartsJournaled(journaled[0], journaled[2], journaled[1], journaled[3]))
 			continue
 		}
-		out.Invariants = append(out.Invariants, scenarios.Invariant{Name: name, OK: a.ok, Detail: strings.Join(a.details, " | ")})
+		out.Invariants = append(out.Invariants, scenarios.Invariant{Name: name, OK: a.ok, Warn: a.warn && !a.ok, Detail: strings.Join(a.details, " | ")})
 	}
 	return out, t, nil
 }

@@ -286,6 +286,9 @@ func TestMergeNeverWritesIntoItsInputs(t *testing.T) {
 	if _, err := Merge(dirs, dirs[1], MergeOptions{}); !isRefused(err) {
 		t.Errorf("--out = an input: got %v, want a refusal", err)
 	}
+	if _, err := Merge(dirs, filepath.Join(dirs[0], "merged"), MergeOptions{}); !isRefused(err) {
+		t.Errorf("--out inside an input: got %v, want a refusal", err)
+	}
 	if h := treeHash(t, root); h != before {
 		t.Fatal("a refused merge changed its inputs")
 	}

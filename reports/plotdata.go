@@ -56,6 +56,9 @@ type Figure struct {
 	Title string
 	SVG   []byte
 	Error string // the plot could not be drawn (the page says so)
+	// File, when set, names the file in the run directory that holds this
+	// plot on its own as well (can-sweep.svg).
+	File string
 }
 
 // figureFunc draws one plot from a scenario; plots.ErrNoData means the
@@ -64,6 +67,10 @@ type figureFunc struct {
 	id, title string
 	draw      func(rep *Report, s *Scenario) ([]byte, error)
 }
+
+// figureFiles: the figures also written on their own into the run
+// directory, by figure id.
+var figureFiles = map[string]string{"can-sweep": FileCanSweepPlot}
 
 // scenarioFigures are every plot a scenario may have, in page order.
 var scenarioFigures = []figureFunc{
@@ -93,7 +100,7 @@ func Figures(rep *Report, s *Scenario) []Figure {
 		if errors.Is(err, plots.ErrNoData) {
 			continue
 		}
-		fig := Figure{ID: s.Name + "-" + f.id, Title: f.title, SVG: svg}
+		fig := Figure{ID: s.Name + "-" + f.id, Title: f.title, SVG: svg, File: figureFiles[f.id]}
 		if err != nil {
 			fig.Error = err.Error()
 		}

@@ -57,6 +57,9 @@ type FaultWindow struct {
 	HealedAt   time.Time         `json:"healed_at"`
 	Error      string            `json:"error,omitempty"`
 	Skipped    string            `json:"skipped,omitempty"`
+	// Evidence is what the fault saw of the cluster (a topology node's
+	// shards and rings, a rolling restart's steps), as the fault wrote it.
+	Evidence json.RawMessage `json:"evidence,omitempty"`
 	// FromS, ToS: the window in seconds since the scenario's load began
 	// (the time axis of its intervals).
 	FromS float64 `json:"from_s"`
@@ -68,6 +71,16 @@ type FaultWindow struct {
 	Late           int64   `json:"late"`
 	Dropped        int64   `json:"dropped"`
 	MaxCorrectedMS float64 `json:"max_corrected_ms"`
+	// Held is the work the fault held: iterations in flight during the
+	// window or due in it, whenever they finished (HeldFailed of them
+	// failed or were abandoned). HeldP99MS and HeldMaxMS are their
+	// corrected latency: what the fault cost, which completions inside
+	// the window (MaxCorrectedMS) miss when the held work finishes after
+	// the heal. Absent in runs recorded before it was measured.
+	Held       int64   `json:"held,omitempty"`
+	HeldFailed int64   `json:"held_failed,omitempty"`
+	HeldP99MS  float64 `json:"held_p99_ms,omitempty"`
+	HeldMaxMS  float64 `json:"held_max_ms,omitempty"`
 	// Lost: workflows started within the window that Temporal does not know.
 	Lost int64 `json:"lost"`
 	// RecoveredAfterS: seconds from the heal until the work in flight was
@@ -83,11 +96,14 @@ type FaultWindow struct {
 
 // RunInfo describes the run: what ran where, with which flags, when.
 type RunInfo struct {
-	SquallVersion string            `json:"squall_version"`
-	Commit        string            `json:"commit"`
-	ServerVersion string            `json:"server_version"`
-	Cluster       string            `json:"cluster"` // embedded or external
-	Address       string            `json:"address"`
+	SquallVersion string `json:"squall_version"`
+	Commit        string `json:"commit"`
+	ServerVersion string `json:"server_version"`
+	Cluster       string `json:"cluster"` // embedded or external
+	Address       string `json:"address"` // the cluster targeted (not a fault proxy in front of it)
+	// AddressFrom says where an address of the user's came from:
+	// "--address", "TEMPORAL_ADDRESS", "profile NAME (FILE)".
+	AddressFrom   string            `json:"address_from,omitempty"`
 	Namespace     string            `json:"namespace"`
 	TaskQueue     string            `json:"task_queue"`
 	Flags         []string          `json:"flags"`
@@ -104,6 +120,11 @@ type RunInfo struct {
 	// (embedded server, workers): the load generator's own share.
 	DriverCPUSeconds   float64 `json:"driver_cpu_s"`
 	ChildrenCPUSeconds float64 `json:"children_cpu_s"`
+	// DriverCPUPer1k is the driver's CPU seconds per 1,000 completed
+	// workflows (of every scenario of the run): what the load generator
+	// itself costs per workflow, verification included. Absent when
+	// nothing completed or the CPU is unknown.
+	DriverCPUPer1k float64 `json:"driver_cpu_per_1k_workflows_s,omitempty"`
 	// Error is set when the run stopped early on a set-up or run error.
 	Error string `json:"error,omitempty"`
 	// RunID is shared by every driver of a run split across drivers
@@ -118,6 +139,49 @@ type RunInfo struct {
 	// from; MissingDrivers, the indexes of those absent.
 	Merged         []string `json:"merged,omitempty"`
 	MissingDrivers []int    `json:"missing_drivers,omitempty"`
+	// Topology is the cluster of service processes squall started
+	// (--topology services): nil for one process or the user's cluster.
+	Topology *Topology `json:"topology,omitempty"`
+}
+
+// Topology is a cluster of service processes as the run left it.
+type Topology struct {
+	Kind      string    `json:"kind"` // services
+	Shards    int       `json:"shards"`
+	Processes []Process `json:"processes"`
+}
+
+// Process is one node of a topology: its service, where it listened,
+// which process or container ran it, and what happened to it.
+type Process struct {
+	Name          string `json:"name"` // SERVICE-N
+	Service       string `json:"service"`
+	Instance      int    `json:"instance"`
+	ServerVersion string `json:"server_version"` // at the end of the run
+	// Binary is the official temporal-server binary the process ran at the
+	// end (empty: squall's own server).
+	Binary         string         `json:"binary,omitempty"`
+	Pid            int            `json:"pid,omitempty"`
+	Container      string         `json:"container,omitempty"`
+	Address        string         `json:"address"`
+	GRPCPort       int            `json:"grpc_port"`
+	MembershipPort int            `json:"membership_port"`
+	MetricsURL     string         `json:"metrics_url"`
+	Log            string         `json:"log"`
+	StartedAt      time.Time      `json:"started_at"`
+	RestartedAt    []time.Time    `json:"restarted_at,omitempty"`
+	Events         []ProcessEvent `json:"events,omitempty"`
+}
+
+// ProcessEvent is something done to a process (start, kill, stop, pause,
+// resume, restart, upgrade).
+type ProcessEvent struct {
+	At   time.Time `json:"at"`
+	What string    `json:"what"`
+	// Version is the server version a start, restart or upgrade brought
+	// up, Binary its official binary (empty: squall's own server).
+	Version string `json:"version,omitempty"`
+	Binary  string `json:"binary,omitempty"`
 }
 
 // ScenarioPlan is what the run intended for a scenario (written at its start).
@@ -172,16 +236,21 @@ type Scenario struct {
 	LateStarts     int64   `json:"late_starts"`
 	DroppedStarts  int64   `json:"dropped_starts"`
 	// ScheduledStarts counts every start the schedule called for (issued + dropped).
-	ScheduledStarts int64                 `json:"scheduled_starts"`
-	LoadSeconds     float64               `json:"load_seconds"`
-	LatencyMS       Latency               `json:"latency_ms"`
-	LatenessMS      Quantiles             `json:"lateness_ms"`
-	HistogramsMS    map[string]Quantiles  `json:"histograms_ms,omitempty"` // scenario-specific
-	History         History               `json:"history"`
-	Verification    *verify.Result        `json:"verification,omitempty"`
-	Invariants      []scenarios.Invariant `json:"invariants"`
-	Thresholds      []ThresholdResult     `json:"thresholds,omitempty"` // one row per ScenarioPlan.Thresholds
-	Errors          []string              `json:"errors,omitempty"`     // first few distinct iteration errors
+	ScheduledStarts int64   `json:"scheduled_starts"`
+	LoadSeconds     float64 `json:"load_seconds"`
+	// LoadSeconds is the load phase, from the first scheduled start to
+	// the last start issued; DrainSeconds, from then until the last
+	// iteration finished (or was abandoned). Throughput divides by
+	// LoadSeconds only.
+	DrainSeconds float64               `json:"drain_seconds"`
+	LatencyMS    Latency               `json:"latency_ms"`
+	LatenessMS   Quantiles             `json:"lateness_ms"`
+	HistogramsMS map[string]Quantiles  `json:"histograms_ms,omitempty"` // scenario-specific
+	History      History               `json:"history"`
+	Verification *verify.Result        `json:"verification,omitempty"`
+	Invariants   []scenarios.Invariant `json:"invariants"`
+	Thresholds   []ThresholdResult     `json:"thresholds,omitempty"` // one row per ScenarioPlan.Thresholds
+	Errors       []string              `json:"errors,omitempty"`     // first few distinct iteration errors
 	// Details are scenario-specific results (Env.Emit), by key.
 	Details   map[string]json.RawMessage `json:"details,omitempty"`
 	Intervals []IntervalRow              `json:"intervals"`
@@ -211,11 +280,6 @@ type IntervalRow struct {
 type VerifyRecord struct {
 	Result     *verify.Result        `json:"result"`
 	Invariants []scenarios.Invariant `json:"invariants"` // generic ones first, then the scenario's own
-}
-
-// LoadEnd is the payload of a load-end record.
-type LoadEnd struct {
-	bench.Result
 }
 
 func quantiles(h *bench.Histogram) Quantiles { return bench.QuantilesOf(h) }

@@ -66,6 +66,16 @@ func TestBuildAccumulatesServerSamples(t *testing.T) {
 	if !strings.Contains(md, "| persistence_p99_ms | 6 | 210 | 3 | 3 |") || !strings.Contains(md, "server metrics down") {
 		t.Errorf("report.md lacks the signals table or the warning:\n%s", md)
 	}
+	page, err := HTML(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`id="server-signals"`, `<td>persistence_p99_ms</td><td class="n">6</td><td class="n">210</td><td class="n">3</td><td class="n">3</td>`,
+		"Per-interval signals (4 rows)", "server metrics down", "UpdateWorkflowExecution 210 ms"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
 	b, _ := json.Marshal(rep)
 	if !bytes.Contains(b, []byte(`"server_signals":{`)) {
 		t.Error("report.json has no server_signals key")

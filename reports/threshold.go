@@ -21,7 +21,7 @@ type Threshold struct {
 	Metric string  // canonical metric name, e.g. "p99", "uncorrected.p99", "activity.p99"
 	Op     string  // <, <=, >, >=, ==, !=
 	Value  float64 // in the metric's unit: ms, per second, bytes or a count
-	kind   metricKind
+	kind   MetricKind
 }
 
 // ThresholdResult is a threshold's row in report.json and report.md.
@@ -35,60 +35,28 @@ type ThresholdResult struct {
 	Detail   string  `json:"detail,omitempty"` // why a row failed without a comparison (no such histogram, no samples)
 }
 
-type metricKind int
-
-const (
-	kindLatency    metricKind = iota // milliseconds, from a histogram
-	kindThroughput                   // completed workflows per second
-	kindCount                        // a plain count
-	kindBytes                        // bytes
-)
-
-func (k metricKind) unit() string {
-	switch k {
-	case kindLatency:
-		return "ms"
-	case kindThroughput:
-		return "/s"
-	case kindBytes:
-		return "B"
-	}
-	return ""
-}
-
-// quantileNames are the percentiles every latency histogram has.
-var quantileNames = []string{"p50", "p90", "p99", "p999", "max"}
-
-// countMetrics and what they read from a scenario.
-var countMetrics = map[string]func(*Scenario) float64{
-	"started":            func(s *Scenario) float64 { return float64(s.Started) },
-	"completed":          func(s *Scenario) float64 { return float64(s.Completed) },
-	"failed":             func(s *Scenario) float64 { return float64(s.Failed) },
-	"lost":               func(s *Scenario) float64 { return float64(s.Lost) },
-	"abandoned":          func(s *Scenario) float64 { return float64(s.Abandoned) },
-	"late_starts":        func(s *Scenario) float64 { return float64(s.LateStarts) },
-	"dropped_starts":     func(s *Scenario) float64 { return float64(s.DroppedStarts) },
-	"history.max_length": func(s *Scenario) float64 { return float64(s.History.MaxLength) },
-}
-
 // ThresholdMetrics lists the metric names a threshold can use, for error
 // messages and help texts.
 func ThresholdMetrics() []string {
-	var out []string
-	out = append(out, quantileNames...)
-	for _, q := range quantileNames {
-		out = append(out, "uncorrected."+q)
+	var out, others, counts []string
+	for _, m := range Catalogue {
+		switch {
+		case !m.Threshold:
+		case m.Kind == KindLatency:
+			out = append(out, m.Name)
+		case m.Kind == KindCount:
+			counts = append(counts, m.Name)
+		default:
+			others = append(others, m.Name)
+		}
 	}
-	for _, q := range quantileNames {
-		out = append(out, "lateness."+q)
-	}
-	out = append(out, "throughput", "history.max_bytes")
-	counts := make([]string, 0, len(countMetrics))
-	for k := range countMetrics {
-		counts = append(counts, k)
+	for _, family := range []string{"uncorrected", "lateness"} {
+		for _, q := range quantileTable {
+			out = append(out, family+"."+q.name)
+		}
 	}
 	sort.Strings(counts)
-	out = append(out, counts...)
+	out = append(append(out, others...), counts...)
 	return append(out, "HISTOGRAM.p50|p90|p99|p999|max (a scenario histogram by name)")
 }
 
@@ -139,26 +107,21 @@ func ParseThresholds(exprs []string) ([]Threshold, error) {
 	return out, nil
 }
 
-func metricKindOf(name string) (metricKind, bool) {
-	switch name {
-	case "throughput":
-		return kindThroughput, true
-	case "history.max_bytes":
-		return kindBytes, true
-	}
-	if _, ok := countMetrics[name]; ok {
-		return kindCount, true
-	}
-	if slices.Contains(quantileNames, name) {
-		return kindLatency, true
+func metricKindOf(name string) (MetricKind, bool) {
+	if m, ok := MetricByName(name); ok && m.Threshold {
+		return m.Kind, true
 	}
 	// HISTOGRAM.QUANTILE: corrected/uncorrected/lateness or a scenario's own
 	// histogram, whose names are only known once the run has recorded them.
 	i := strings.LastIndexByte(name, '.')
-	if i > 0 && slices.Contains(quantileNames, name[i+1:]) && !strings.Contains(name[:i], ".") && name[:i] != "history" {
-		return kindLatency, true
+	if i > 0 && isQuantile(name[i+1:]) && !strings.Contains(name[:i], ".") && name[:i] != "history" {
+		return KindLatency, true
 	}
 	return 0, false
+}
+
+func isQuantile(name string) bool {
+	return slices.ContainsFunc(quantileTable, func(q quantile) bool { return q.name == name })
 }
 
 var byteUnits = []struct {
@@ -169,21 +132,21 @@ var byteUnits = []struct {
 	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1},
 }
 
-func parseValue(kind metricKind, v string) (float64, error) {
+func parseValue(kind MetricKind, v string) (float64, error) {
 	switch kind {
-	case kindLatency:
+	case KindLatency:
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return 0, fmt.Errorf("value %q is not a duration: give a unit, e.g. 500ms or 2s", v)
 		}
 		return float64(d) / float64(time.Millisecond), nil
-	case kindThroughput:
+	case KindThroughput:
 		n, err := strconv.ParseFloat(strings.TrimSuffix(v, "/s"), 64)
 		if err != nil || n < 0 {
 			return 0, fmt.Errorf("value %q is not a rate: give workflows per second, e.g. 20/s", v)
 		}
 		return n, nil
-	case kindBytes:
+	case KindBytes:
 		for _, u := range byteUnits {
 			if num, ok := strings.CutSuffix(v, u.suffix); ok {
 				n, err := strconv.ParseFloat(num, 64)
@@ -211,21 +174,19 @@ func parseValue(kind metricKind, v string) (float64, error) {
 // record, or one without samples, fails: a threshold that cannot be
 // checked must not pass silently.
 func (t Threshold) Evaluate(s *Scenario) ThresholdResult {
-	r := ThresholdResult{Expr: t.Expr, Metric: t.Metric, Unit: t.kind.unit(), Measured: "-"}
-	switch t.kind {
-	case kindThroughput:
-		r.Value = s.ThroughputPerS
-	case kindBytes:
-		r.Value = float64(s.History.MaxBytes)
-	case kindCount:
-		r.Value = countMetrics[t.Metric](s)
-	case kindLatency:
+	r := ThresholdResult{Expr: t.Expr, Metric: t.Metric, Unit: t.kind.Unit(), Measured: "-"}
+	if t.kind == KindLatency {
 		q, detail := t.histogram(s)
 		if detail != "" {
 			r.Detail = detail
 			return r
 		}
 		r.Value = quantileValue(q, t.Metric[strings.LastIndexByte(t.Metric, '.')+1:])
+	} else {
+		// A figure the run did not measure reads as its zero, as report.json
+		// shows it.
+		m, _ := MetricByName(t.Metric)
+		r.Value, _ = m.Read(nil, s)
 	}
 	r.Measured = formatMeasured(t.kind, r.Value)
 	r.OK = compare(r.Value, t.Op, t.Value)
@@ -265,15 +226,10 @@ func (t Threshold) histogram(s *Scenario) (Quantiles, string) {
 }
 
 func quantileValue(q Quantiles, name string) float64 {
-	switch name {
-	case "p50":
-		return q.P50
-	case "p90":
-		return q.P90
-	case "p99":
-		return q.P99
-	case "p999":
-		return q.P999
+	for _, x := range quantileTable {
+		if x.name == name {
+			return x.of(q)
+		}
 	}
 	return q.Max
 }
@@ -294,13 +250,13 @@ func compare(a float64, op string, b float64) bool {
 	return a != b
 }
 
-func formatMeasured(k metricKind, v float64) string {
+func formatMeasured(k MetricKind, v float64) string {
 	switch k {
-	case kindLatency:
+	case KindLatency:
 		return strconv.FormatFloat(v, 'f', 1, 64) + "ms"
-	case kindThroughput:
+	case KindThroughput:
 		return strconv.FormatFloat(v, 'f', 2, 64) + "/s"
-	case kindBytes:
+	case KindBytes:
 		switch {
 		case v >= 1<<20:
 			return strconv.FormatFloat(v/(1<<20), 'f', 2, 64) + "MiB"

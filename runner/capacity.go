@@ -2,8 +2,8 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -12,6 +12,7 @@ import (
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/capacity"
 	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/internal/stats"
 	"github.com/squallbench/squall/metrics"
 	"github.com/squallbench/squall/reports"
 )
@@ -19,13 +20,18 @@ import (
 // CapacityPlan is a validated `squall capacity`: the run's flags (the
 // scenario, its options, the cluster, faults) and how to search.
 type CapacityPlan struct {
-	Base     Flags
+	Base     Flags // the flags as given (a --rate among them is ignored)
 	Criteria capacity.Criteria
 	Search   capacity.Search
 	Probe    time.Duration // each probe's length
 	Settle   time.Duration // its first part, not judged
 	Warmup   time.Duration // one unjudged probe at the start rate first
-	Workers  []int         // a search per worker count, a fresh cluster each
+	// Cases are the searches: one per worker count and cluster shape, a
+	// fresh cluster each (empty: the base flags' one case).
+	Cases   []capacity.Case
+	AtRates []float64 // rates the inverse question is asked for (latency expected there)
+
+	plans map[capacity.Case]*Plan // per case: the validated plan probes are made from
 }
 
 // CapacityLateAfter is how far behind schedule a probe's start counts as
@@ -33,8 +39,8 @@ type CapacityPlan struct {
 // behind is struggling; a few ms of scheduler jitter is not a finding.
 const CapacityLateAfter = 100 * time.Millisecond
 
-// ValidateCapacity checks the plan as `squall run` checks its flags, once
-// for a probe at the start rate, before anything starts.
+// ValidateCapacity checks the plan as `squall run` checks its flags, for
+// a probe at the start rate with each worker count, before anything starts.
 func ValidateCapacity(c CapacityPlan) (*CapacityPlan, error) {
 	if c.Settle >= c.Probe {
 		return nil, cluster.Usagef("--settle %s must be shorter than --probe %s: the part after it is what is judged", c.Settle, c.Probe)
@@ -42,65 +48,135 @@ func ValidateCapacity(c CapacityPlan) (*CapacityPlan, error) {
 	if c.Base.Driver != "" {
 		return nil, cluster.Usagef("--driver %s: a capacity search is one driver deciding each next rate; split the load of squall run instead", c.Base.Driver)
 	}
-	if len(c.Workers) == 0 {
-		c.Workers = []int{c.Base.Workers}
+	if len(c.Cases) == 0 {
+		c.Cases = []capacity.Case{{Workers: c.Base.Workers}}
 	}
-	if _, err := Validate(c.probeFlags(c.Search.Start, c.Probe, "check", c.Workers[0])); err != nil {
-		return nil, err
+	if c.Criteria.SLO.Server() && c.Base.Conn.Address != "" && len(c.Base.Metrics.ServerMetrics) == 0 && c.Base.Metrics.Prometheus == "" {
+		return nil, cluster.Usagef("--slo %s bounds server signals: with --address, give the server's metrics (--server-metrics URL or --prometheus URL)",
+			c.Criteria.SLO)
+	}
+	c.plans = map[capacity.Case]*Plan{}
+	for _, cs := range c.Cases {
+		p, err := Validate(c.baseFlags(cs))
+		if err != nil {
+			return nil, err
+		}
+		c.plans[cs] = p
 	}
 	return &c, nil
 }
 
-func (c CapacityPlan) probeFlags(rate float64, d time.Duration, entry string, workers int) Flags {
+// baseFlags are the flags of a probe at the start rate on case cs: its
+// worker count and, where given, its cluster shape.
+func (c CapacityPlan) baseFlags(cs capacity.Case) Flags {
 	f := c.Base
 	f.Set = map[string]bool{"rate": true, "duration": true, "workers": true}
+	if cs.History > 0 {
+		f.Shape.History = cs.History
+	}
+	if cs.Matching > 0 {
+		f.Shape.Matching = cs.Matching
+	}
+	if cs.Shards > 0 {
+		f.Shards = cs.Shards
+	}
+	if f.Topology == TopologyServices {
+		// Shapes are compared on one shard count, so that only the hosts
+		// vary: enough shards for the most history hosts searched (a
+		// database keeps the count it was created with). Searches over
+		// shard counts each get a database of their own.
+		if f.Shards == 0 {
+			most := 0
+			for _, o := range c.Cases {
+				most = max(most, o.History, f.Shape.History)
+			}
+			f.Shards = cluster.DefaultShards(most)
+		}
+		if shardCounts(c.Cases) > 1 && f.DSN != "" {
+			if dsn, err := cluster.DSNWithDatabaseSuffix(f.DSN, fmt.Sprintf("s%d", f.Shards)); err == nil {
+				f.DSN = dsn
+			}
+		}
+	}
 	for k, v := range c.Base.Set {
 		if k != "iterations" && k != "concurrency" {
 			f.Set[k] = v
 		}
 	}
-	f.Rate, f.Duration, f.Iterations, f.Concurrency, f.Workers = bench.FormatRate(rate), d, 0, 0, workers
-	f.Entry = entry
+	f.Rate, f.Duration, f.Iterations, f.Concurrency, f.Workers = bench.FormatRate(c.Search.Start), c.Probe, 0, 0, cs.Workers
 	if !f.Set["late-after"] {
 		f.LateAfter = CapacityLateAfter
 	}
 	return f
 }
 
-// Capacity runs the search for every worker count into one run
+// shardCounts is how many different shard counts the cases ask for.
+func shardCounts(cases []capacity.Case) int {
+	seen := map[int]bool{}
+	for _, c := range cases {
+		seen[c.Shards] = true
+	}
+	return len(seen)
+}
+
+// probePlan is the plan of one probe: the validated plan of its case at
+// another constant rate and length.
+func (c *CapacityPlan) probePlan(cs capacity.Case, rate float64, d time.Duration, entry string) (*Plan, error) {
+	p := *c.plans[cs]
+	p.Entry, p.Duration = entry, d
+	p.Executor = bench.ArrivalRate{Pacer: bench.Constant{PerSec: rate}, MaxInFlight: p.MaxInFlight, LateAfter: p.LateAfter,
+		Limits: bench.Limits{Duration: d}}
+	p.Load.Rate, p.Load.Duration, p.Load.Expected = rate, d, d
+	if p.Scenario.Validate != nil {
+		if err := p.Scenario.Validate(p.Options, p.Load); err != nil {
+			return nil, cluster.Usagef("scenario %s at %s: %v", p.Scenario.Name, bench.ShowRate(rate), err)
+		}
+	}
+	return &p, nil
+}
+
+// Capacity runs the search for every case into one run
 // directory, each probe its own section, and records the outcome.
 func Capacity(ctx, loadCtx context.Context, c *CapacityPlan, b Build, con Console) (*reports.Report, string, capacity.Report, error) {
 	out := capacity.Report{SLO: c.Criteria.SLO.String(), Probe: c.Probe.String(), Settle: c.Settle.String()}
+	if c.Search.Budget > 0 {
+		out.Budget = c.Search.Budget.String()
+	}
 	// The first plan only names the run directory and its settings.
-	first, err := Validate(c.probeFlags(c.Search.Start, c.Probe, "warmup", c.Workers[0]))
+	first := c.plans[c.Cases[0]]
+	announceTarget(con, first)
+	sess, err := Open(first, first.Scenario.Name+"-capacity", true, b, con)
 	if err != nil {
 		return nil, "", out, err
 	}
-	sess, err := Open(first, first.Scenario.Name+"-capacity", b, con)
-	if err != nil {
-		return nil, "", out, err
-	}
-	sess.r.multi = true
 	var runErr error
-	for _, w := range c.Workers {
+	for i, cs := range c.Cases {
 		if loadCtx.Err() != nil {
 			break
 		}
-		pr := &prober{c: c, sess: sess, ctx: ctx, loadCtx: loadCtx, workers: w, fresh: true}
+		pr := &prober{c: c, sess: sess, ctx: ctx, loadCtx: loadCtx, cs: cs, fresh: true}
+		began := time.Now()
 		if c.Warmup > 0 {
 			if err := pr.warmup(); err != nil {
 				runErr = err
 				break
 			}
 		}
-		res, err := c.Search.Run(loadCtx, pr)
-		o := capacity.OutcomeOf(w, res, err)
+		// One search per case, each its own seed and its share of the
+		// budget.
+		search := c.Search
+		search.Seed += uint64(i)
+		if search.Budget > 0 {
+			search.Budget = search.Budget/time.Duration(len(c.Cases)) - time.Since(began) // the warm-up counts
+		}
+		res, err := search.Run(loadCtx, pr)
+		o := capacity.OutcomeOf(cs, c.Criteria.SLO, res, err, c.AtRates)
 		out.Searches = append(out.Searches, o)
 		if err != nil && loadCtx.Err() == nil {
 			runErr = err
 			break
 		}
-		fmt.Fprintf(con.Out, "\ncapacity with %d worker(s): %s\n", w, summarize(o))
+		fmt.Fprintf(con.Out, "\ncapacity with %s: %s\n", cs.Label(), summarize(o))
 	}
 	sess.Write(bench.Record{Kind: bench.KindCapacity}, out)
 	rep, dir, err := sess.Close(loadCtx, runErr)
@@ -108,12 +184,9 @@ func Capacity(ctx, loadCtx context.Context, c *CapacityPlan, b Build, con Consol
 }
 
 func summarize(o capacity.Outcome) string {
-	if !o.Found {
-		return fmt.Sprintf("even %s broke the SLO", bench.ShowRate(o.FirstFail))
-	}
-	s := fmt.Sprintf("%s sustained", bench.ShowRate(o.Rate))
-	if o.FirstFail > 0 {
-		s += fmt.Sprintf(" (knee between %s and %s)", bench.ShowRate(o.LastPass), bench.ShowRate(o.FirstFail))
+	s := o.Headline()
+	if d := o.Drifted(); d != "" {
+		s = d + ":\n  " + s
 	}
 	if len(o.Findings) > 0 {
 		s += "; first to saturate: " + o.Findings[0].Evidence
@@ -122,41 +195,47 @@ func summarize(o capacity.Outcome) string {
 }
 
 // prober runs probes as entries of the session, on one cluster per
-// worker count.
+// case.
 type prober struct {
 	c            *CapacityPlan
 	sess         *Session
 	ctx, loadCtx context.Context
-	workers      int
+	cs           capacity.Case
 	fresh        bool
-	n            int
 }
 
-func (p *prober) Probe(_ context.Context, rate float64) (capacity.Probe, error) {
-	p.n++
-	return p.run(rate, p.c.Probe, fmt.Sprintf("w%d-probe-%02d", p.workers, p.n))
+func (p *prober) Probe(_ context.Context, t capacity.Task) (capacity.Probe, error) {
+	entry := fmt.Sprintf("%s-probe-%02d", p.cs.Key(), t.N)
+	switch {
+	case t.Phase == capacity.PhaseCanary:
+		entry = fmt.Sprintf("%s-canary-%02d", p.cs.Key(), t.N)
+	case p.c.Search.Repeat > 1:
+		entry = fmt.Sprintf("%s-s%d-probe-%02d", p.cs.Key(), t.Search, t.N)
+	}
+	return p.run(t.Rate, p.c.Probe, entry)
 }
 
 // warmup runs the unjudged first probe: caches, connections and the
 // server's own warm-up are not the capacity.
 func (p *prober) warmup() error {
-	entry := fmt.Sprintf("w%d-warmup", p.workers)
-	fmt.Fprintf(p.sess.r.con.Out, "\n--- %s: %s for %s (not judged)\n", entry, bench.ShowRate(p.c.Search.Start), p.c.Warmup)
-	return p.entry(p.c.Search.Start, p.c.Warmup, entry)
+	entry := p.cs.Key() + "-warmup"
+	fmt.Fprintf(p.sess.con.Out, "\n--- %s: %s for %s (not judged)\n", entry, bench.ShowRate(p.c.Search.Start), p.c.Warmup)
+	_, err := p.entry(p.c.Search.Start, p.c.Warmup, entry)
+	return err
 }
 
-func (p *prober) entry(rate float64, d time.Duration, entry string) error {
-	plan, err := Validate(p.c.probeFlags(rate, d, entry, p.workers))
+func (p *prober) entry(rate float64, d time.Duration, entry string) (Figures, error) {
+	plan, err := p.c.probePlan(p.cs, rate, d, entry)
 	if err != nil {
-		return err
+		return Figures{}, err
 	}
-	label := fmt.Sprintf("w%d", p.workers)
+	label := p.cs.Key()
 	if p.freshProbes() {
 		label = entry
 	}
-	err = p.sess.Entry(p.ctx, p.loadCtx, plan, p.fresh || p.freshProbes(), label, []*Plan{plan})
+	figs, err := p.sess.Entry(p.ctx, p.loadCtx, plan, EntryOptions{Fresh: p.fresh || p.freshProbes(), ClusterLabel: label, Keep: true, SkipHealth: true})
 	p.fresh = false
-	return err
+	return figs, err
 }
 
 // freshProbes: a cluster squall starts itself is started afresh for
@@ -171,128 +250,137 @@ func (p *prober) freshProbes() bool {
 }
 
 func (p *prober) run(rate float64, d time.Duration, entry string) (capacity.Probe, error) {
-	fmt.Fprintf(p.sess.r.con.Out, "\n--- %s: %s for %s\n", entry, bench.ShowRate(rate), d)
-	before, _ := cpuSeconds()
+	fmt.Fprintf(p.sess.con.Out, "\n--- %s: %s for %s\n", entry, bench.ShowRate(rate), d)
 	began := time.Now()
-	if err := p.entry(rate, d, entry); err != nil {
-		return capacity.Probe{}, err
-	}
-	after, _ := cpuSeconds()
-	ivs, err := p.steady(entry)
+	figs, err := p.entry(rate, d, entry)
 	if err != nil {
 		return capacity.Probe{}, err
 	}
-	pr := capacity.Judge(p.c.Criteria, rate, ivs)
-	pr.Entry = entry
-	pr.Signals = map[string]float64{
-		capacity.SigMachineCores: float64(runtime.NumCPU()),
-		capacity.SigWorkers:      float64(p.workers),
-		capacity.SigDriverCPU:    (after - before) / time.Since(began).Seconds(),
+	ivs, err := p.steady(figs)
+	if err != nil {
+		return capacity.Probe{}, err
 	}
-	p.signals(entry, ivs, pr.Signals)
+	pr := capacity.Judge(p.c.Criteria, rate, ivs, p.serverSamples(figs.Samples, ivs))
+	pr.Entry, pr.Start = entry, began
+	pr.Signals = map[string]float64{
+		metrics.SigMachineCores: float64(runtime.NumCPU()),
+		metrics.SigWorkers:      float64(p.cs.Workers),
+		metrics.SigDriverCPU:    figs.DriverCPUSeconds / time.Since(began).Seconds(),
+	}
+	signals(figs.Samples, ivs, &pr)
 	verdict := "pass"
 	if !pr.Pass {
 		verdict = "FAIL: " + pr.Why
 	}
-	fmt.Fprintf(p.sess.r.con.Out, "%s: %s offered, %.1f/s done, p50 %.0f ms, p99 %.0f ms: %s\n",
+	if pr.Excluded != "" {
+		verdict += " (left out of the fit: " + pr.Excluded + ")"
+	}
+	fmt.Fprintf(p.sess.con.Out, "%s: %s offered, %.1f/s done, p50 %.0f ms, p99 %.0f ms: %s\n",
 		entry, bench.ShowRate(rate), pr.Throughput, pr.P50MS, pr.P99MS, verdict)
 	return pr, nil
 }
 
-// steady reads the entry's intervals back from the result stream and
-// keeps those after the settle time.
-func (p *prober) steady(entry string) ([]capacity.Interval, error) {
-	var all []capacity.Interval
-	err := p.sess.Records(entry, func(rec bench.Record) error {
-		if rec.Kind != bench.KindInterval || rec.Interval == nil {
-			return nil
-		}
-		iv := capacity.Interval{Start: rec.Interval.Start, End: rec.Interval.End, Counts: rec.Interval.Counts, InFlight: rec.Interval.InFlight}
-		if enc, ok := rec.Interval.Hists[bench.HistCorrected]; ok {
-			h, err := bench.DecodeHistogram(enc)
-			if err != nil {
-				return err
-			}
-			iv.Corrected = h
-		}
-		all = append(all, iv)
-		return nil
-	})
-	if err != nil || len(all) == 0 {
-		return nil, err
+// steady keeps the probe's intervals after the settle time and before
+// the load ended (the drain after it is not the offered rate).
+func (p *prober) steady(figs Figures) ([]capacity.Interval, error) {
+	if len(figs.Intervals) == 0 {
+		return nil, nil
 	}
-	from := all[0].Start.Add(p.c.Settle)
-	end := all[0].Start.Add(p.c.Probe)
+	from := figs.Intervals[0].Start.Add(p.c.Settle)
+	end := figs.Intervals[0].Start.Add(p.c.Probe)
 	var out []capacity.Interval
-	for _, iv := range all {
-		// The steady part: after settling, before the load ended (the
-		// drain after it is not the offered rate).
-		if !iv.Start.Before(from) && !iv.End.After(end.Add(500*time.Millisecond)) {
-			out = append(out, iv)
+	for _, iv := range figs.Intervals {
+		if iv.Start.Before(from) || iv.End.After(end.Add(500*time.Millisecond)) {
+			continue
 		}
+		ci := capacity.Interval{Start: iv.Start, End: iv.End, Counts: iv.Counts, InFlight: iv.InFlight}
+		for name, into := range map[string]**bench.Histogram{bench.HistCorrected: &ci.Corrected, bench.HistUncorrected: &ci.Uncorrected} {
+			if enc, ok := iv.Hists[name]; ok {
+				h, err := bench.DecodeHistogram(enc)
+				if err != nil {
+					return nil, err
+				}
+				*into = h
+			}
+		}
+		out = append(out, ci)
 	}
 	return out, nil
 }
 
+// serverSamples are the server's samples over the steady part, each its
+// signals, for the SLO's server objectives.
+func (p *prober) serverSamples(samples []metrics.Sample, steady []capacity.Interval) []map[string]float64 {
+	if len(steady) == 0 || !p.c.Criteria.SLO.Server() {
+		return nil
+	}
+	from, to := steady[0].Start, steady[len(steady)-1].End
+	var out []map[string]float64
+	for _, smp := range samples {
+		if !smp.Start.Before(from) && !smp.End.After(to.Add(time.Second)) {
+			out = append(out, smp.Signals)
+		}
+	}
+	return out
+}
+
 // signals adds the server's and the processes' saturation signals over
-// the steady part, from the samples the run recorded (median per signal;
-// resource-exhausted errors as a rate).
-func (p *prober) signals(entry string, steady []capacity.Interval, into map[string]float64) {
+// the steady part, from the probe's samples: the median of each signal,
+// rates (…_per_s) and refusals as their mean over the time the samples
+// cover, squall's worker processes summed.
+func signals(samples []metrics.Sample, steady []capacity.Interval, pr *capacity.Probe) {
 	if len(steady) == 0 {
 		return
 	}
 	from, to := steady[0].Start, steady[len(steady)-1].End
 	series := map[string][]float64{}
-	exhausted, seen := 0.0, false
-	_ = p.sess.Records(entry, func(rec bench.Record) error {
-		if rec.Kind != bench.KindServerSample {
-			return nil
+	rates := map[string]float64{}
+	var refusals []metrics.Refusal
+	covered := 0.0
+	for _, smp := range samples {
+		if smp.Start.Before(from) || smp.End.After(to.Add(time.Second)) {
+			continue
 		}
-		var smp metrics.Sample
-		if json.Unmarshal(rec.Data, &smp) != nil || smp.Start.Before(from) || smp.End.After(to.Add(time.Second)) {
-			return nil
-		}
-		seen = true
-		workers := 0.0
+		secs := smp.End.Sub(smp.Start).Seconds()
+		covered += secs
+		workers, seen := 0.0, false
 		for name, v := range smp.Signals {
 			switch {
-			case name == metrics.SigResourceExhaust:
-				exhausted += v
+			case strings.HasSuffix(name, "_per_s"):
+				rates[name] += v * secs
 			case strings.HasPrefix(name, "worker_") && strings.HasSuffix(name, "_cpu_cores"):
-				workers += v
+				workers, seen = workers+v, true
+				series[name] = append(series[name], v)
 			default:
 				series[name] = append(series[name], v)
 			}
 		}
-		series["workers_cpu"] = append(series["workers_cpu"], workers)
-		return nil
-	})
-	if !seen {
-		return
-	}
-	for sig, from := range map[string]string{
-		capacity.SigServerCPU:      "server_cpu_cores",
-		capacity.SigDriverCPU:      "driver_cpu_cores",
-		capacity.SigWorkerCPU:      "workers_cpu",
-		capacity.SigPersistenceP99: metrics.SigPersistenceP99,
-		capacity.SigWorkflowS2SP99: metrics.SigWorkflowS2SP99,
-		capacity.SigActivityS2SP99: metrics.SigActivityS2SP99,
-		capacity.SigLockP99:        metrics.SigLockP99,
-	} {
-		if v, ok := median(series[from]); ok {
-			into[sig] = v
+		if seen {
+			series[metrics.SigWorkersCPU] = append(series[metrics.SigWorkersCPU], workers)
+		}
+		for _, r := range smp.Refusals {
+			r.PerS *= secs // summed as counts, turned into a rate below
+			if i := slices.IndexFunc(refusals, r.Same); i >= 0 {
+				refusals[i].PerS += r.PerS
+			} else {
+				refusals = append(refusals, r)
+			}
 		}
 	}
-	if v, ok := median(series[metrics.SigSemaphoreP99]); ok && v > into[capacity.SigLockP99] {
-		into[capacity.SigLockP99] = v
+	if covered <= 0 {
+		return
 	}
-	into[capacity.SigResourceExhaust] = exhausted / to.Sub(from).Seconds()
-}
-
-func median(v []float64) (float64, bool) {
-	if len(v) == 0 {
-		return 0, false
+	for name, vs := range series {
+		if v, ok := stats.Median(vs); ok {
+			pr.Signals[name] = v
+		}
 	}
-	s := slices.Sorted(slices.Values(v))
-	return s[len(s)/2], true
+	for name, sum := range rates {
+		pr.Signals[name] = math.Round(sum/covered*1000) / 1000
+	}
+	for i := range refusals {
+		refusals[i].PerS = math.Round(refusals[i].PerS/covered*1000) / 1000
+	}
+	metrics.SortRefusals(refusals)
+	pr.Refusals = refusals
 }

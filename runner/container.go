@@ -6,7 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/squallbench/squall/cluster"
@@ -98,8 +98,8 @@ func validateContainerFaults(p *Plan, bad func(string, ...any)) {
 			continue
 		}
 		target := s.Params.String("target")
-		if target == "server" {
-			continue
+		if target == "server" || p.services() && !strings.HasPrefix(target, "worker=") {
+			continue // a node of the topology: validateNodeTargets checks it
 		}
 		if !p.WorkerContainers {
 			bad("--fault %q: target=%s needs --worker-containers (workers run as processes otherwise)", s.Text, target)
@@ -111,36 +111,13 @@ func validateContainerFaults(p *Plan, bad func(string, ...any)) {
 	}
 }
 
-// persistenceArgs are the `squall server` flags for --persistence, --dsn
-// and --shards, passed to the embedded child and to the server container.
-func persistenceArgs(p *Plan) []string {
-	var a []string
-	if p.Persistence != "" {
-		a = append(a, "--persistence", p.Persistence)
-	}
-	if p.DSN != "" {
-		a = append(a, "--dsn", p.DSN)
-	}
-	if p.Shards > 0 {
-		a = append(a, "--shards", strconv.Itoa(p.Shards))
-	}
-	return a
-}
-
 // startContainers starts the server container and returns its frontend
 // address on this host.
-func (r *run) startContainers(ctx context.Context) (string, error) {
-	p := r.plan
+func (c *clusterHandle) startContainers(ctx context.Context) (string, error) {
+	p := c.plan
 	bin, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("find own binary: %w", err)
-	}
-	flags := persistenceArgs(p)
-	if p.ServerLogLevel != "" {
-		flags = append(flags, "--log-level", p.ServerLogLevel)
-	}
-	for k, v := range p.Dynamic {
-		flags = append(flags, "--dynamic-config", k+"="+v)
 	}
 	// The official image's dev server gets squall's load-test defaults too.
 	dyn := map[string]string{}
@@ -152,46 +129,46 @@ func (r *run) startContainers(ctx context.Context) (string, error) {
 	}
 	start := time.Now()
 	cc, err := cluster.StartContainerCluster(ctx, cluster.ContainerSpec{
-		RunID: r.runID, Image: p.Image, Bin: bin, ServerFlags: flags, Dynamic: dyn, LogDir: r.dir, Out: r.con.Out,
+		RunID: c.runID, Image: p.Image, Bin: bin, Server: cluster.ServerOptions{Persistence: p.Persistence, DSN: p.DSN, Shards: p.Shards, Dynamic: p.Dynamic, LogLevel: p.ServerLogLevel}, Dynamic: dyn, LogDir: c.dir, Out: c.out,
 	})
 	if err != nil {
 		return "", err
 	}
-	r.containers = cc
-	fmt.Fprintf(r.con.Out, "Temporal in container %s (image %s) on %s, metrics :%d/metrics, ready in %s\n",
-		"squall-"+r.runID+"-server", cc.Image, cc.Address, cc.MetricsPort, time.Since(start).Round(time.Millisecond))
+	c.containers = cc
+	fmt.Fprintf(c.out, "Temporal in container %s (image %s) on %s, metrics :%d/metrics, ready in %s\n",
+		"squall-"+cc.RunID+"-server", cc.Image, cc.Address, cc.MetricsPort, time.Since(start).Round(time.Millisecond))
 	return cc.Address, nil
 }
 
 // startWorkerContainers runs the run's workers as containers on the run's
 // network, so container faults can hit them.
-func (r *run) startWorkerContainers(ctx context.Context) error {
-	p := r.plan
-	args := append([]string{"--task-queue", r.taskQueue, "--namespace", r.conn.Namespace}, p.Tuning.Args()...)
-	if err := r.containers.StartWorkers(ctx, p.Workers, args, workers.ReadyLine); err != nil {
+func (c *clusterHandle) startWorkerContainers(ctx context.Context) error {
+	p := c.plan
+	args := append([]string{"--task-queue", c.taskQueue}, p.Tuning.Args()...)
+	if err := c.containers.StartWorkers(ctx, p.Workers, c.conn, args, workers.ReadyLine); err != nil {
 		return err
 	}
-	fmt.Fprintf(r.con.Out, "%d worker container(s) polling task queue %s\n", p.Workers, r.taskQueue)
+	fmt.Fprintf(c.out, "%d worker container(s) polling task queue %s\n", p.Workers, c.taskQueue)
 	return nil
 }
 
 // addContainers gives the container faults their targets.
-func (r *run) addContainers(env *faults.Env) {
-	if r.containers == nil {
+func (c *clusterHandle) addContainers(env *faults.Env) {
+	if c.containers == nil {
 		return
 	}
-	env.ServerContainer = r.containers.Server
-	for _, w := range r.containers.Workers {
+	env.ServerContainer = c.containers.Server
+	for _, w := range c.containers.Workers {
 		env.WorkerContainers = append(env.WorkerContainers, w)
 	}
 }
 
-func (r *run) stopContainers() {
-	if r.containers == nil {
+func (c *clusterHandle) stopContainers() {
+	if c.containers == nil {
 		return
 	}
-	if err := r.containers.Close(context.Background()); err != nil {
-		fmt.Fprintf(r.con.Out, "warning: %v (run 'squall cleanup' to remove leftovers)\n", err)
+	if err := c.containers.Close(context.Background()); err != nil {
+		fmt.Fprintf(c.out, "warning: %v (run 'squall cleanup' to remove leftovers)\n", err)
 	}
-	r.containers = nil
+	c.containers = nil
 }

@@ -87,24 +87,25 @@ func needs(specs []faults.Spec, n faults.Need) bool {
 	return slices.ContainsFunc(specs, func(s faults.Spec) bool { return s.Kind.Needs == n })
 }
 
-// faultEnv is what the schedule acts on in this run.
-func (r *run) faultEnv(driver scenarios.Driver) (*faults.Env, error) {
+// faultEnv is what p's schedule acts on, on this cluster.
+func (c *clusterHandle) faultEnv(p *Plan, driver scenarios.Driver) (*faults.Env, error) {
 	env := &faults.Env{
-		Server:  r.server,
-		Workers: r.workers,
-		Proxy:   r.proxy,
+		Server:   c.server,
+		Topology: c.topo,
+		Workers:  c.workers,
+		Proxy:    c.proxy,
 		Restart: func(ctx context.Context, c *cluster.Child) error {
 			_, err := c.Start(ctx, 90*time.Second)
 			return err
 		},
-		Persistence: r.setPersistenceFaults,
+		Persistence: c.setPersistenceFaults,
 	}
-	r.addContainers(env)
+	c.addContainers(env)
 	if ap, ok := driver.(scenarios.APIProvider); ok {
 		env.APIs = ap.APIs()
 	}
-	if needs(r.plan.Faults, faults.NeedFakeService) && len(env.APIs) == 0 {
-		return nil, cluster.Usagef("api faults need a scenario with fake external services; %s has none", r.plan.Scenario.Name)
+	if needs(p.Faults, faults.NeedFakeService) && len(env.APIs) == 0 {
+		return nil, cluster.Usagef("api faults need a scenario with fake external services; %s has none", p.Scenario.Name)
 	}
 	return env, nil
 }
@@ -113,23 +114,21 @@ func (r *run) faultEnv(driver scenarios.Driver) (*faults.Env, error) {
 // run time over its control port, or — for ExecuteAndTimeout, which exists
 // only in the server's static config — by restarting it with the rules
 // (and without them, to heal).
-func (r *run) setPersistenceFaults(ctx context.Context, rules []cluster.PersistenceRule) error {
+func (c *clusterHandle) setPersistenceFaults(ctx context.Context, rules []cluster.PersistenceRule) error {
 	static := slices.ContainsFunc(rules, func(x cluster.PersistenceRule) bool { return x.Error == "ExecuteAndTimeout" })
-	if static || r.staticFaults {
-		args := slices.Clone(r.serverArgs)
-		for _, x := range rules {
-			args = append(args, "--persistence-fault", x.String())
-		}
+	if static || c.staticFaults {
+		o := c.serverOpts
+		o.PersistenceFaults = rules
 		// A server failing its writes can take long to shut down cleanly;
 		// SQLite in WAL mode survives a kill (server-kill proves it).
-		if err := r.server.Stop(5 * time.Second); err != nil {
+		if err := c.server.Stop(5 * time.Second); err != nil {
 			return fmt.Errorf("stop server: %w", err)
 		}
-		r.server.Args = args
-		if _, err := r.server.Start(ctx, 90*time.Second); err != nil {
+		c.server.Args = o.Args()
+		if _, err := c.server.Start(ctx, 90*time.Second); err != nil {
 			return fmt.Errorf("restart server: %w", err)
 		}
-		r.staticFaults = static
+		c.staticFaults = static
 		return nil
 	}
 	if rules == nil {
@@ -137,7 +136,7 @@ func (r *run) setPersistenceFaults(ctx context.Context, rules []cluster.Persiste
 	}
 	body, _ := json.Marshal(rules)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut,
-		fmt.Sprintf("http://127.0.0.1:%d/persistence-faults", r.controlPort), bytes.NewReader(body))
+		fmt.Sprintf("http://127.0.0.1:%d/persistence-faults", c.serverOpts.ControlPort), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -154,20 +153,27 @@ func (r *run) setPersistenceFaults(ctx context.Context, rules []cluster.Persiste
 	return nil
 }
 
-// faultStream writes fault windows into the result stream and tells the user.
-type faultStream struct{ r *run }
+// faultStream writes an entry's fault windows into the result stream and
+// tells the user.
+type faultStream struct{ e *entry }
+
+// Injecting starts recording the work the window holds (bench.Recorder.Hold).
+func (s faultStream) Injecting(w faults.Window) { s.e.rec.Hold(w.Spec, w.InjectedAt) }
 
 func (s faultStream) Injected(w faults.Window) {
-	s.r.stream.Write(bench.Record{Time: w.InjectedAt, Kind: bench.KindFaultInject, Scenario: s.r.plan.Entry}, w)
+	s.e.write(bench.Record{Time: w.InjectedAt, Kind: bench.KindFaultInject}, w)
 	msg := "injected"
 	if w.Error != "" {
 		msg = "inject failed: " + w.Error
 	}
-	fmt.Fprintf(s.r.con.Out, "\nfault %s: %s\n", w.Spec, msg)
+	fmt.Fprintf(s.e.s.con.Out, "\nfault %s: %s\n", w.Spec, msg)
 }
 
 func (s faultStream) Healed(w faults.Window) {
-	s.r.stream.Write(bench.Record{Kind: bench.KindFaultHeal, Scenario: s.r.plan.Entry}, w)
+	if !w.HealedAt.IsZero() {
+		s.e.rec.Release(w.Spec, w.HealedAt)
+	}
+	s.e.write(bench.Record{Kind: bench.KindFaultHeal}, w)
 	msg := "healed"
 	switch {
 	case w.Skipped != "":
@@ -175,5 +181,5 @@ func (s faultStream) Healed(w faults.Window) {
 	case w.Error != "":
 		msg = "error: " + w.Error
 	}
-	fmt.Fprintf(s.r.con.Out, "\nfault %s: %s\n", w.Spec, msg)
+	fmt.Fprintf(s.e.s.con.Out, "\nfault %s: %s\n", w.Spec, msg)
 }

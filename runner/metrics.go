@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"time"
 
@@ -21,14 +20,21 @@ type MetricsFlags struct {
 	// Listen: serve squall's own metrics on this host:port during the run,
 	// until the report is written ("": off).
 	Listen string
-	// ServerURL: an external cluster's Prometheus endpoint to sample each
-	// interval ("": the embedded server's own, or none with --address).
-	ServerURL string
+	// ServerMetrics: the cluster's Prometheus endpoints to sample each
+	// interval, as --server-metrics gives them (NAME=URL,… or a bare URL;
+	// none: the embedded server's own, or none with --address).
+	ServerMetrics []string
 	// Prometheus: ask this Prometheus (base URL), which scrapes the
-	// cluster, with PromQL instead of scraping an endpoint ("": off).
+	// cluster, with PromQL instead of scraping endpoints ("": off).
 	Prometheus string
-	// WorkerBasePort: worker i serves the SDK's metrics on
-	// 127.0.0.1:WorkerBasePort+i (0: off).
+	// PrometheusSelector: label matchers every PromQL query carries, so
+	// only the cluster's own series count ({namespace="temporal"}).
+	PrometheusSelector string
+	// ServerCores: the cores of each server process (N, or SERVICE=N,…),
+	// instead of what the processes report ("": theirs).
+	ServerCores string
+	// WorkerBasePort: worker i serves the SDK's metrics on port
+	// WorkerBasePort+i of Listen's host, 127.0.0.1 without Listen (0: off).
 	WorkerBasePort int
 	// SampleEvery: how often the server endpoint and /proc are sampled
 	// (0: DefaultSampleEvery).
@@ -41,18 +47,24 @@ func validateMetrics(f MetricsFlags, workers int, bad func(string, ...any)) {
 			bad("bad --metrics-listen %q: want host:port, e.g. 127.0.0.1:9464 (port 0 picks a free one)", f.Listen)
 		}
 	}
-	if f.ServerURL != "" {
-		if u, err := url.Parse(f.ServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("bad --server-metrics %q: want the endpoint's URL, e.g. http://temporal:9090/metrics", f.ServerURL)
-		}
+	if _, err := metrics.ParseTargets(f.ServerMetrics); err != nil {
+		bad("%v", err)
 	}
 	if f.Prometheus != "" {
 		if u, err := url.Parse(f.Prometheus); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("bad --prometheus %q: want the Prometheus base URL, e.g. http://prometheus:9090", f.Prometheus)
 		}
-		if f.ServerURL != "" {
+		if len(f.ServerMetrics) > 0 {
 			bad("--prometheus and --server-metrics both name where server signals come from: give one")
 		}
+	}
+	if _, err := metrics.ParseSelector(f.PrometheusSelector); err != nil {
+		bad("%v", err)
+	} else if f.PrometheusSelector != "" && f.Prometheus == "" {
+		bad("--prometheus-selector %s narrows the queries of --prometheus: give --prometheus URL too", f.PrometheusSelector)
+	}
+	if _, err := metrics.ParseCores(f.ServerCores); err != nil {
+		bad("%v", err)
 	}
 	if f.SampleEvery != 0 && f.SampleEvery < time.Second {
 		bad("bad --server-sample-interval %s: want 1s or more (the load's intervals are 1 s)", f.SampleEvery)
@@ -67,100 +79,125 @@ func validateMetrics(f MetricsFlags, workers int, bad func(string, ...any)) {
 // to parse; every 5 s keeps that out of what a 2-core benchmark measures.
 const DefaultSampleEvery = 5 * time.Second
 
-// runMetrics is a run's live endpoint and where its server signals come from.
+// runMetrics is a session's live endpoint.
 type runMetrics struct {
-	live          *metrics.Live
-	endpoint      *metrics.Endpoint
-	serverMetrics string // the embedded server's endpoint URL, once it runs
+	live     *metrics.Live
+	endpoint *metrics.Endpoint
 }
 
 // startLive serves squall's own metrics if --metrics-listen asked for it.
-func (r *run) startLive() error {
-	f := r.plan.Metrics
+func (s *Session) startLive() error {
+	f := s.first.Metrics
 	if f.Listen == "" {
 		return nil
 	}
-	live := metrics.NewLive(r.plan.Scenario.Name, r.runID)
+	live := metrics.NewLive(s.runID)
 	ep, err := metrics.Serve(f.Listen, live.Registry())
 	if err != nil {
 		return cluster.Usagef("--metrics-listen: %v: choose another address", err)
 	}
-	r.mx.live, r.mx.endpoint = live, ep
-	fmt.Fprintf(r.con.Out, "squall metrics on http://%s/metrics (until the report is written)\n", ep.Addr())
+	s.mx.live, s.mx.endpoint = live, ep
+	fmt.Fprintf(s.con.Out, "squall metrics on http://%s/metrics (until the report is written)\n", ep.Addr())
 	return nil
 }
 
 // stopLive ends the endpoint: called once the report is written, and
 // after one more scrape by whoever scrapes it, so that the last scrape
 // sees the run's totals.
-func (r *run) stopLive() {
+func (s *Session) stopLive() {
 	ctx, cancel := context.WithTimeout(context.Background(), 35*time.Second)
 	defer cancel()
-	r.mx.endpoint.AwaitFinalScrape(ctx)
-	_ = r.mx.endpoint.Close(ctx)
+	s.mx.endpoint.AwaitFinalScrape(ctx)
+	_ = s.mx.endpoint.Close(ctx)
 }
 
-// startSampler samples the server's endpoint (embedded or --server-metrics)
-// and /proc of the local processes into the result stream each interval.
-func (r *run) startSampler(ctx context.Context, start time.Time) *metrics.Sampler {
-	name := r.plan.Entry // the entry's records, as its intervals: a capacity probe reads its own
-	s := &metrics.Sampler{Start: start, Procs: r.procs, Every: cmp.Or(r.plan.Metrics.SampleEvery, DefaultSampleEvery),
+// startSampler samples the server's endpoints (those squall started, or
+// --server-metrics), or asks --prometheus, reads /proc of the local
+// processes and counts the driver's refused calls into the result stream
+// each interval, as records of this entry (and into its figures when kept).
+func (e *entry) startSampler(ctx context.Context, start time.Time) *metrics.Sampler {
+	f := e.plan.Metrics
+	s := &metrics.Sampler{Start: start, Procs: e.c.procs, Every: cmp.Or(f.SampleEvery, DefaultSampleEvery), Client: e.c.clientRefusals,
 		Emit: func(smp metrics.Sample) {
-			r.stream.Write(bench.Record{Time: smp.End, Kind: bench.KindServerSample, Scenario: name}, smp)
+			e.write(bench.Record{Time: smp.End, Kind: bench.KindServerSample}, smp)
+			if e.keep {
+				e.figs.Samples = append(e.figs.Samples, smp) // the sampler emits from one goroutine, done by Stop
+			}
 		}}
-	switch {
-	case r.plan.Metrics.Prometheus != "":
+	// Validated with the plan: these parse.
+	s.ServerCores, _ = metrics.ParseCores(f.ServerCores)
+	s.Targets, _ = metrics.ParseTargets(f.ServerMetrics)
+	if len(s.Targets) == 0 {
+		s.Targets = append(s.Targets, e.c.servers...)
+	}
+	for i := range s.Targets {
+		// An endpoint given with --server-metrics that is one squall
+		// started: its process is here, for /proc.
+		for _, own := range e.c.servers {
+			if s.Targets[i].URL == own.URL {
+				s.Targets[i].Pid = own.Pid
+			}
+		}
+	}
+	if f.Prometheus != "" {
 		// increase() needs two of Prometheus' scrapes in its range: look
 		// back at least 30 s (twice the usual 15 s scrape interval).
-		s.Query = metrics.PromQL{URL: r.plan.Metrics.Prometheus, MinWindow: 30 * time.Second}
-	case r.plan.Metrics.ServerURL != "":
-		s.Source = metrics.HTTPSource{URL: r.plan.Metrics.ServerURL}
-	case r.mx.serverMetrics != "":
-		s.Source = metrics.HTTPSource{URL: r.mx.serverMetrics}
+		q, err := metrics.NewPromQL(f.Prometheus, f.PrometheusSelector, 30*time.Second, nil)
+		if err == nil {
+			s.Query = q
+		}
 	}
 	s.Begin(ctx)
 	return s
 }
 
-// procs lists the local processes to sample; a child that is down (killed
-// by a fault, not yet restarted) has pid 0 and is skipped.
-func (r *run) procs() []metrics.Proc {
-	ps := []metrics.Proc{{Name: "driver", Pid: os.Getpid()}}
-	if r.server != nil {
-		ps = append(ps, metrics.Proc{Name: "server", Pid: r.server.Pid()})
-	}
-	for i, w := range r.workers {
-		ps = append(ps, metrics.Proc{Name: "worker_" + strconv.Itoa(i), Pid: w.Pid()})
-	}
-	return ps
-}
-
-// workerMetricsArgs gives worker i its own metrics port, if asked for.
-func (r *run) workerMetricsArgs(i int) []string {
-	if r.plan.Metrics.WorkerBasePort == 0 {
+// workerMetricsArgs gives worker i its own metrics port, if asked for, on
+// the interface the driver's own metrics listen on: a driver in a
+// container that serves its metrics on 0.0.0.0 for a Prometheus in
+// another container needs its workers reachable the same way.
+func workerMetricsArgs(f MetricsFlags, i int) []string {
+	if f.WorkerBasePort == 0 {
 		return nil
 	}
-	return []string{"--metrics-listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.plan.Metrics.WorkerBasePort+i))}
+	host := "127.0.0.1"
+	if f.Listen != "" {
+		host, _, _ = net.SplitHostPort(f.Listen) // validated by validateMetrics
+	}
+	return []string{"--metrics-listen", net.JoinHostPort(host, strconv.Itoa(f.WorkerBasePort+i))}
 }
 
-// faults wraps rec so that the live active-faults gauge follows the windows.
-func (m *runMetrics) faults(rec faults.Recorder) faults.Recorder {
+// clientRefusals are the driver's refused calls so far.
+func (c *clusterHandle) clientRefusals() []metrics.ClientCount {
+	counts := c.starts.Refused.Counts()
+	out := make([]metrics.ClientCount, 0, len(counts))
+	for k, n := range counts {
+		out = append(out, metrics.ClientCount{Operation: k.Method, Cause: k.Cause, Scope: k.Scope, N: n})
+	}
+	return out
+}
+
+// faults wraps rec so that scenario's live active-faults gauge follows
+// the windows.
+func (m *runMetrics) faults(scenario string, rec faults.Recorder) faults.Recorder {
 	if m.live == nil {
 		return rec
 	}
-	return liveFaults{live: m.live, next: rec}
+	return liveFaults{live: m.live, scenario: scenario, next: rec}
 }
 
 type liveFaults struct {
-	live *metrics.Live
-	next faults.Recorder
+	live     *metrics.Live
+	scenario string
+	next     faults.Recorder
 }
 
 func windowKey(w faults.Window) string { return w.Spec + "@" + w.InjectedAt.String() }
 
+func (l liveFaults) Injecting(w faults.Window) { l.next.Injecting(w) }
+
 func (l liveFaults) Injected(w faults.Window) {
 	if w.Error == "" {
-		l.live.FaultInjected(w.Kind, windowKey(w))
+		l.live.FaultInjected(l.scenario, w.Kind, windowKey(w))
 	}
 	l.next.Injected(w)
 }

@@ -4,7 +4,6 @@ package runner
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/cluster"
 	"github.com/squallbench/squall/faults"
+	"github.com/squallbench/squall/health"
 	"github.com/squallbench/squall/reports"
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/workers"
@@ -35,6 +35,9 @@ type Flags struct {
 	Iterations  int64
 	Grace       time.Duration
 	VerifyWait  time.Duration
+	// VerifyConcurrency is the number of parallel describe calls of
+	// verification (0: verify's default).
+	VerifyConcurrency int
 	// Set names the flags the user gave (e.g. "concurrency", "grace"):
 	// what is not set comes from the scenario's defaults, and a value
 	// given explicitly is checked even when it is the zero value.
@@ -57,6 +60,13 @@ type Flags struct {
 	Cluster          string
 	Image            string
 	WorkerContainers bool
+	// Topology is "single" (default: one process runs every service) or
+	// "services": a process per service instance, Shape of them.
+	Topology string
+	Shape    cluster.Shape
+	// ServerBinaries run nodes of the topology on official temporal-server
+	// binaries: [SERVICE=]PATH (cluster.ParseServerBinaries).
+	ServerBinaries []string
 
 	Workers int
 	Tuning  workers.Tuning
@@ -65,12 +75,18 @@ type Flags struct {
 	// Thresholds are checks on the results ('p99<500ms'); a broken one
 	// fails the verdict.
 	Thresholds []string
+	// AbortOnFail stops the load once a threshold, checked each second
+	// over the trailing 30 s (or half the abort time, if shorter) while
+	// the load runs, has been broken that long straight (0: thresholds are
+	// judged only at the end).
+	AbortOnFail time.Duration
 	// FaultFile holds a schedule: one fault per line in the --fault
 	// syntax; blank lines and lines starting with # are skipped. Its faults
 	// come before those of --fault.
 	FaultFile string
 
 	Metrics MetricsFlags // live metrics and server sampling (metrics.go)
+	Health  health.Flags // server-health checks (health.go)
 	DriverFlags
 
 	Out string
@@ -89,6 +105,8 @@ type Plan struct {
 	Load     scenarios.Load
 	Dynamic  map[string]string
 	Embedded bool
+	// Binaries are ServerBinaries, looked at (path and version), by service.
+	Binaries map[string]cluster.ServerBinary
 	// Container: the server runs in a container (Embedded is then false).
 	Container bool
 	Faults    []faults.Spec
@@ -150,6 +168,9 @@ func Validate(f Flags) (*Plan, error) {
 	if f.MaxInFlight < 1 {
 		bad("bad --max-in-flight %d: must be 1 or more", f.MaxInFlight)
 	}
+	if f.VerifyConcurrency < 0 {
+		bad("bad --verify-concurrency %d: must be 1 or more (0: the default)", f.VerifyConcurrency)
+	}
 	if f.LateAfter < 0 || f.Grace < 0 || f.VerifyWait < 0 {
 		bad("--late-after, --grace and --verify-wait must not be negative")
 	}
@@ -172,11 +193,20 @@ func Validate(f Flags) (*Plan, error) {
 	if f.Conn.Address != "" && (len(f.Dynamic) > 0 || f.DB != "" || f.ServerPort != 0) {
 		bad("--dynamic-config, --db and --server-port configure the embedded server; with --address, configure your cluster itself")
 	}
-	p.Faults = validateFaults(f, p.Embedded, bad)
+	validateTopology(p, bad)
+	p.Faults = validateFaults(f, p.Embedded || p.services(), bad)
+	validateNodeTargets(p, bad)
 	if _, err := reports.ParseThresholds(f.Thresholds); err != nil {
 		bad("%v", err)
 	}
+	switch {
+	case f.AbortOnFail < 0:
+		bad("bad --abort-on-fail %s: want a duration, e.g. 5m", f.AbortOnFail)
+	case f.AbortOnFail > 0 && len(f.Thresholds) == 0:
+		bad("--abort-on-fail %s stops the load when a threshold stays broken: add one, e.g. --threshold 'p99<2s'", f.AbortOnFail)
+	}
 	validateMetrics(f.Metrics, f.Workers, bad)
+	validateHealth(f, bad)
 	validateContainerFaults(p, bad)
 	if p.Executor != nil {
 		validateDrivers(p, bad)
@@ -286,5 +316,3 @@ func pacer(f Flags, bad func(string, ...any)) bench.Pacer {
 	}
 	return bench.Constant{PerSec: rate}
 }
-
-var errInterrupted = errors.New("interrupted")

@@ -4,25 +4,50 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/cluster"
+	"github.com/squallbench/squall/health"
 	"github.com/squallbench/squall/reports"
 )
 
 // Session is one run directory that entries run into, one after another:
 // a suite's entries, or a capacity search's probes. It owns the result
-// stream and the journal; each entry reuses the current cluster or starts
-// a fresh one.
-type Session struct{ r *run }
+// stream, the journal and the live metrics endpoint; each entry runs on the
+// current cluster or starts a fresh one (clusterHandle).
+type Session struct {
+	build     Build
+	con       Console
+	dir       string
+	runID     string
+	taskQueue string
+	stream    *bench.Stream
+	journal   *bench.Journal
+	started   time.Time
+	mx        runMetrics // live endpoint (metrics.go)
+	first     *Plan      // the plan that named the directory and its settings
+
+	// multi: the run has more than one entry (errors name theirs).
+	multi      bool
+	wroteStart bool
+	cluster    *clusterHandle // the current cluster; nil before the first entry
+	// cpuAtOpen is this process's and its children's CPU when the session
+	// opened: a run's figures are deltas, not the process's totals (with
+	// --runs N, one process holds N sessions).
+	cpuAtOpen [2]float64
+	// logScan reads the server logs incrementally: each entry's log check
+	// covers what was logged since the previous one's (health.go).
+	logScan health.LogScanner
+}
 
 // Open creates the run directory for first's --out (default
-// reports/out/<run id>-label) with its result stream and journal.
-func Open(first *Plan, label string, b Build, con Console) (*Session, error) {
+// reports/out/<run id>-label) with its result stream and journal. multi:
+// more than one entry will run into it.
+func Open(first *Plan, label string, multi bool, b Build, con Console) (*Session, error) {
 	runID := cmp.Or(first.RunID, newRunID()) // drivers of one run share it
 	dir := first.Out
 	if dir == "" {
@@ -31,11 +56,8 @@ func Open(first *Plan, label string, b Build, con Console) (*Session, error) {
 		}
 		dir = filepath.Join("reports", "out", runID+"-"+label)
 	}
-	if err := checkFreshDir(dir, first.Overwrite); err != nil {
+	if err := reports.CreateRunDir(dir, first.Overwrite, "--overwrite"); err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, cluster.Usagef("cannot create run directory %s (%v): choose another --out", dir, err)
 	}
 	stream, err := bench.CreateStream(filepath.Join(dir, reports.FileStream))
 	if err != nil {
@@ -46,84 +68,121 @@ func Open(first *Plan, label string, b Build, con Console) (*Session, error) {
 		stream.Close()
 		return nil, cluster.Usagef("run directory %s: %v: choose another --out", dir, err)
 	}
-	return &Session{r: &run{plan: first, build: b, con: con, dir: dir, runID: runID, stream: stream, journal: journal,
-		taskQueue: "squall-" + runID, started: time.Now()}}, nil
+	s := &Session{first: first, build: b, con: con, dir: dir, runID: runID, stream: stream, journal: journal,
+		taskQueue: "squall-" + runID, started: time.Now(), multi: multi}
+	s.cpuAtOpen[0], s.cpuAtOpen[1] = cpuSeconds()
+	if err := s.startLive(); err != nil {
+		s.stream.Close()
+		s.journal.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Dir is the run directory.
-func (s *Session) Dir() string { return s.r.dir }
+func (s *Session) Dir() string { return s.dir }
 
-// Entry runs p. fresh starts a new cluster first (stopping the current
-// one); clusterLabel, when set, names that cluster's files; served are
-// the entries the cluster will serve (what its faults need).
-func (s *Session) Entry(ctx, loadCtx context.Context, p *Plan, fresh bool, clusterLabel string, served []*Plan) error {
-	r := s.r
-	r.plan = p
-	if !r.wroteStart {
-		if err := r.startLive(); err != nil {
-			return err
-		}
-	}
-	if fresh || r.client == nil {
-		r.stopProcesses()
-		r.clusterLabel = strings.NewReplacer("/", "_", " ", "_").Replace(clusterLabel)
-		r.clusterPlans = served
-		if err := r.clusterUp(ctx); err != nil {
-			return r.entryErr(err)
-		}
-		if err := r.workersUp(ctx); err != nil {
-			return r.entryErr(err)
-		}
-	}
-	if !r.wroteStart {
-		r.writeRunStart()
-	}
-	return r.entryErr(r.execute(ctx, loadCtx))
+// EntryOptions say how an entry runs within its session.
+type EntryOptions struct {
+	// Fresh starts a new cluster first (stopping the current one).
+	Fresh bool
+	// ClusterLabel, when set, names a fresh cluster's files.
+	ClusterLabel string
+	// Served are the entries a fresh cluster will serve (what their faults
+	// need); default: this one.
+	Served []*Plan
+	// Keep returns the entry's intervals and samples in its Figures.
+	Keep bool
+	// SkipHealth leaves out the server-health checks (a capacity probe
+	// overloads the server on purpose).
+	SkipHealth bool
 }
 
-// Records calls fn for the records written so far of one entry.
-func (s *Session) Records(entry string, fn func(bench.Record) error) error {
-	if err := s.r.stream.Flush(); err != nil {
-		return err
-	}
-	f, err := os.Open(filepath.Join(s.r.dir, reports.FileStream))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return bench.ReadStream(f, func(rec bench.Record) error {
-		if rec.Scenario != entry {
-			return nil
+// Entry runs p, and returns what it measured.
+func (s *Session) Entry(ctx, loadCtx context.Context, p *Plan, o EntryOptions) (Figures, error) {
+	if o.Fresh || s.cluster == nil {
+		s.cluster.stop()
+		served := o.Served
+		if len(served) == 0 {
+			served = []*Plan{p}
 		}
-		return fn(rec)
-	})
+		s.cluster = &clusterHandle{plan: p, served: served, dir: s.dir, runID: s.runID, taskQueue: s.taskQueue, out: s.con.Out,
+			label: strings.NewReplacer("/", "_", " ", "_").Replace(o.ClusterLabel)}
+		if err := s.cluster.up(ctx); err != nil {
+			return Figures{}, s.entryErr(p, err)
+		}
+	}
+	if !s.wroteStart {
+		s.writeRunStart()
+	}
+	e := &entry{s: s, c: s.cluster, plan: p, keep: o.Keep, health: !o.SkipHealth}
+	err := e.execute(ctx, loadCtx)
+	return e.figs, s.entryErr(p, err)
+}
+
+// entryErr names the entry an error happened in, when there are several.
+func (s *Session) entryErr(p *Plan, err error) error {
+	if !s.multi || err == nil {
+		return err
+	}
+	if cluster.IsUsageErr(err) {
+		return cluster.Usagef("suite entry %s: %v", p.Entry, err)
+	}
+	return fmt.Errorf("suite entry %s: %w", p.Entry, err)
 }
 
 // Write appends a record of the session's own (e.g. a capacity result).
-func (s *Session) Write(rec bench.Record, data any) { s.r.stream.Write(rec, data) }
+func (s *Session) Write(rec bench.Record, data any) { s.stream.Write(rec, data) }
 
 // Close stops the cluster, closes the books and writes the report, whatever
 // happened (runErr is recorded in it).
 func (s *Session) Close(loadCtx context.Context, runErr error) (*reports.Report, string, error) {
-	r := s.r
-	r.stopProcesses()
-	end := reports.RunEnd{Interrupted: loadCtx.Err() != nil}
-	end.DriverCPUSeconds, end.ChildrenCPUSeconds = cpuSeconds()
+	end := reports.RunEnd{Interrupted: loadCtx.Err() != nil, Topology: s.cluster.topologyReport()}
+	s.cluster.stop()
+	self, children := cpuSeconds()
+	end.DriverCPUSeconds, end.ChildrenCPUSeconds = self-s.cpuAtOpen[0], children-s.cpuAtOpen[1]
 	if runErr != nil {
 		end.Error = runErr.Error()
 	}
-	if !r.wroteStart {
-		r.writeRunStart()
+	if !s.wroteStart {
+		s.writeRunStart()
 	}
-	r.stream.Write(bench.Record{Kind: bench.KindRunEnd}, end)
-	_ = r.journal.Close()
-	if err := r.stream.Close(); err != nil && runErr == nil {
+	s.stream.Write(bench.Record{Kind: bench.KindRunEnd}, end)
+	_ = s.journal.Close()
+	if err := s.stream.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("write result stream: %w", err)
 	}
-	rep, err := reports.Rebuild(r.dir)
+	rep, err := reports.Rebuild(s.dir)
 	if err != nil && runErr == nil {
 		runErr = err
 	}
-	r.stopLive() // the metrics endpoint stays up until the report is written
-	return rep, r.dir, runErr
+	s.stopLive() // the metrics endpoint stays up until the report is written
+	return rep, s.dir, runErr
+}
+
+func (s *Session) writeRunStart() {
+	p := s.first
+	cl := "external"
+	if p.Embedded {
+		cl = "embedded"
+	}
+	if p.Container {
+		cl = "container"
+	}
+	if p.services() {
+		cl += " topology"
+	}
+	info := reports.RunInfo{
+		SquallVersion: s.build.Version, Commit: s.build.Commit, ServerVersion: cluster.ServerVersion,
+		Cluster: cl, Namespace: cmp.Or(p.Conn.Namespace, cluster.DefaultNamespace), AddressFrom: p.Conn.Origin, TaskQueue: s.taskQueue,
+		Flags: p.Args, Cores: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
+		Workers: p.Workers, WorkerTuning: p.Tuning, DynamicConfig: p.Dynamic, StartTime: s.started,
+		RunID: s.runID, Driver: p.Share.Index, Drivers: p.Share.Of, StartAt: p.StartAt, Schema: reports.SchemaVersion,
+	}
+	if c := s.cluster; c != nil {
+		info.Address, info.Namespace, info.ServerVersion = c.target, c.conn.Namespace, cmp.Or(c.serverVersion, cluster.ServerVersion)
+		info.Topology = c.topologyReport()
+	}
+	s.stream.Write(bench.Record{Kind: bench.KindRunStart}, info)
+	s.wroteStart = true
 }

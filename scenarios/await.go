@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/squallbench/squall/internal/sleep"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 )
@@ -29,10 +30,8 @@ func AwaitResult(ctx context.Context, run client.WorkflowRun, valuePtr any) erro
 		if err == nil || ctx.Err() != nil || !(transient(err) || expired) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep.For(ctx, 200*time.Millisecond) {
 			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
@@ -68,10 +67,8 @@ func startWorkflow(ctx context.Context, c client.Client, opts client.StartWorkfl
 		if ctx.Err() != nil || !transient(err) || attempt >= startAttempts {
 			return nil, err
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep.For(ctx, time.Duration(attempt+1)*500*time.Millisecond) {
 			return nil, ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
 		}
 	}
 }
@@ -100,10 +97,8 @@ func Signal(ctx context.Context, c client.Client, workflowID, name string, arg a
 		if err == nil || ctx.Err() != nil || !transient(err) || attempt >= startAttempts {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep.For(ctx, time.Duration(attempt+1)*500*time.Millisecond) {
 			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 )
 
@@ -19,7 +20,11 @@ import (
 type Scenario struct {
 	Name        string
 	Description string
-	Options     []Option
+	// Proves says what the plain run (`squall run --scenario NAME`, the
+	// defaults) puts under pressure and what its passing verdict shows;
+	// `squall list scenarios -v` prints it.
+	Proves  string
+	Options []Option
 	// Defaults is the load the scenario runs with when the command line
 	// leaves it out, so `squall run --scenario NAME` alone always works.
 	Defaults Defaults
@@ -134,7 +139,14 @@ type Invariant struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
+	// Warn: a broken invariant is reported as a warning and does not fail
+	// the verdict (a check the user made advisory, e.g. --health logs=warn).
+	Warn bool `json:"warn,omitempty"`
 }
+
+// Fails says whether the invariant fails the verdict: broken, and not a
+// warning.
+func (i Invariant) Fails() bool { return !i.OK && !i.Warn }
 
 var (
 	mu       sync.RWMutex
@@ -194,6 +206,15 @@ func RegisterAll(r worker.Registry) {
 	for _, s := range All() {
 		s.Register(r)
 	}
+}
+
+// ReplayDataConverter decodes every payload squall's workers may write:
+// the default converter behind the zlib codec the large-state scenario's
+// compressed mode uses. The zlib codec leaves payloads it did not encode
+// as they are, so one converter serves every scenario's histories.
+func ReplayDataConverter() converter.DataConverter {
+	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(),
+		converter.NewZlibCodec(converter.ZlibCodecOptions{}))
 }
 
 // APIControl switches one of a scenario's fake external services into error

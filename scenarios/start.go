@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
@@ -147,6 +148,44 @@ func (e Env) Start(ctx context.Context, spec StartSpec) (client.WorkflowRun, err
 		return nil, &WorkflowError{ID: o.ID, Err: fmt.Errorf("start: %w", err)}
 	}
 	return run, nil
+}
+
+// UpdateWithStart sends an update to the workflow spec names, starting it
+// first if need be (update-with-start; the start's conflict policy is
+// USE_EXISTING unless spec.Options says otherwise). It is journaled like a
+// signal-with-start: once per ID, at its first acknowledged call, and
+// like it not retried (a retried update with a new ID may apply twice).
+// spec.Signal must be empty; upd names the update.
+func (e Env) UpdateWithStart(ctx context.Context, spec StartSpec, upd client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error) {
+	if e.h == nil {
+		return nil, errors.New("scenarios: Env was not made by NewEnv")
+	}
+	if spec.ID == "" || spec.Signal != "" {
+		return nil, errors.New("scenarios: UpdateWithStart wants an ID and no signal")
+	}
+	o := spec.Options
+	if o.ID == "" {
+		o.ID = spec.ID
+	}
+	if o.TaskQueue == "" {
+		o.TaskQueue = e.TaskQueue
+	}
+	if o.WorkflowIDConflictPolicy == enumspb.WORKFLOW_ID_CONFLICT_POLICY_UNSPECIFIED {
+		o.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
+	}
+	op := e.raw.NewWithStartWorkflowOperation(o, spec.Workflow, spec.Args...)
+	h, err := e.raw.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op, UpdateOptions: upd})
+	if e.h.firstSignalAck(o.ID, err == nil, spec.Expect) {
+		var run client.WorkflowRun
+		if r, rerr := op.Get(ctx); rerr == nil {
+			run = r
+		}
+		e.h.record(o.ID, run, run != nil, spec.Expect)
+	}
+	if err != nil {
+		return nil, &WorkflowError{ID: o.ID, Err: fmt.Errorf("update-with-start: %w", err)}
+	}
+	return h, nil
 }
 
 // firstSignalAck books a signal-with-start of id and says whether it is

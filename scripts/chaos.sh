@@ -32,7 +32,7 @@ for spec in "${runs[@]}"; do
   echo "=== chaos: $name"
   start=$(date +%s)
   # shellcheck disable=SC2086
-  $bin run --scenario "$name" $load "${common[@]}" "${faults[@]}" --out "$out/$name"
+  $bin run --scenario "${name%@*}" $load "${common[@]}" "${faults[@]}" --out "$out/$name"
   rc=$?
   summary+=("$name: exit $rc in $(( $(date +%s) - start ))s")
   [ $rc -eq 0 ] || status=1

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/internal/sleep"
 	"github.com/squallbench/squall/scenarios"
 )
 
@@ -43,6 +44,9 @@ type Result struct {
 	// Unverifiable: Temporal could not be asked (errors other than not-found).
 	Unverifiable int64    `json:"unverifiable"`
 	Examples     []string `json:"examples,omitempty"` // a few problem workflows, for a human to look at
+	// Problems are the first maxProblems problem workflows, for the
+	// harness (their histories are exported); not part of the report.
+	Problems []Problem `json:"-"`
 	// LostAt are the start times (unix ms) of lost workflows, at most
 	// maxLostAt of them, so reports can place losses in fault windows.
 	LostAt []int64 `json:"lost_at,omitempty"`
@@ -124,8 +128,15 @@ type Describer interface {
 	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
 }
 
+// Problem is a workflow that was lost, unverifiable or did not end as
+// expected.
+type Problem struct {
+	WorkflowID, RunID, What string
+}
+
 const (
 	maxExamples = 5
+	maxProblems = 100
 	maxLostAt   = 10000
 )
 
@@ -190,6 +201,9 @@ func Journal(ctx context.Context, cl Describer, path string, o Options) (map[str
 		if problem != "" && len(r.Examples) < maxExamples {
 			r.Examples = append(r.Examples, c.e.WorkflowID+" ("+problem+")")
 		}
+		if problem != "" && len(r.Problems) < maxProblems {
+			r.Problems = append(r.Problems, Problem{WorkflowID: c.e.WorkflowID, RunID: c.e.RunID, What: problem})
+		}
 	}
 
 	pass := func(feed func(chan<- bench.JournalEntry) error) error {
@@ -230,7 +244,7 @@ func Journal(ctx context.Context, cl Describer, path string, o Options) (map[str
 		again := running
 		running = nil
 		if time.Now().Before(deadline) {
-			sleepCtx(ctx, 500*time.Millisecond)
+			sleep.For(ctx, 500*time.Millisecond)
 		}
 		_ = pass(func(jobs chan<- bench.JournalEntry) error {
 			for _, e := range again {
@@ -282,17 +296,8 @@ func describe(ctx context.Context, cl Describer, e bench.JournalEntry) check {
 		if ctx.Err() != nil {
 			break
 		}
-		sleepCtx(ctx, time.Duration(attempt+1)*200*time.Millisecond)
+		sleep.For(ctx, time.Duration(attempt+1)*200*time.Millisecond)
 	}
 	c.state = "error"
 	return c
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -39,7 +39,8 @@ type Tuning struct {
 	// DisableEagerActivities stops the SDK from asking for activities to be
 	// handed back with the workflow task that scheduled them. Eager
 	// activities bypass ActivitiesPerSecond (measured with SDK 1.50, see
-	// the README: 15 calls in a 2 s window at 2/s per worker; 5 without).
+	// docs/scenarios.md, throttled-api: 15 calls in a 2 s window at 2/s per
+	// worker; 5 without).
 	DisableEagerActivities bool `json:"disable_eager_activities"`
 	// StickyScheduleToStart is how long a workflow task waits on a worker's
 	// sticky queue before the server hands it to any worker (SDK default

@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"net"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/squallbench/squall/cluster"
 )
 
 // FreePort is a loopback port nothing listens on now.
@@ -26,7 +27,7 @@ func FreePort(t testing.TB) int {
 // function is called.
 func StartServer(t testing.TB, db string, port int) (stop func()) {
 	t.Helper()
-	cmd := exec.Command(Binary(t), "server", "--db", db, "--port", strconv.Itoa(port))
+	cmd := exec.Command(Binary(t), cluster.ServerOptions{DBPath: db, Port: port}.Args()...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +39,7 @@ func StartServer(t testing.TB, db string, port int) (stop func()) {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "SQUALL-SERVER-READY") {
+			if strings.HasPrefix(sc.Text(), cluster.ReadyLine) {
 				ready <- true
 			}
 		}

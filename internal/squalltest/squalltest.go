@@ -4,12 +4,13 @@ package squalltest
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,43 +18,55 @@ import (
 	"github.com/squallbench/squall/reports"
 )
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
+// command is a binary a test needs: the one an environment variable
+// names (the Makefile builds it and sets it), or one built once per test
+// process from its package.
+type command struct {
+	env, pkg, name, make string
 
-// Binary returns the path of a squall binary: $SQUALL_BIN (the Makefile
-// builds bin/squall and sets it), or one built once per test process.
-func Binary(t testing.TB) string {
+	once sync.Once
+	path string
+	err  error
+}
+
+func (c *command) get(t testing.TB) string {
 	t.Helper()
-	if b := os.Getenv("SQUALL_BIN"); b != "" {
+	if b := os.Getenv(c.env); b != "" {
 		abs, err := filepath.Abs(b)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := os.Stat(abs); err != nil {
-			t.Fatalf("SQUALL_BIN=%s: %v (run 'make build')", b, err)
+			t.Fatalf("%s=%s: %v (run '%s')", c.env, b, err, c.make)
 		}
 		return abs
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "squall-test-bin")
+	c.once.Do(func() {
+		dir, err := os.MkdirTemp("", "squall-test-"+c.name)
 		if err != nil {
-			buildErr = err
+			c.err = err
 			return
 		}
-		builtBin = filepath.Join(dir, "squall")
-		cmd := exec.Command("go", "build", "-o", builtBin, "github.com/squallbench/squall/cmd/squall")
+		c.path = filepath.Join(dir, c.name)
+		cmd := exec.Command("go", "build", "-o", c.path, c.pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New(string(out))
+			c.err = errors.New(string(out))
 		}
 	})
-	if buildErr != nil {
-		t.Fatalf("build squall: %v", buildErr)
+	if c.err != nil {
+		t.Fatalf("build %s: %v", c.name, c.err)
 	}
-	return builtBin
+	return c.path
+}
+
+var squallCmd = &command{env: "SQUALL_BIN", pkg: "github.com/squallbench/squall/cmd/squall", name: "squall", make: "make build"}
+
+// Binary returns the path of a squall binary: $SQUALL_BIN (the Makefile
+// builds bin/squall and sets it), or one built once per test process.
+func Binary(t testing.TB) string {
+	t.Helper()
+	return squallCmd.get(t)
 }
 
 // Result is what one squall invocation did.
@@ -69,6 +82,7 @@ type Result struct {
 func Exec(t testing.TB, timeout time.Duration, args ...string) Result {
 	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = HermeticEnv()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
@@ -96,6 +110,20 @@ func Exec(t testing.TB, timeout time.Duration, args ...string) Result {
 	return res
 }
 
+// HermeticEnv is this process's environment without anything that points
+// squall at a cluster (TEMPORAL_*, squall's own key and DSN variables, the
+// user's temporal.toml): a test's squall talks to what the test says.
+func HermeticEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "TEMPORAL_") && k != "SQUALL_API_KEY" && k != "SQUALL_DSN" {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "TEMPORAL_CONFIG_FILE="+os.DevNull)
+}
+
 // Run runs `squall run ARGS --out DIR` (DIR a fresh temp dir) and reads the
 // report it wrote. The run directory is kept if the test fails.
 func Run(t testing.TB, timeout time.Duration, args ...string) Result {
@@ -103,13 +131,12 @@ func Run(t testing.TB, timeout time.Duration, args ...string) Result {
 	dir := filepath.Join(t.TempDir(), "run")
 	res := Exec(t, timeout, append(append([]string{"run"}, args...), "--out", dir)...)
 	res.Dir = dir
-	b, err := os.ReadFile(filepath.Join(dir, reports.FileJSON))
-	if err == nil {
-		var rep reports.Report
-		if err := json.Unmarshal(b, &rep); err != nil {
-			t.Fatalf("report.json does not parse: %v", err)
-		}
-		res.Report = &rep
+	rep, err := reports.ReadReport(filepath.Join(dir, reports.FileJSON))
+	switch {
+	case err == nil:
+		res.Report = rep
+	case !errors.Is(err, fs.ErrNotExist):
+		t.Fatalf("%v", err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -1,5 +1,5 @@
-// Package approval is the human-in-the-loop scenario (the chapter's
-// section 9.7): the single manual approval (validate, ask, wait for a
+// Package approval is the human-in-the-loop scenario: the single
+// manual approval (validate, ask, wait for a
 // signal with a timeout, status query) and the multi-level chain whose
 // length depends on the amount (manager < 10,000 <= director < 100,000 <=
 // VP < 1,000,000 <= CEO).
@@ -14,7 +14,7 @@
 // against what has happened so far. Approved requests execute their action
 // through a fake actions service. Both services' logs are ground truth.
 //
-// The chapter's timeouts (7 days single, 24 hours a level) are exercised
+// Production-length timeouts (7 days single, 24 hours a level) are exercised
 // by the unit tests with the SDK test environment's time skipping; the
 // load scenario uses a short, configurable timeout.
 package approval
@@ -29,12 +29,21 @@ import (
 	"sync"
 	"time"
 
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/scenarios/fakes"
 )
 
 // Name is the scenario's registry name.
 const Name = "approval"
+
+// How approvers decide.
+const (
+	ViaSignal = "signal"
+	ViaUpdate = "update"
+)
 
 // Modes.
 const (
@@ -47,11 +56,14 @@ func init() {
 		Name: Name,
 		Description: "human-in-the-loop: single approval or the amount-dependent chain (manager/director/VP/CEO), simulated approvers " +
 			"signalling after a seeded delay with an approve/reject/ignore mix, status queries checked mid-flight",
+		Proves: "requests through the amount-dependent approval chain with 80% approve, 10% reject and 10% never answering (10 s " +
+			"timeout per level): every request ends approved, rejected or timed out exactly as its decisions and deadlines say, and " +
+			"status queries answer mid-flight; via=update proves the same with decisions validated and answered synchronously",
 		Options: []scenarios.Option{
 			{Name: "mode", Kind: scenarios.Enum, Default: ModeChain, Choices: []string{ModeSingle, ModeChain},
 				Help: "single: one approval (validate, ask, wait, execute); chain: levels by amount"},
 			{Name: "timeout", Kind: scenarios.Duration, Default: "10s", Min: scenarios.MinOf(0.001),
-				Help: "approval timeout per step (the chapter: 7 days single, 24 h per level; the unit tests use those with time skipping); " +
+				Help: "approval timeout per step (production approvals wait days: the unit tests run 7 days single and 24 h a level with time skipping); " +
 					"more than the 6 s a lost notification may take to be retried"},
 			{Name: "approve", Kind: scenarios.Float, Default: "0.8", Min: scenarios.MinOf(0), Help: "fraction of approvers who approve"},
 			{Name: "reject", Kind: scenarios.Float, Default: "0.1", Min: scenarios.MinOf(0), Help: "fraction who reject (the rest ignore the request)"},
@@ -63,6 +75,10 @@ func init() {
 			{Name: "min-amount", Kind: scenarios.Float, Default: "1000", Min: scenarios.MinOf(0.01), Help: "smallest amount (log-uniform)"},
 			{Name: "max-amount", Kind: scenarios.Float, Default: "5000000", Min: scenarios.MinOf(0.01), Help: "largest amount"},
 			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of amounts, decisions and delays"},
+			{Name: "via", Kind: scenarios.Enum, Default: ViaSignal, Choices: []string{ViaSignal, ViaUpdate},
+				Help: "how approvers decide: signal, or update (validated: the current level only, once, while the request is open; " +
+					"the outcome answered at once). With update every on-time decision is preceded by one for a wrong level, and " +
+					"late decisions must be rejected"},
 		},
 		// A few requests a second: each is a conversation of queries and
 		// signals over up to four approval windows. The grace covers the
@@ -83,12 +99,18 @@ type record struct {
 	signals  int
 	sigErrs  []string // signals that should have landed and did not
 	lateSent int
+	// via=update: decisions accepted, late ones rejected as they must be,
+	// wrong-level ones rejected, and decisions answered against the rules
+	// (a late or wrong-level one accepted, an on-time one rejected).
+	accepted, lateRejected, wrongRejected int
+	misjudged                             []string
 }
 
 type driver struct {
 	env     scenarios.Env
 	cfg     PlanConfig
 	seed    int64
+	byUpd   bool // via=update
 	notify  *fakes.Service
 	actions *fakes.Service
 
@@ -113,7 +135,7 @@ func planConfig(o scenarios.Values) PlanConfig {
 }
 
 func newDriver(_ context.Context, env scenarios.Env, o scenarios.Values) (_ scenarios.Driver, err error) {
-	d := &driver{env: env, seed: o.Int("seed"), waiters: map[string]chan int64{}, seen: map[string]int{}, cfg: planConfig(o), tally: newTally()}
+	d := &driver{env: env, seed: o.Int("seed"), byUpd: o.String("via") == ViaUpdate, waiters: map[string]chan int64{}, seen: map[string]int{}, cfg: planConfig(o), tally: newTally()}
 	if err := d.cfg.Check(); err != nil {
 		return nil, err
 	}
@@ -240,7 +262,12 @@ func (d *driver) approvers(ctx context.Context, rec *record, chans map[string]ch
 			return ctx.Err()
 		}
 		d.env.Observe("approver-delay", time.Since(notifiedAt))
-		err := d.signal(ctx, rec.id, dec)
+		var err error
+		if d.byUpd {
+			err = d.decide(ctx, rec, i, dec)
+		} else {
+			err = d.signal(ctx, rec.id, dec)
+		}
 		d.mu.Lock()
 		rec.signals++
 		if dec.Late {
@@ -258,6 +285,73 @@ func (d *driver) approvers(ctx context.Context, rec *record, chans map[string]ch
 		if dec.Action == ActReject {
 			return nil
 		}
+	}
+	return nil
+}
+
+// decide sends dec as an update (via=update), preceded by a decision for
+// a wrong level, and books what the validator said: the wrong-level one
+// and a late one must be rejected, an on-time one accepted and answered
+// with its level's outcome.
+func (d *driver) decide(ctx context.Context, rec *record, i int, dec Decision) error {
+	send := func(level, tag string) (DecideResult, bool, error) {
+		by := "sim-" + dec.Level
+		u := DecideUpdate{Level: level, Approve: dec.Action == ActApprove, Approver: by}
+		if !u.Approve {
+			u.Reason = "rejected by " + by
+		}
+		h, err := d.env.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: rec.id, UpdateName: UpdateDecide,
+			UpdateID: fmt.Sprintf("%s-%d-%s", tag, i, level), Args: []any{u}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		var res DecideResult
+		if err == nil {
+			err = h.Get(ctx, &res)
+		}
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) {
+			return res, false, nil // rejected by the validator
+		}
+		return res, err == nil, err
+	}
+	_, ok, err := send("no-such-level", "wrong")
+	if err != nil && !dec.Late {
+		return err
+	}
+	d.mu.Lock()
+	if ok {
+		rec.misjudged = append(rec.misjudged, fmt.Sprintf("a decision for a wrong level at %s was accepted", dec.Level))
+	} else if err == nil {
+		rec.wrongRejected++
+	}
+	d.mu.Unlock()
+	began := time.Now()
+	res, ok, err := send(dec.Level, "decide")
+	if err != nil && !dec.Late {
+		return err
+	}
+	if err != nil {
+		// Late: the request closed. If its workflow has ended too, the
+		// server refuses the update before any validator sees it; either
+		// way it never reaches the history.
+		d.mu.Lock()
+		rec.lateRejected++
+		d.mu.Unlock()
+		return nil
+	}
+	d.env.Observe("decide-update", time.Since(began))
+	want := map[bool]string{true: StatusApproved, false: StatusRejected}[dec.Action == ActApprove]
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case dec.Late && ok:
+		rec.misjudged = append(rec.misjudged, fmt.Sprintf("a late decision at %s was accepted", dec.Level))
+	case dec.Late:
+		rec.lateRejected++
+	case !ok:
+		rec.misjudged = append(rec.misjudged, fmt.Sprintf("the on-time decision at %s was rejected", dec.Level))
+	case res.Level != dec.Level || res.Status != want:
+		rec.misjudged = append(rec.misjudged, fmt.Sprintf("the decision at %s was answered %s at %q, want %s", dec.Level, res.Status, res.Level, want))
+	default:
+		rec.accepted++
 	}
 	return nil
 }

@@ -36,3 +36,26 @@ func TestApprovalChainEndToEnd(t *testing.T) {
 		t.Errorf("want late signals, two queries per request at least, three chain lengths: %+v", sum)
 	}
 }
+
+// The same requests decided by update: every on-time decision accepted
+// and answered, every late and wrong-level one rejected by the validator,
+// and the outcomes exactly as with signals.
+func TestApprovalByUpdateEndToEnd(t *testing.T) {
+	squalltest.SkipIfShort(t)
+	res := squalltest.Run(t, 3*time.Minute, "--scenario", Name, "--option", "via=update",
+		"--option", "timeout=8s", "--option", "delay=3500ms", "--option", "approve=0.7", "--option", "reject=0.15",
+		"--rate", "4/s", "--iterations", "24")
+	if res.Exit != 0 {
+		t.Errorf("exit %d, want 0", res.Exit)
+	}
+	s := squalltest.Scenario(t, res.Report, Name)
+	squalltest.InvariantsHold(t, s, "every-request-decided", "outcome-as-approvers-decided", "queries-correct-mid-flight",
+		"approvers-notified-as-reached", "executed-only-if-approved", "decisions-validated", "no-lost-workflows", "expected-end-state")
+	var sum Summary
+	if err := json.Unmarshal(s.Details["summary"], &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.DecisionsAccepted == 0 || sum.LateRejected == 0 || sum.WrongLevelRejected < sum.DecisionsAccepted {
+		t.Errorf("want accepted, late-rejected and wrong-level-rejected decisions: %+v", sum)
+	}
+}

@@ -13,16 +13,21 @@ import (
 
 // Summary is the run's outcome (report details "summary").
 type Summary struct {
-	Requests       int            `json:"requests"`
-	Expected       map[string]int `json:"expected"` // outcome the approvers decided
-	Got            map[string]int `json:"got"`
-	ByChainLength  map[int]int    `json:"by_chain_length"`
-	Decisions      map[string]int `json:"decisions"` // approver actions taken (late ones counted as late)
-	Queries        int            `json:"queries"`
-	Signals        int            `json:"signals"`
-	LateSignals    int            `json:"late_signals"`
-	Notifications  int64          `json:"notifications"` // the notify service's own count
-	ActionsApplied int64          `json:"actions_executed"`
+	Requests      int            `json:"requests"`
+	Expected      map[string]int `json:"expected"` // outcome the approvers decided
+	Got           map[string]int `json:"got"`
+	ByChainLength map[int]int    `json:"by_chain_length"`
+	Decisions     map[string]int `json:"decisions"` // approver actions taken (late ones counted as late)
+	Queries       int            `json:"queries"`
+	Signals       int            `json:"signals"`
+	LateSignals   int            `json:"late_signals"`
+	// via=update: decisions accepted, late ones and wrong-level ones
+	// rejected by the validator.
+	DecisionsAccepted  int   `json:"decisions_accepted,omitempty"`
+	LateRejected       int   `json:"late_decisions_rejected,omitempty"`
+	WrongLevelRejected int   `json:"wrong_level_decisions_rejected,omitempty"`
+	Notifications      int64 `json:"notifications"` // the notify service's own count
+	ActionsApplied     int64 `json:"actions_executed"`
 }
 
 // tally is what the finished requests add up to: counts and the problems
@@ -32,6 +37,7 @@ type tally struct {
 	sum                                     Summary
 	withResult                              int
 	errs, outcomes, queries, notify, execed check.Problems
+	decisions                               check.Problems
 }
 
 func newTally() tally {
@@ -57,6 +63,12 @@ func (t *tally) add(r *record, got *Outcome, err error, seen map[string]int) {
 	s.LateSignals += r.lateSent
 	for _, q := range r.qerrs {
 		t.queries.Add("%s: %s", r.id, q)
+	}
+	s.DecisionsAccepted += r.accepted
+	s.LateRejected += r.lateRejected
+	s.WrongLevelRejected += r.wrongRejected
+	for _, m := range r.misjudged {
+		t.decisions.Add("%s: %s", r.id, m)
 	}
 	for _, e := range r.sigErrs {
 		t.errs.Add("%s: signal %s", r.id, e)
@@ -116,9 +128,25 @@ func (d *driver) Invariants(context.Context) []scenarios.Invariant {
 	t := d.tally
 	d.mu.Unlock()
 	s := d.summary()
-	return []scenarios.Invariant{
+	out := []scenarios.Invariant{
 		checkDecided(t), checkOutcomes(t), checkQueries(t), checkNotified(t, s), checkExecuted(t, s),
 	}
+	if d.byUpd {
+		out = append(out, checkDecisionsValidated(t))
+	}
+	return out
+}
+
+// decisions-validated (via=update): every on-time decision was accepted
+// and answered with its level's outcome; every late decision (request
+// closed) and every wrong-level one was rejected by the validator, so
+// none reached the history; outcome-as-approvers-decided shows each
+// accepted one applied once.
+func checkDecisionsValidated(t tally) scenarios.Invariant {
+	s := t.sum
+	return t.decisions.Invariant("decisions-validated", fmt.Sprintf(
+		"%d decisions accepted and answered with their outcome; rejected: %d late (request closed: by the validator, or by the server once the workflow ended), %d for a wrong level",
+		s.DecisionsAccepted, s.LateRejected, s.WrongLevelRejected))
 }
 
 // every-request-decided: every request ended with a result and every

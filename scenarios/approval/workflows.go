@@ -2,6 +2,7 @@ package approval
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,7 +49,8 @@ const (
 	Approver = "approver"
 )
 
-// Levels returns the chain for amount, by the chapter's thresholds.
+// Levels returns the chain for amount: manager below 10,000, director
+// below 100,000, VP below 1,000,000, CEO from there.
 func Levels(amount float64) []string {
 	switch {
 	case amount < 10_000:
@@ -84,7 +86,8 @@ type Request struct {
 // Input is one approval workflow's input.
 type Input struct {
 	Request Request `json:"request"`
-	// Timeout per approval step (the chapter: 7 days single, 24 h a level).
+	// Timeout per approval step (in production typically 7 days for a
+	// single approval, 24 h a level; runs use seconds).
 	Timeout time.Duration `json:"timeout"`
 }
 
@@ -220,7 +223,7 @@ type SingleStatus struct {
 	Waiting         bool   `json:"waiting"`
 }
 
-// SingleWorkflow is the chapter's manual approval: validate, ask, wait for
+// SingleWorkflow is a manual approval: validate, ask, wait for
 // approve or reject (or time out), execute if approved.
 func SingleWorkflow(ctx workflow.Context, in Input) (Outcome, error) {
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
@@ -255,6 +258,31 @@ func SingleWorkflow(ctx workflow.Context, in Input) (Outcome, error) {
 			}
 		}
 	})
+	// Decisions by update: validated (one decision, only while the request
+	// is open) and answered with the outcome at once. Registering the
+	// handler adds no command, so histories of the signal variant replay.
+	closed := false
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide, func(ctx workflow.Context, d DecideUpdate) (DecideResult, error) {
+		if d.Approve {
+			approved = true
+			return DecideResult{Level: Approver, Status: StatusApproved}, nil
+		}
+		reason := d.Reason
+		rejection = &reason
+		return DecideResult{Level: Approver, Status: StatusRejected}, nil
+	}, workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, d DecideUpdate) error {
+		switch {
+		case closed:
+			return errors.New("request closed")
+		case d.Level != Approver:
+			return fmt.Errorf("wrong level %q: this request waits for %q", d.Level, Approver)
+		case approved || rejection != nil:
+			return errors.New("already decided")
+		}
+		return nil
+	}}); err != nil {
+		return Outcome{}, err
+	}
 	actx := activityCtx(ctx)
 	var v Validation
 	if err := workflow.ExecuteActivity(actx, ActivityValidate, in.Request).Get(ctx, &v); err != nil {
@@ -271,6 +299,7 @@ func SingleWorkflow(ctx workflow.Context, in Input) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
+	closed = true
 	if !ok {
 		return Outcome{Status: StatusTimeout, Level: Approver, Reason: fmt.Sprintf("no decision within %s", in.Timeout)}, nil
 	}
@@ -283,6 +312,25 @@ func SingleWorkflow(ctx workflow.Context, in Input) (Outcome, error) {
 		return Outcome{}, err
 	}
 	return Outcome{Status: StatusApproved, Result: res}, nil
+}
+
+// UpdateDecide is the decision by update (via=update): one name for both
+// modes, the level in the payload.
+const UpdateDecide = "decide"
+
+// DecideUpdate is an approver's decision sent as an update.
+type DecideUpdate struct {
+	Level    string `json:"level"`
+	Approve  bool   `json:"approve"`
+	Approver string `json:"approver,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// DecideResult is the decision's outcome, returned synchronously: the
+// level and its status after the decision.
+type DecideResult struct {
+	Level  string `json:"level"`
+	Status string `json:"status"`
 }
 
 // StepSignal approves or rejects one level of a chain.
@@ -315,7 +363,7 @@ type step struct {
 	reason     string
 }
 
-// ChainWorkflow is the chapter's multi-step approval: the chain's length
+// ChainWorkflow is a multi-step approval: the chain's length
 // depends on the amount; each level is notified in turn and must approve
 // within the timeout; a rejection or a timeout ends it.
 func ChainWorkflow(ctx workflow.Context, in Input) (Outcome, error) {
@@ -357,6 +405,31 @@ func ChainWorkflow(ctx workflow.Context, in Input) (Outcome, error) {
 			}
 		}
 	})
+	// Decisions by update: validated (the current level only, once, while
+	// the request is open) and answered with the level's outcome at once.
+	closed := false
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide, func(ctx workflow.Context, d DecideUpdate) (DecideResult, error) {
+		st := chain[current]
+		if d.Approve {
+			st.approvedBy, st.approvedAt = d.Approver, workflow.Now(ctx)
+			return DecideResult{Level: st.level, Status: StatusApproved}, nil
+		}
+		st.rejected, st.reason = true, d.Reason
+		return DecideResult{Level: st.level, Status: StatusRejected}, nil
+	}, workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, d DecideUpdate) error {
+		st := chain[current]
+		switch {
+		case closed:
+			return errors.New("request closed")
+		case d.Level != st.level:
+			return fmt.Errorf("wrong level %q: this request waits for %q", d.Level, st.level)
+		case st.approvedBy != "" || st.rejected:
+			return errors.New("already decided")
+		}
+		return nil
+	}}); err != nil {
+		return Outcome{}, err
+	}
 	actx := activityCtx(ctx)
 	for i, st := range chain {
 		current = i
@@ -368,6 +441,7 @@ func ChainWorkflow(ctx workflow.Context, in Input) (Outcome, error) {
 		if err != nil {
 			return Outcome{}, err
 		}
+		closed = !ok || st.rejected || i == len(chain)-1
 		if !ok {
 			return Outcome{Status: StatusTimeout, Level: st.level, Reason: "approval_timeout"}, nil
 		}

@@ -60,7 +60,7 @@ func outcome(t *testing.T, env *testsuite.TestWorkflowEnvironment) Outcome {
 
 const week = 7 * 24 * time.Hour
 
-// The chapter's 7-day approval, approved on day three; the status query
+// A production-length 7-day approval, approved on day three; the status query
 // answers "waiting" before and "approved" after.
 func TestSingleApprovedOnDayThree(t *testing.T) {
 	c := &calls{}

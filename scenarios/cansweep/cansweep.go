@@ -25,7 +25,8 @@ import (
 // Name is the scenario's registry name.
 const Name = "can-sweep"
 
-// DefaultLengths are the history lengths.
+// DefaultLengths span short histories to past the server's 10,240-event
+// warning, all below its 51,200-event limit.
 const DefaultLengths = "1k,2k,5k,10k,20k,50k"
 
 func init() {
@@ -34,6 +35,8 @@ func init() {
 		Description: "continue-as-new threshold validator: builds histories of several lengths and measures cold replay, " +
 			"workflow-task latency without sticky cache, history bytes and the server's suggestion; recommends a threshold " +
 			"(one iteration is the whole sweep; the defaults run one)",
+		Proves: "one sweep over history lengths up to past the server's continue-as-new suggestion: cold replay and " +
+			"uncached workflow-task latency grow with length, and a threshold is recommended against the budget",
 		Options: []scenarios.Option{
 			{Name: "lengths", Kind: scenarios.String, Default: DefaultLengths,
 				Help: "history lengths in events, comma-separated (k = 1000); each must stay below the server's " +

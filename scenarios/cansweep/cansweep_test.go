@@ -1,7 +1,9 @@
 package cansweep
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -76,8 +78,13 @@ func TestRecommend(t *testing.T) {
 	if r.SuggestionSeenAt != 4097 {
 		t.Fatalf("suggestion %d", r.SuggestionSeenAt)
 	}
-	if len(r.Chapter) != 3 || !r.Chapter[1].InBudget || r.Chapter[1].Source != "measured" || r.Chapter[2].InBudget || r.Chapter[2].Source != "fitted" {
-		t.Fatalf("chapter %+v", r.Chapter)
+	if len(r.Rules) != 3 || !r.Rules[1].InBudget || r.Rules[1].Source != "measured" || r.Rules[2].InBudget || r.Rules[2].Source != "fitted" {
+		t.Fatalf("rules %+v", r.Rules)
+	}
+	js, err := json.Marshal(r)
+	if err != nil || bytes.Contains(js, []byte(`"chapter"`)) || !bytes.Contains(js, []byte(`"rules":[`)) ||
+		!strings.HasPrefix(r.Rules[1].Rule, "guidance: ") {
+		t.Fatalf("recommendation JSON (%v): %s", err, js)
 	}
 	if !strings.Contains(r.Summary, "at most 10000 events") || strings.Contains(r.Summary, "superlinear") {
 		t.Fatalf("summary %s", r.Summary)
@@ -102,7 +109,7 @@ func TestRecommend(t *testing.T) {
 	}
 	// A falling fit (noise) is not extrapolated.
 	r = recommend([]Row{row(1000, 300, 20), row(2000, 200, 10)}, time.Second)
-	if len(r.Chapter) != 0 || r.EstimatedEventsAtBudget != 0 || regexp.MustCompile(` -[0-9]`).MatchString(r.Summary) {
+	if len(r.Rules) != 0 || r.EstimatedEventsAtBudget != 0 || regexp.MustCompile(` -[0-9]`).MatchString(r.Summary) {
 		t.Fatalf("falling fit extrapolated: %+v", r)
 	}
 	// All within budget: the fitted crossing is reported.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/squallbench/squall/internal/squalltest"
+	"github.com/squallbench/squall/reports"
 )
 
 // TestE2ESmallSweep runs the whole sweep at two small lengths with the
@@ -56,7 +57,7 @@ func TestE2ESmallSweep(t *testing.T) {
 	if rec.BudgetMS != 30000 || rec.MaxEvents != int(rows[1].Events) || rec.SuggestionSeenAt != rows[1].SuggestedAtEvents || rec.Summary == "" || rec.MaxEvents == 0 {
 		t.Errorf("recommendation %+v", rec)
 	}
-	svg, err := os.ReadFile(filepath.Join(res.Dir, PlotFile))
+	svg, err := os.ReadFile(filepath.Join(res.Dir, reports.FileCanSweepPlot))
 	if err != nil || !strings.Contains(string(svg), "<path d=") {
 		t.Errorf("plot: %v", err)
 	}

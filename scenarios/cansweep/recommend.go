@@ -14,11 +14,11 @@ import (
 // the common rules of thumb for continue-as-new (slowdown noticeable from
 // about 10,000 events; 50,000 as a practical maximum).
 const (
-	ServerSuggestEvents = check.HistoryEventsSuggest
-	ServerSuggestBytes  = check.HistoryBytesSuggest
-	ServerErrorEvents   = check.HistoryEventsError
-	ChapterCANBeyond    = 10000 // "Performance Degradation: ab 10,000 Events merklich"
-	ChapterPracticalMax = 50000 // "Empfohlenes Maximum: 50,000 Events"
+	ServerSuggestEvents    = check.HistoryEventsSuggest
+	ServerSuggestBytes     = check.HistoryBytesSuggest
+	ServerErrorEvents      = check.HistoryEventsError
+	RuleCANBeyondEvents    = 10000 // guidance: replay slows noticeably from about here
+	RulePracticalMaxEvents = 50000 // guidance: the practical maximum of a history
 )
 
 // Recommendation is the sweep's answer: the largest history length whose
@@ -47,8 +47,9 @@ type Recommendation struct {
 	ServerSuggestEvents int   `json:"server_suggest_events"`
 	ServerSuggestBytes  int64 `json:"server_suggest_bytes"`
 	SuggestionSeenAt    int   `json:"suggestion_seen_at_events,omitempty"`
-	// The chapter's rules of thumb, judged by this sweep.
-	Chapter []RuleCheck `json:"chapter"`
+	// Rules: the server's suggestion and the rules of thumb above, each
+	// judged by this sweep's p99 at its length.
+	Rules   []RuleCheck `json:"rules"`
 	Summary string      `json:"summary"`
 }
 
@@ -121,11 +122,11 @@ func recommend(rows []Row, budget time.Duration) Recommendation {
 		events int
 	}{
 		{"server default: suggest continue-as-new", ServerSuggestEvents},
-		{"chapter: continue-as-new beyond 10,000 events", ChapterCANBeyond},
-		{"chapter: 50,000 events practical maximum", ChapterPracticalMax},
+		{"guidance: continue-as-new beyond 10,000 events", RuleCANBeyondEvents},
+		{"guidance: 50,000 events practical maximum", RulePracticalMaxEvents},
 	} {
 		if p, src, ok := p99At(rule.events); ok {
-			r.Chapter = append(r.Chapter, RuleCheck{Rule: rule.name, Events: rule.events, P99MS: p, Source: src, InBudget: p < r.BudgetMS})
+			r.Rules = append(r.Rules, RuleCheck{Rule: rule.name, Events: rule.events, P99MS: p, Source: src, InBudget: p < r.BudgetMS})
 		}
 	}
 	r.Summary = r.summary(rows)
@@ -181,7 +182,7 @@ func (r Recommendation) summary(rows []Row) string {
 		fmt.Fprintf(&b, ": following it keeps histories %.1fx below the recommended maximum", float64(r.MaxEvents)/float64(r.SuggestionSeenAt))
 	}
 	b.WriteString(".")
-	for _, c := range r.Chapter {
+	for _, c := range r.Rules {
 		verdict := "within"
 		if !c.InBudget {
 			verdict = "over"

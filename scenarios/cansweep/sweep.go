@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/internal/sleep"
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/scenarios/check"
 )
@@ -180,7 +181,8 @@ func (d *driver) sweep(ctx context.Context, it scenarios.Iteration) *outcome {
 	return o
 }
 
-// Finish emits the last sweep's table, recommendation and plot.
+// Finish emits the last sweep's table and recommendation. The report
+// draws the sweep's plot from them (report.html and can-sweep.svg).
 func (d *driver) Finish(context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -190,13 +192,6 @@ func (d *driver) Finish(context.Context) error {
 	}
 	d.env.Emit("sweep", o.rows)
 	d.env.Emit("recommendation", o.rec)
-	path, err := writeSVG(d.env.Dir, o.rows, o.rec)
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
-	}
-	if path != "" {
-		d.env.Emit("plot", path)
-	}
 	return nil
 }
 
@@ -268,10 +263,8 @@ func (d *driver) waitBuilt(ctx context.Context, wfs []*sweepWF, began time.Time)
 			lastLog = time.Now()
 		}
 		if pending > 0 {
-			select {
-			case <-ctx.Done():
+			if !sleep.For(ctx, time.Second) {
 				return ctx.Err()
-			case <-time.After(time.Second):
 			}
 		}
 	}

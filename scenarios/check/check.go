@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/squallbench/squall/internal/sleep"
 	"github.com/squallbench/squall/scenarios"
 )
 
@@ -83,10 +84,7 @@ func Describe(ctx context.Context, cl Describer, id, runID string) Execution {
 		if ctx.Err() != nil {
 			break
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
-		}
+		sleep.For(ctx, time.Duration(attempt+1)*200*time.Millisecond)
 	}
 	return Execution{ID: id, RunID: runID, Status: "error", Err: err}
 }

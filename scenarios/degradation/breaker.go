@@ -12,7 +12,7 @@ const (
 	HalfOpen = "half-open"
 )
 
-// BreakerConfig are the chapter's CircuitBreakerConfig fields.
+// BreakerConfig is when a breaker opens, probes and closes.
 type BreakerConfig struct {
 	// FailureThreshold consecutive primary failures open the breaker.
 	FailureThreshold int `json:"failure_threshold"`
@@ -40,7 +40,7 @@ type Transition struct {
 	Seq  int       `json:"seq"` // the request during which it happened
 }
 
-// Breaker is the chapter's circuit breaker (section 9.5.2) as a pure,
+// Breaker is a circuit breaker as a pure,
 // deterministic state machine: the workflow passes workflow time in, so
 // it replays identically; the driver replays it on a workflow's recorded
 // outcomes to check the live breaker followed its rules.

@@ -1,5 +1,4 @@
-// Package degradation is the graceful-degradation scenario (the chapter's
-// section 9.5): each iteration is a workflow answering a series of
+// Package degradation is the graceful-degradation scenario: each iteration is a workflow answering a series of
 // requests through a circuit breaker (closed / open / half-open, in
 // deterministic workflow code, see Breaker) and the fallback chain primary
 // -> secondary -> static answer.
@@ -46,12 +45,14 @@ func init() {
 		Name: Name,
 		Description: "requests answered through a circuit breaker and the fallback chain primary -> secondary -> static, " +
 			"against fake services with switchable failure rate and latency; the services' own logs prove the breaker stopped calling the primary",
+		Proves: "the outage (15 s, placed automatically inside the load) makes the primary fail: breakers open, requests are " +
+			"answered by the fallback chain, the primary's own log shows no calls while open, and breakers close after it recovers",
 		Options: []scenarios.Option{
 			{Name: "requests", Kind: scenarios.Int, Default: "20", Min: scenarios.MinOf(1), Help: "requests per workflow (one workflow per iteration)"},
 			{Name: "interval", Kind: scenarios.Duration, Default: "1s", Min: scenarios.MinOf(0), Help: "workflow timer between a workflow's requests"},
 			{Name: "failure-threshold", Kind: scenarios.Int, Default: "5", Min: scenarios.MinOf(1), Help: "consecutive primary failures that open the breaker"},
 			{Name: "open-timeout", Kind: scenarios.Duration, Default: "5s", Min: scenarios.MinOf(0.001),
-				Help: "an open breaker lets probes through this long after the last failure (the chapter: 60s)"},
+				Help: "an open breaker lets probes through this long after the last failure (production breakers often wait 60s; shorter here so a run sees several cycles)"},
 			{Name: "half-open-successes", Kind: scenarios.Int, Default: "2", Min: scenarios.MinOf(1), Help: "successful probes that close a half-open breaker"},
 			{Name: "primary-timeout", Kind: scenarios.Duration, Default: "2s", Min: scenarios.MinOf(0.001), Help: "primary call start-to-close timeout (one attempt)"},
 			{Name: "secondary-timeout", Kind: scenarios.Duration, Default: "2s", Min: scenarios.MinOf(0.001), Help: "secondary call start-to-close timeout"},

@@ -27,8 +27,8 @@ const (
 	SourceStatic    = "static"
 )
 
-// StaticAnswer is the last fallback (the chapter's popular items): known
-// in the workflow, needing no service.
+// StaticAnswer is the last fallback (a list of popular items): known in
+// the workflow, needing no service.
 const StaticAnswer = "popular-items"
 
 // Register adds the workflow and activity to a worker.

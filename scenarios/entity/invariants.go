@@ -21,7 +21,17 @@ func (d *driver) Invariants(context.Context) []scenarios.Invariant {
 	if !finished {
 		return []scenarios.Invariant{check.Fail("entities-checked", "the entities were never closed and read back (Finish did not run)")}
 	}
-	checks := []func() scenarios.Invariant{d.checkHistoriesRead, d.checkRecorded, d.checkProcessed, d.checkBalance, d.checkRuns, d.checkLimits}
+	checks := []func() scenarios.Invariant{d.checkHistoriesRead, d.checkRecorded, d.checkProcessed, d.checkBalance, d.checkRuns, d.checkLimits,
+		d.checkSignalsDrained}
+	if d.message != MsgSignal {
+		checks = append(checks, d.checkHandlersFinished, d.checkAnswered, d.checkRejected)
+	}
+	if d.pureUpdates() {
+		checks = append(checks, d.checkAnswerChain)
+	}
+	if d.burst > 1 {
+		checks = append(checks, d.checkStormContinued)
+	}
 	if d.strategy.Kind == KindNever {
 		checks = []func() scenarios.Invariant{d.checkHistoriesRead, d.checkTerminatedAtLimit, d.checkRecordedNever}
 	}
@@ -122,7 +132,9 @@ func (d *driver) checkRuns() scenarios.Invariant {
 			d.strategyProblems(l.index, l.result.State, l.chain, &p)
 		}
 	})
-	return p.Invariant("runs-match-strategy", fmt.Sprintf("%d runs, %d continue-as-new, each as %s prescribes", d.tally.runs, d.tally.cans, d.strategy))
+	by := d.tally.canByTrigger()
+	return p.Invariant("runs-match-strategy", fmt.Sprintf("%d runs, %d continue-as-new (by events %d, suggestion %d, age %d), each as %s prescribes",
+		d.tally.runs, d.tally.cans, by[ReasonEvents], by[ReasonSuggested], by[ReasonAge], d.strategy))
 }
 
 // runs-within-server-limits: no run was terminated by the server.
@@ -138,6 +150,139 @@ func (d *driver) checkLimits() scenarios.Invariant {
 	return p.Invariant("runs-within-server-limits", fmt.Sprintf(
 		"no run terminated by the server; largest run %d events / %d bytes (server defaults: suggest %d, warn %d, error %d events / %d MiB)",
 		d.tally.maxEvents, d.tally.maxBytes, check.HistoryEventsSuggest, check.HistoryEventsWarn, check.HistoryEventsError, check.HistoryBytesError>>20))
+}
+
+// signals-drained-on-receiving-run: every signal a run recorded was seen by
+// a later workflow task of that same run, so none was left behind by a
+// continue-as-new (the server retries a task that completes with signals
+// pending, and the workflow drains them before continuing).
+func (d *driver) checkSignalsDrained() scenarios.Invariant {
+	var p check.Problems
+	var signals int64
+	d.read(func(l *ledger) {
+		for i, r := range l.chain.Runs {
+			signals += r.Signals
+			if r.UnprocessedSignals > 0 && r.TerminateReason == "" {
+				p.Add("entity %d run %d (%s): %d signals recorded but never seen by the run", l.index, i+1, r.Status, r.UnprocessedSignals)
+			}
+		}
+	})
+	return p.Invariant("signals-drained-on-receiving-run", fmt.Sprintf(
+		"each of the %d recorded signals was handled by the run whose history holds it (%d runs)", signals, d.tally.runs))
+}
+
+// handlers-finished-before-continue-as-new: every update a run accepted
+// was completed in that run: no handler was still running when the run
+// continued as new or closed.
+func (d *driver) checkHandlersFinished() scenarios.Invariant {
+	var p check.Problems
+	var updates int64
+	d.read(func(l *ledger) {
+		for i, r := range l.chain.Runs {
+			updates += r.Updates
+			if r.UnfinishedUpdates > 0 && r.TerminateReason == "" {
+				p.Add("entity %d run %d (%s): %d accepted updates never completed in it", l.index, i+1, r.Status, r.UnfinishedUpdates)
+			}
+		}
+	})
+	return p.Invariant("handlers-finished-before-continue-as-new", fmt.Sprintf(
+		"each of the %d accepted updates completed in the run that accepted it", updates))
+}
+
+// updates-answered-exactly-once: every answer the driver received is the
+// one the history recorded (transaction, balance, count and run, by
+// fingerprint), no update completed twice, none answered by another run
+// than the one that applied it, and every accepted update was answered
+// (updates admitted in flight across a continue-as-new included).
+func (d *driver) checkAnswered() scenarios.Invariant {
+	var p check.Problems
+	d.read(func(l *ledger) {
+		l.mu.Lock()
+		answered, hash, uncertain := l.answered, l.answerHash, int64(len(l.uncertain))
+		l.mu.Unlock()
+		ch := l.chain
+		switch {
+		case ch.UpdatesTwice > 0:
+			p.Add("entity %d: %d updates completed twice, e.g. %s", l.index, ch.UpdatesTwice, ch.TwiceExample)
+		case uncertain == 0 && (ch.UpdatesCompleted != answered || ch.AnswerHash != hash):
+			p.Add("entity %d: the driver received %d answers, the history completed %d updates%s", l.index, answered,
+				ch.UpdatesCompleted, hashNote(answered == ch.UpdatesCompleted && hash != ch.AnswerHash))
+		case ch.UpdatesCompleted < answered:
+			p.Add("entity %d: the driver received %d answers, the history completed only %d updates", l.index, answered, ch.UpdatesCompleted)
+		}
+	})
+	t := d.tally
+	return p.Invariant("updates-answered-exactly-once", fmt.Sprintf(
+		"%d updates answered, each applied exactly once and answered as the history recorded it; %d of them were answered by a run "+
+			"newer than the newest the driver knew when it sent them (admitted in flight across a continue-as-new); %d were delivered "+
+			"again to a later run after they completed and answered there from the carried answers, not applied twice",
+		t.answered, t.crossed, t.repeated))
+}
+
+// rejected-updates-never-in-history: every malformed transaction was
+// rejected by the validator, and no accepted update in any history carries
+// one.
+func (d *driver) checkRejected() scenarios.Invariant {
+	var p check.Problems
+	d.read(func(l *ledger) {
+		l.mu.Lock()
+		accepted := l.malformedAccepted
+		l.mu.Unlock()
+		if accepted > 0 {
+			p.Add("entity %d: %d malformed transactions were accepted", l.index, accepted)
+		}
+		if l.chain.Malformed > 0 {
+			p.Add("entity %d: %d malformed transactions in the history", l.index, l.chain.Malformed)
+		}
+	})
+	t := d.tally
+	return p.Invariant("rejected-updates-never-in-history", fmt.Sprintf(
+		"%d malformed transactions sent, %d rejected by the validator, none in any history", t.malformedSent, t.malformedRejected))
+}
+
+// update-answers-consistent (every transaction an update): ordered by the
+// transaction count they report, the answers of an entity run 1, 2, 3...
+// without a gap, and each balance is the previous one plus its
+// transaction's amount: every answer is the balance its transaction
+// produced, across continue-as-new.
+func (d *driver) checkAnswerChain() scenarios.Invariant {
+	var p check.Problems
+	d.read(func(l *ledger) {
+		l.mu.Lock()
+		uncertain := len(l.uncertain)
+		l.mu.Unlock()
+		a := append([]answerRec(nil), l.chain.answers...)
+		sort.Slice(a, func(i, j int) bool { return a[i].Answer.TxCount < a[j].Answer.TxCount })
+		var balance int64
+		for i, r := range a {
+			if r.Answer.TxCount != int64(i+1) {
+				if uncertain == 0 { // a failed call whose update landed unanswered leaves a gap
+					p.Add("entity %d: answer %d reports transaction count %d", l.index, i+1, r.Answer.TxCount)
+				}
+				return
+			}
+			balance += r.Amount
+			if r.Answer.Balance != balance {
+				p.Add("entity %d: transaction %d answered balance %d, the transactions before it sum to %d", l.index, i+1, r.Answer.Balance, balance)
+				return
+			}
+		}
+	})
+	return p.Invariant("update-answers-consistent", fmt.Sprintf(
+		"the answers of %d entities form one unbroken chain of balances each", d.tally.signalled))
+}
+
+// storm-continued-as-new (burst > 1): under the storm every entity still
+// continued as new.
+func (d *driver) checkStormContinued() scenarios.Invariant {
+	var p check.Problems
+	d.read(func(l *ledger) {
+		if len(l.chain.Runs) < 2 {
+			p.Add("entity %d: one run only: the storm kept it from continuing as new", l.index)
+		}
+	})
+	return p.Invariant("storm-continued-as-new", fmt.Sprintf(
+		"bursts of %d transactions at once: every entity continued as new (runs %d..%d)", d.burst, max(d.tally.minRuns, 0), d.tally.maxRuns))
 }
 
 // strategyProblems checks one entity's runs against the strategy.
@@ -195,7 +340,7 @@ func why(r RunStat, s Strategy) string {
 	}
 	// The age timer fires at MaxAge after the run's first task; the run's
 	// span (first to last event) is at least that.
-	if s.Kind == KindHybrid && r.Age >= s.MaxAge {
+	if s.timed() && r.Age >= s.MaxAge {
 		w = append(w, "age")
 	}
 	return strings.Join(w, "+")
@@ -292,6 +437,12 @@ type tally struct {
 	runsByEntity                        map[string]int
 	canRows                             []canRow
 	canEvents, canBytes, terminatedAt   []int64
+	// canBy counts continue-as-new by the trigger the workflow recorded.
+	canBy map[string]int
+	// Updates: answered, crossed a continue-as-new, malformed sent and
+	// rejected, completed in histories.
+	answered, crossed, malformedSent, malformedRejected, updatesCompleted, repeated int64
+	notReadyRetries                                                                 int64
 }
 
 // canRow is one continue-as-new in the details (history at that moment).
@@ -309,9 +460,14 @@ type canRow struct {
 const maxCANRows = 200
 
 func (d *driver) count() tally {
-	t := tally{minRuns: -1, runsByEntity: map[string]int{}}
+	t := tally{minRuns: -1, runsByEntity: map[string]int{}, canBy: map[string]int{}}
 	for _, l := range d.entities {
 		l.mu.Lock()
+		t.answered += l.answered
+		t.crossed += l.crossed
+		t.notReadyRetries += l.notReadyRetries
+		t.malformedSent += l.malformedRejected + l.malformedAccepted
+		t.malformedRejected += l.malformedRejected
 		t.acked += l.acked
 		t.landed += l.landed
 		t.uncertain += int64(len(l.uncertain))
@@ -329,6 +485,13 @@ func (d *driver) count() tally {
 			continue
 		}
 		ch := l.chain
+		t.updatesCompleted += ch.UpdatesCompleted
+		t.repeated += ch.UpdatesRepeated
+		if l.result != nil {
+			for k, v := range l.result.State.CANBy {
+				t.canBy[k] += v
+			}
+		}
 		t.histEvents += ch.Events
 		t.unprocessed += ch.Unprocessed
 		runs := len(ch.Runs)
@@ -371,13 +534,28 @@ func (t tally) details(never bool) map[string]any {
 			"recorded_unprocessed": t.unprocessed},
 		"runs_per_entity": map[string]any{"entities": t.signalled, "total": t.runs, "min": max(t.minRuns, 0), "max": t.maxRuns,
 			"by_entity": limitMap(t.runsByEntity, maxCANRows)},
-		"continue_as_new": map[string]any{"count": t.cans, "events": spreadMap(t.canEvents), "bytes": spreadMap(t.canBytes),
+		"continue_as_new": map[string]any{"count": t.cans, "by_trigger": t.canByTrigger(), "events": spreadMap(t.canEvents), "bytes": spreadMap(t.canBytes),
 			"runs": t.canRows, "runs_listed": len(t.canRows)},
 		"history_events_read": t.histEvents,
+	}
+	if t.answered > 0 || t.malformedSent > 0 || t.updatesCompleted > 0 {
+		out["updates"] = map[string]int64{"answered": t.answered, "completed_in_history": t.updatesCompleted,
+			"answered_by_newer_run": t.crossed, "malformed_sent": t.malformedSent, "malformed_rejected": t.malformedRejected,
+			"resent_after_task_failure": t.notReadyRetries, "repeated_to_a_later_run": t.repeated}
 	}
 	if never {
 		out["termination"] = map[string]any{"terminated_at_events": spreadMap(t.terminatedAt),
 			"refused_at_or_after_limit": t.rejAtLimit + t.rejClosed, "recorded_never_processed": t.unprocessed}
+	}
+	return out
+}
+
+// canByTrigger counts continue-as-new by trigger, every trigger named (0
+// where it never fired), so reports of every strategy read alike.
+func (t tally) canByTrigger() map[string]int {
+	out := map[string]int{ReasonEvents: 0, ReasonSuggested: 0, ReasonAge: 0}
+	for k, v := range t.canBy {
+		out[k] += v
 	}
 	return out
 }

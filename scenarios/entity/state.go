@@ -10,7 +10,7 @@ import (
 
 // StateVersion is the schema version this code writes. Runs carry their state
 // across continue-as-new as JSON with a "version" field; DecodeState migrates
-// every older version it knows to this one (the chapter's from_dict).
+// every older version it knows to this one.
 const StateVersion = 2
 
 // RecentMax bounds the recent-transactions window kept in the state: the
@@ -65,9 +65,34 @@ type State struct {
 	MaxRunBytes  int `json:"max_run_bytes"`
 	// MigratedFrom is the schema version the state was migrated from (0: none).
 	MigratedFrom int `json:"migrated_from,omitempty"`
+	// Answers are the latest AnswersMax update answers, by transaction id,
+	// carried across continue-as-new: the server deduplicates update ids
+	// within one run only, and an update it aborted while the run
+	// continued may be delivered again to the next run after it was
+	// applied. Such a repeat gets the original answer, never a second
+	// application.
+	Answers []IDAnswer `json:"answers,omitempty"`
 }
 
-// StateV1 is the first schema, as in the chapter's EntityState: a float
+// IDAnswer is one remembered update answer.
+type IDAnswer struct {
+	ID     int64    `json:"id"`
+	Answer TxAnswer `json:"answer"`
+}
+
+// AnswersMax bounds the remembered answers (the state travels in every
+// continue-as-new). A repeat arrives within moments of the boundary.
+const AnswersMax = 256
+
+// remember records an update's answer, keeping the latest AnswersMax.
+func (s *State) remember(id int64, a TxAnswer) {
+	s.Answers = append(s.Answers, IDAnswer{ID: id, Answer: a})
+	if n := len(s.Answers); n > AnswersMax {
+		s.Answers = append(s.Answers[:0], s.Answers[n-AnswersMax:]...)
+	}
+}
+
+// StateV1 is the first schema: a float
 // balance and the full list of transactions. Runs that continued-as-new with
 // it are migrated by DecodeState.
 type StateV1 struct {
@@ -113,7 +138,7 @@ func DecodeState(raw json.RawMessage, entityID string) (State, error) {
 	if err := json.Unmarshal(raw, &head); err != nil {
 		return State{}, fmt.Errorf("entity state: %w", err)
 	}
-	v := 1 // the chapter's from_dict: a state without a version is v1
+	v := 1 // a state without a version predates versions: v1
 	if head.Version != nil {
 		v = *head.Version
 	}

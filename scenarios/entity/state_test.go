@@ -27,7 +27,7 @@ func TestMigrateV1(t *testing.T) {
 	if len(st.Recent) != RecentMax || st.Recent[0].ID != 13 || st.Recent[RecentMax-1].Amount != 200 {
 		t.Fatalf("recent window %+v", st.Recent)
 	}
-	// A state without a version field is v1 (the chapter's default).
+	// A state without a version field is v1 (written before versions existed).
 	st2, err := DecodeState(json.RawMessage(`{"entity_id":"x","balance":1.5,"transactions":[{"id":4,"amount":1.5}]}`), "")
 	if err != nil || st2.Balance != 150 || st2.TxCount != 1 || st2.MigratedFrom != 1 {
 		t.Fatalf("unversioned: %+v %v", st2, err)
@@ -104,6 +104,9 @@ func TestParseStrategy(t *testing.T) {
 		{"suggested", Strategy{Kind: KindSuggested}, false},
 		{"never", Strategy{Kind: KindNever}, false},
 		{"hybrid", Strategy{Kind: KindHybrid, Events: 1000, MaxAge: time.Minute}, false},
+		{"age:90s", Strategy{Kind: KindAge, MaxAge: 90 * time.Second}, false},
+		{"age:10ms", Strategy{}, true},
+		{"age:soon", Strategy{}, true},
 		{"events:0", Strategy{}, true},
 		{"events", Strategy{}, true},
 		{"sometimes", Strategy{}, true},

@@ -7,11 +7,12 @@ import (
 	"time"
 )
 
-// Strategy kinds: the chapter's continue-as-new strategies (section 9.1.4).
+// Strategy kinds: when an entity continues as new.
 const (
 	KindEvents    = "events"    // after N processed events (transactions)
 	KindSuggested = "suggested" // when the server suggests it
 	KindHybrid    = "hybrid"    // events, suggestion or elapsed time, whichever first
+	KindAge       = "age"       // after the run has lived MaxAge (a timer: also while idle)
 	KindNever     = "never"     // never: the server terminates the run at its history limit
 )
 
@@ -26,11 +27,11 @@ const (
 type Strategy struct {
 	Kind   string        `json:"kind"`
 	Events int           `json:"events,omitempty"`  // events and hybrid
-	MaxAge time.Duration `json:"max_age,omitempty"` // hybrid: run age
+	MaxAge time.Duration `json:"max_age,omitempty"` // hybrid and age: run age
 }
 
-// ParseStrategy parses the `can` option: events:N, suggested, hybrid or
-// never. hybridEvents and maxAge are hybrid's thresholds.
+// ParseStrategy parses the `can` option: events:N, age:DURATION,
+// suggested, hybrid or never. hybridEvents and maxAge are hybrid's thresholds.
 func ParseStrategy(s string, hybridEvents int, maxAge time.Duration) (Strategy, error) {
 	s = strings.TrimSpace(s)
 	switch {
@@ -40,6 +41,12 @@ func ParseStrategy(s string, hybridEvents int, maxAge time.Duration) (Strategy, 
 			return Strategy{}, fmt.Errorf("can=%s: want events:N with N a whole number of 1 or more", s)
 		}
 		return Strategy{Kind: KindEvents, Events: n}, nil
+	case strings.HasPrefix(s, KindAge+":"):
+		d, err := time.ParseDuration(strings.TrimPrefix(s, KindAge+":"))
+		if err != nil || d < time.Second {
+			return Strategy{}, fmt.Errorf("can=%s: want age:DURATION with a duration of 1s or more, e.g. age:30s", s)
+		}
+		return Strategy{Kind: KindAge, MaxAge: d}, nil
 	case s == KindSuggested || s == KindNever:
 		return Strategy{Kind: s}, nil
 	case s == KindHybrid:
@@ -48,7 +55,7 @@ func ParseStrategy(s string, hybridEvents int, maxAge time.Duration) (Strategy, 
 		}
 		return Strategy{Kind: KindHybrid, Events: hybridEvents, MaxAge: maxAge}, nil
 	default:
-		return Strategy{}, fmt.Errorf("can=%q: want events:N, suggested, hybrid or never", s)
+		return Strategy{}, fmt.Errorf("can=%q: want events:N, age:DURATION, suggested, hybrid or never", s)
 	}
 }
 
@@ -57,6 +64,8 @@ func (s Strategy) String() string {
 	switch s.Kind {
 	case KindEvents:
 		return fmt.Sprintf("events:%d", s.Events)
+	case KindAge:
+		return fmt.Sprintf("age:%s", s.MaxAge)
 	case KindHybrid:
 		return fmt.Sprintf("hybrid (events %d, suggestion, age %s)", s.Events, s.MaxAge)
 	default:
@@ -77,6 +86,10 @@ func (s Strategy) decide(processed int, suggested bool, age time.Duration) strin
 		if suggested {
 			return ReasonSuggested
 		}
+	case KindAge:
+		if age >= s.MaxAge {
+			return ReasonAge
+		}
 	case KindHybrid:
 		switch {
 		case processed >= s.Events:
@@ -89,3 +102,7 @@ func (s Strategy) decide(processed int, suggested bool, age time.Duration) strin
 	}
 	return ""
 }
+
+// timed says whether the strategy keeps an age timer (so an idle run
+// continues as new too).
+func (s Strategy) timed() bool { return s.Kind == KindHybrid || s.Kind == KindAge }

@@ -25,3 +25,26 @@ func TestValidateFinishTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateMessage(t *testing.T) {
+	s, _ := scenarios.Get(Name)
+	for _, c := range []struct {
+		kv  map[string]string
+		bad bool
+	}{
+		{map[string]string{"message": "update"}, false},
+		{map[string]string{"message": "update-with-start", "prestart": "false"}, false},
+		{map[string]string{"message": "update", "prestart": "false"}, true},
+		{map[string]string{"message": "mixed", "prestart": "false"}, true},
+		{map[string]string{"message": "carrier-pigeon"}, true},
+		{map[string]string{"message": "update", "can": "never"}, true},
+	} {
+		v, err := s.ParseOptions(c.kv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate(v, scenarios.Load{}); (err != nil) != c.bad {
+			t.Errorf("%v: %v", c.kv, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package entity
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -11,8 +12,11 @@ import (
 const (
 	WorkflowName = "squall.entity"
 	SignalTx     = "tx"
-	SignalClose  = "close"
-	QueryState   = "state"
+	// UpdateTx is the update form of a transaction: validated before it is
+	// accepted, answered with the balance it produced.
+	UpdateTx    = "tx"
+	SignalClose = "close"
+	QueryState  = "state"
 )
 
 // Input starts one run of an entity. State is empty on the first run and the
@@ -30,16 +34,68 @@ type Result struct {
 	ProcessedInRun int `json:"processed_in_run"`
 }
 
-// Workflow is a long-running account: it applies "tx" signals to its balance
-// until it receives "close", continuing as new according to its strategy.
+// TxAnswer is what an accepted tx update returns: the balance and the
+// transaction count right after this transaction was applied, and the run
+// that applied it.
+type TxAnswer struct {
+	Balance int64  `json:"balance"`
+	TxCount int64  `json:"tx_count"`
+	RunID   string `json:"run_id"`
+}
+
+// MaxAmount bounds a transaction's amount (cents, either sign); AmountOf
+// stays within it, so only deliberately malformed transactions exceed it.
+const MaxAmount = 10000
+
+// ValidateTx is the tx update's validator: a malformed transaction (no
+// id, or an amount out of range) is rejected before it is accepted, so
+// it never reaches the history.
+func ValidateTx(tx Tx) error {
+	switch {
+	case tx.ID < 0:
+		return fmt.Errorf("transaction id %d: ids are not negative", tx.ID)
+	case tx.Amount < -MaxAmount || tx.Amount > MaxAmount:
+		return fmt.Errorf("transaction %d: amount %d outside [-%d, %d]", tx.ID, tx.Amount, MaxAmount, MaxAmount)
+	}
+	return nil
+}
+
+// rules are the continue-as-new rules the workflow keeps. Workflow keeps
+// all; the tests register variants that break one each, to show the
+// checks catch it.
+type rules struct {
+	drain         bool // receive every delivered signal before deciding (and so before continuing)
+	awaitHandlers bool // apply queued updates and wait for workflow.AllHandlersFinished before deciding
+	validate      bool // reject malformed tx updates in the validator
+}
+
+var keepAll = rules{drain: true, awaitHandlers: true, validate: true}
+
+// pendingTx is an accepted tx update waiting for the main loop to apply
+// it: transactions are applied in one place, in one order, whether they
+// came as signals or updates.
+type pendingTx struct {
+	tx     Tx
+	done   bool
+	answer TxAnswer
+}
+
+// Workflow is a long-running account: it applies transactions, arriving as
+// "tx" signals or "tx" updates, to its balance until it receives "close",
+// continuing as new according to its strategy.
 //
-// Around continue-as-new it follows the SDK's documented pattern: every
-// signal already delivered to this run is drained from the channel
-// (ReceiveAsync until empty) before the run returns ContinueAsNewError, so
-// none is dropped with the run. Signals arriving at the server while the
-// final workflow task runs make the server reject the completion and hand
-// them to a new task of this run, which drains them too.
-func Workflow(ctx workflow.Context, in Input) (Result, error) {
+// Around continue-as-new it follows the documented pattern: every signal
+// already delivered to this run is drained from the channel (ReceiveAsync
+// until empty), and every accepted update applied and its handler
+// finished (workflow.AllHandlersFinished), before the run returns
+// ContinueAsNewError, so none is dropped with the run. Signals arriving at
+// the server while the final workflow task runs make the server reject the
+// completion and hand them to a new task of this run, which drains them
+// too; updates the server admitted but had not yet delivered are handed
+// to the new run.
+func Workflow(ctx workflow.Context, in Input) (Result, error) { return run(ctx, in, keepAll) }
+
+func run(ctx workflow.Context, in Input, r rules) (Result, error) {
 	st, err := DecodeState(in.State, in.EntityID)
 	if err != nil {
 		return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadEntityState", err)
@@ -51,6 +107,31 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 
 	txCh := workflow.GetSignalChannel(ctx, SignalTx)
 	closeCh := workflow.GetSignalChannel(ctx, SignalClose)
+	// Accepted updates queue here for the main loop; the channel is
+	// workflow-internal (no events), so signal-only histories replay as
+	// before.
+	updCh := workflow.NewBufferedChannel(ctx, 1<<20)
+	runID := workflow.GetInfo(ctx).WorkflowExecution.RunID
+	var opts workflow.UpdateHandlerOptions
+	if r.validate {
+		opts.Validator = func(_ workflow.Context, tx Tx) error { return ValidateTx(tx) }
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateTx, func(ctx workflow.Context, tx Tx) (TxAnswer, error) {
+		for _, a := range st.Answers {
+			if a.ID == tx.ID {
+				return a.Answer, nil // a repeat: answered before, applied once
+			}
+		}
+		p := &pendingTx{tx: tx}
+		updCh.SendAsync(p)
+		if err := workflow.Await(ctx, func() bool { return p.done }); err != nil {
+			return TxAnswer{}, err
+		}
+		return p.answer, nil
+	}, opts); err != nil {
+		return Result{}, err
+	}
+
 	runStart := workflow.Now(ctx)
 	processed := 0
 	closing := false
@@ -58,20 +139,51 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 		st.Apply(tx)
 		processed++
 	}
+	applyUpdate := func(p *pendingTx) {
+		apply(p.tx)
+		p.answer = TxAnswer{Balance: st.Balance, TxCount: st.TxCount, RunID: runID}
+		p.done = true
+		st.remember(p.tx.ID, p.answer)
+	}
+	// drain takes everything delivered so far: signals (drain rule),
+	// queued updates (handler rule) and close.
 	drain := func() {
-		for {
+		for r.drain {
 			var tx Tx
 			if !txCh.ReceiveAsync(&tx) {
 				break
 			}
 			apply(tx)
 		}
+		for r.awaitHandlers {
+			var p *pendingTx
+			if !updCh.ReceiveAsync(&p) {
+				break
+			}
+			applyUpdate(p)
+		}
 		for closeCh.ReceiveAsync(nil) {
 			closing = true
 		}
 	}
+	// finishHandlers waits until every update handler of this task has
+	// queued its transaction and returned its answer, applying (and
+	// draining) whatever arrives meanwhile. An update delivered in the task
+	// that decides may not have run its handler yet when the main loop
+	// decides: without this wait it is accepted and never answered.
+	finishHandlers := func() error {
+		for {
+			drain()
+			if err := workflow.Await(ctx, func() bool { return updCh.Len() > 0 || workflow.AllHandlersFinished(ctx) }); err != nil {
+				return err
+			}
+			if updCh.Len() == 0 {
+				return nil
+			}
+		}
+	}
 	var ageTimer workflow.Future
-	if in.Strategy.Kind == KindHybrid {
+	if in.Strategy.timed() {
 		ageTimer = workflow.NewTimer(ctx, in.Strategy.MaxAge)
 	}
 	aged := false
@@ -83,6 +195,11 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 			c.Receive(ctx, &tx)
 			apply(tx)
 		})
+		sel.AddReceive(updCh, func(c workflow.ReceiveChannel, _ bool) {
+			var p *pendingTx
+			c.Receive(ctx, &p)
+			applyUpdate(p)
+		})
 		sel.AddReceive(closeCh, func(c workflow.ReceiveChannel, _ bool) {
 			c.Receive(ctx, nil)
 			closing = true
@@ -92,9 +209,15 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 		}
 		sel.Select(ctx)
 		// Everything delivered in this workflow task is processed now, in
-		// one go: batching is what keeps the history short under load.
+		// one go: batching is what keeps the history short under load, and
+		// no signal delivered is left behind by a continue-as-new below.
 		drain()
 		if closing {
+			if r.awaitHandlers {
+				if err := finishHandlers(); err != nil {
+					return Result{}, err
+				}
+			}
 			return Result{State: st, ProcessedInRun: processed}, nil
 		}
 		info := workflow.GetInfo(ctx)
@@ -102,10 +225,14 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 		if reason == "" {
 			continue
 		}
-		// The documented pattern: drain before continuing. (Nothing can have
-		// arrived since the drain above without the coroutine yielding; this
-		// keeps the invariant local to the return below.)
-		drain()
+		// The documented pattern: let every handler finish before
+		// continuing (their answers need a yield; finishHandlers drains
+		// whatever arrives meanwhile).
+		if r.awaitHandlers {
+			if err := finishHandlers(); err != nil {
+				return Result{}, err
+			}
+		}
 		if closing {
 			return Result{State: st, ProcessedInRun: processed}, nil
 		}

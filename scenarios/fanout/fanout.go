@@ -1,6 +1,6 @@
-// Package fanout is the fanout scenario: child-workflow lifecycles (the
-// chapter's 9.2.3 — wait-all, fire-and-forget, throttled, rolling window)
-// and the three parent close policies (9.2.4). One iteration is one parent
+// Package fanout is the fanout scenario: child-workflow lifecycles
+// (wait-all, fire-and-forget, throttled, rolling window) and the three
+// parent close policies. One iteration is one parent
 // with its children.
 //
 // In fire-and-forget the parent closes as soon as its children have
@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/squallbench/squall/internal/sleep"
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/scenarios/check"
 )
@@ -35,6 +36,7 @@ func init() {
 		Name: Name,
 		Description: "child-workflow lifecycles (wait-all, fire-and-forget, throttled, rolling window) and parent close policies " +
 			"(terminate, request-cancel, abandon), each child checked to end as its policy says",
+		Proves: "parents wait for 10 children each: every child is started once and ends as its parent close policy says",
 		Options: []scenarios.Option{
 			{Name: "pattern", Kind: scenarios.Enum, Default: PatternWaitAll,
 				Choices: []string{PatternWaitAll, PatternFireAndForget, PatternThrottled, PatternRollingWindow},
@@ -192,18 +194,9 @@ func (d *driver) awaitChildren(ctx context.Context, parentID string, parent chec
 		if len(pending) == 0 || time.Now().After(deadline) {
 			break
 		}
-		sleepCtx(ctx, 200*time.Millisecond)
+		sleep.For(ctx, 200*time.Millisecond)
 	}
 	return kids
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // releaseAbandoned observes that the abandoned children outlived their

@@ -23,7 +23,7 @@ const (
 	SignalRelease = "release"
 )
 
-// Patterns (the chapter's 9.2.3).
+// Patterns: how a parent starts and awaits its children.
 const (
 	PatternWaitAll       = "wait-all"
 	PatternFireAndForget = "fire-and-forget"
@@ -106,7 +106,7 @@ func ClosePolicy(p string) enumspb.ParentClosePolicy {
 	return enumspb.PARENT_CLOSE_POLICY_ABANDON
 }
 
-// ParentWorkflow starts its children in one of the chapter's patterns.
+// ParentWorkflow starts its children in one of the patterns above.
 func ParentWorkflow(ctx workflow.Context, in ParentInput) (ParentResult, error) {
 	parentID := workflow.GetInfo(ctx).WorkflowExecution.ID
 	var res ParentResult

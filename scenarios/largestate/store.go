@@ -16,8 +16,8 @@ import (
 	"time"
 )
 
-// Ref is a claim check: what a workflow keeps instead of the data (the
-// chapter's DataReference). Only this goes into history.
+// Ref is a claim check: what a workflow keeps instead of the data. Only
+// this goes into history.
 type Ref struct {
 	Store  string `json:"store"` // "dir"
 	Key    string `json:"key"`

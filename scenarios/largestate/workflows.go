@@ -135,7 +135,7 @@ type GrowResult struct {
 	Steps int `json:"steps"`
 }
 
-// GrowWorkflow is the chapter's anti-pattern (section 9.6.1): the dataset
+// GrowWorkflow is the anti-pattern of state carried in history: the dataset
 // is loaded chunk by chunk into workflow state, and after every chunk the
 // whole state is handed to an activity — so every step's activity input,
 // in history, is the entire state so far. Past the 2 MiB payload limit:
@@ -230,7 +230,7 @@ type ProduceExternalInput struct {
 }
 
 // ProduceExternal loads one chunk and stores it: only the reference
-// returns to the workflow (the chapter's load_and_store_dataset).
+// returns to the workflow.
 func ProduceExternal(ctx context.Context, in ProduceExternalInput) (Ref, error) {
 	return DirStore{Dir: in.Dir}.Put(ctx, in.Key, Chunk(in.Seed, in.Step, in.Size))
 }
@@ -350,8 +350,8 @@ type CheckpointInput struct {
 	IDs []int64 `json:"ids"`
 }
 
-// SaveCheckpoint persists the delta to the store (the chapter's
-// save_checkpoint, with only the changes).
+// SaveCheckpoint persists the delta to the store: only the ids added
+// since the last checkpoint, so a checkpoint never grows with the run.
 func SaveCheckpoint(ctx context.Context, in CheckpointInput) (Ref, error) {
 	b, err := json.Marshal(in.IDs)
 	if err != nil {
@@ -429,8 +429,8 @@ type IncrementalResult struct {
 }
 
 // IncrementalWorkflow processes Items ids in batches and, every
-// CheckpointEvery ids, saves only the ids added since the last checkpoint
-// (the chapter's IncrementalState). It carries only the references across
+// CheckpointEvery ids, saves only the ids added since the last checkpoint.
+// It carries only the references across
 // continue-as-new. At the end it verifies the checkpoints add up to every
 // id exactly once, then removes them.
 func IncrementalWorkflow(ctx workflow.Context, in IncrementalInput) (IncrementalResult, error) {

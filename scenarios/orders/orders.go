@@ -1,7 +1,6 @@
 // Package orders is the orders-batch scenario: a batch of orders (default
 // 100,000), each with an id and an amount, processed through batched
-// activities and aggregated into totals, in one of four shapes (the
-// chapter's sections 9.2 and 9.3): one workflow with bounded parallel
+// activities and aggregated into totals, in one of four shapes: one workflow with bounded parallel
 // groups, MapReduce, a parent fanning out to child workflows, or one child
 // per order (the cautionary comparison, for small batches only).
 //
@@ -44,6 +43,7 @@ func init() {
 		Name: Name,
 		Description: "a batch of orders (default 100,000) from a fake order store through batched activities, " +
 			"MapReduce or child workflows, with seeded partial failure; the store proves every order applied exactly once",
+		Proves: "one batch of 100,000 orders through batched activities: the store proves every order applied exactly once",
 		Options: []scenarios.Option{
 			{Name: "mode", Kind: scenarios.Enum, Default: ModeBatched, Choices: []string{ModeBatched, ModeMapReduce, ModeChildren, ModePerOrder},
 				Help: "batched: one workflow, activities in bounded parallel groups; mapreduce: map activities (rolling window) + one reduce; " +

@@ -219,8 +219,8 @@ func settleRange(ctx workflow.Context, t *Totals, rg [2]int64, f workflow.Future
 }
 
 // groups runs the apply activities over [from,to) in bounded parallel
-// groups: at most parallel in flight, each group awaited as a whole
-// (the chapter's 9.3.3 batching).
+// groups: at most parallel in flight, each group awaited as a whole, so
+// the history grows by groups, not by one workflow task per order.
 func groups(ctx workflow.Context, url string, batch, from, to, size int64, parallel int, r Retry) Totals {
 	ctx = activityCtx(ctx, r)
 	var t Totals

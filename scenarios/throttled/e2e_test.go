@@ -91,3 +91,24 @@ func TestThrottledStrategiesSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// TestE2ENoLimiterFailsAtTheDefaults: the plain run with the limiter
+// switched off must overrun the API (demand above the limit by default)
+// and fail.
+func TestE2ENoLimiterFailsAtTheDefaults(t *testing.T) {
+	squalltest.SkipIfShort(t)
+	res := squalltest.Run(t, 4*time.Minute, "--scenario", Name, "--option", "limiter=none")
+	if res.Exit != 1 {
+		t.Fatalf("exit %d, want 1: limiter=none at the defaults must overrun the API", res.Exit)
+	}
+	s := squalltest.Scenario(t, res.Report, Name)
+	for _, i := range s.Invariants {
+		if i.Name == "rate-limit-respected[none]" {
+			if i.OK {
+				t.Fatalf("rate-limit-respected[none] passed: %s", i.Detail)
+			}
+			return
+		}
+	}
+	t.Fatal("no rate-limit-respected[none] invariant")
+}

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Workflow-side limiter kinds (the chapter's sections 9.4.3 to 9.4.5).
+// Workflow-side limiter kinds: one central limiter workflow grants permits.
 const (
 	KindSemaphore     = "semaphore"
 	KindTokenBucket   = "token-bucket"
@@ -22,15 +22,15 @@ const (
 // completion is reported (Release), and compute their guarantee from that,
 // because what the API counts is the arrival of the request, which happens
 // at some unknown point between the grant and the completion (the activity
-// may be dispatched late, or retried). The chapter's versions count grants
-// only, and a burst of delayed dispatches then lands in one window of the
+// may be dispatched late, or retried). A limiter that counts grants
+// only lets a burst of delayed dispatches land in one window of the
 // API; these versions provably cannot overrun it:
 //
 //   - sliding-window: a call keeps its slot until Window after its
 //     completion. At any grant, every call whose request can arrive in the
 //     same window as the new one is still counted, so at most Limit arrive
 //     in any window.
-//   - semaphore: Permits concurrent calls (the chapter's asyncio.Semaphore);
+//   - semaphore: Permits concurrent calls;
 //     a permit returns Hold = Window/floor(Limit/Permits) after the call's
 //     completion, so one permit's requests arrive at least Hold apart, at
 //     most floor(Limit/Permits) per window, at most Limit for all permits.
@@ -39,7 +39,7 @@ const (
 //     Permits calls in flight. Requests arriving in a window were either in
 //     flight at its start (at most Permits) or granted in it (at most
 //     Burst + Refill - 1), so Refill = Limit - Burst - Permits + 1 keeps the
-//     sum within Limit. (The chapter's bucket, capacity = limit and refill =
+//     sum within Limit. (The textbook bucket, capacity = limit and refill =
 //     limit per window, admits up to twice the limit in one window.)
 type Gate struct {
 	Kind   string        `json:"kind"`
@@ -93,7 +93,7 @@ func NewGate(kind string, limit int, window time.Duration, permits, burst int, n
 			return Gate{}, fmt.Errorf("token bucket: limit %d leaves no refill after burst %d and %d in flight (need limit >= burst + in-flight)", limit, burst, permits)
 		}
 		g.Cap, g.Burst, g.Refill = permits, int64(burst), refill
-		g.Scaled = g.Burst * int64(window) // starts full, as the chapter's
+		g.Scaled = g.Burst * int64(window) // starts full: the first Burst calls go at once
 	default:
 		return Gate{}, fmt.Errorf("unknown workflow-side limiter %q", kind)
 	}

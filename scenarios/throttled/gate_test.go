@@ -188,15 +188,15 @@ func TestGateNeverOverrunsTheAPI(t *testing.T) {
 	}
 }
 
-// The chapter's token bucket (capacity = limit, refill = limit per window,
+// A textbook token bucket (capacity = limit, refill = limit per window,
 // granting on tokens alone) admits up to twice the limit in one window: the
 // reason for this package's accounting. The same simulation catches it.
-func TestChapterTokenBucketOverruns(t *testing.T) {
+func TestTextbookTokenBucketOverruns(t *testing.T) {
 	g := Gate{Kind: KindTokenBucket, Limit: 10, Window: time.Second, Cap: 1 << 30, Burst: 10, Refill: 10,
 		Scaled: 10 * int64(time.Second), Last: t0}
 	arrivals, _ := simulate(rand.New(rand.NewSource(1)), &g, 100, 0, 0, 0)
 	if p := fakes.MaxInWindow(arrivals, time.Second); p.Max <= 10 {
-		t.Fatalf("peak %d: expected the chapter's bucket to exceed the limit of 10", p.Max)
+		t.Fatalf("peak %d: expected the textbook bucket to exceed the limit of 10", p.Max)
 	}
 }
 

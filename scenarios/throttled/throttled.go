@@ -1,5 +1,4 @@
-// Package throttled is the throttled-api scenario (the chapter's section
-// 9.4): workflows call a rate-limited third-party API through one of six
+// Package throttled is the throttled-api scenario: workflows call a rate-limited third-party API through one of six
 // strategies, and the API's own request log proves whether its limit held.
 //
 // The API is a fake service (package fakes) in the driver process: it
@@ -15,7 +14,7 @@
 //     the worker count;
 //   - task-queue: TaskQueueActivitiesPerSecond, enforced by the server
 //     across all `workers` worker instances;
-//   - semaphore, token-bucket, sliding-window: the chapter's workflow-side
+//   - semaphore, token-bucket, sliding-window: workflow-side
 //     limiters, in one central limiter workflow per strategy (deterministic:
 //     workflow time, workflow timers; see Gate) that callers ask for
 //     permits by signal;
@@ -71,8 +70,8 @@ func init() {
 		Options: []scenarios.Option{
 			{Name: "limiter", Kind: scenarios.String, Default: KindSlidingWindow,
 				Help: "one or more (comma-separated, run side by side, iterations round-robin, each against its own API) of: " + strings.Join(Kinds, ", ")},
-			{Name: "api-limit", Kind: scenarios.Int, Default: "100", Min: scenarios.MinOf(1), Help: "requests the API accepts per api-window"},
-			{Name: "api-window", Kind: scenarios.Duration, Default: "1m", Min: scenarios.MinOf(0.001), Help: "the API's sliding window"},
+			{Name: "api-limit", Kind: scenarios.Int, Default: "20", Min: scenarios.MinOf(1), Help: "requests the API accepts per api-window"},
+			{Name: "api-window", Kind: scenarios.Duration, Default: "10s", Min: scenarios.MinOf(0.001), Help: "the API's sliding window"},
 			{Name: "api-latency", Kind: scenarios.Duration, Default: "20ms", Min: scenarios.MinOf(0), Help: "the API's answer time"},
 			{Name: "calls-per-workflow", Kind: scenarios.Int, Default: "1", Min: scenarios.MinOf(1), Help: "API calls per iteration (concurrent)"},
 			{Name: "permits", Kind: scenarios.Int, Default: "0", Min: scenarios.MinOf(0),
@@ -92,9 +91,14 @@ func init() {
 			{Name: "retry-interval", Kind: scenarios.Duration, Default: "1s", Min: scenarios.MinOf(0.001),
 				Help: "first backoff after a failed call (doubling, at most api-window)"},
 		},
-		// Within the default API's limit (100 a minute) with room to spare,
-		// so the plain invocation shows a limiter that holds.
-		Defaults: scenarios.Defaults{Rate: "1/s", Duration: 30 * time.Second},
+		// Demand above the default API's limit (3 calls a second against 20
+		// per 10 s, i.e. 2 a second): the limiter must visibly hold work
+		// back, and limiter=none is caught (429s and a peak over the
+		// limit). The backlog (about 20 calls) drains within the grace.
+		Defaults: scenarios.Defaults{Rate: "3/s", Duration: 20 * time.Second, Grace: 2 * time.Minute},
+		Proves: "demand (3 calls/s) is 1.5x the API's limit (20 per 10 s): the sliding-window limiter queues calls and the API's " +
+			"own log shows no window over the limit and every call accepted; with --option limiter=none the same run fails " +
+			"rate-limit-respected",
 		Validate: func(o scenarios.Values, _ scenarios.Load) error { _, _, _, err := configure(o); return err },
 		Register: Register,
 		New:      newDriver,

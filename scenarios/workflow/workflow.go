@@ -11,12 +11,15 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/squallbench/squall/scenarios"
+	"github.com/squallbench/squall/scenarios/check"
 )
 
 // Name is the scenario's registry name.
@@ -26,6 +29,16 @@ const Name = "workflow"
 const (
 	HistSignal = "signal" // signal call, from the iteration's intended start plus signal-delay
 	HistQuery  = "query"  // query call
+	// HistUpdate is the update's outcome (accepted and completed, or
+	// rejected), from the iteration's intended start plus update-delay (or,
+	// with start=update-with-start, from the intended start).
+	HistUpdate = "update"
+)
+
+// Start modes.
+const (
+	StartPlain           = "start"
+	StartUpdateWithStart = "update-with-start"
 )
 
 func init() {
@@ -33,6 +46,8 @@ func init() {
 		Name: Name,
 		Description: "bring your own workflow: start a workflow type your own workers serve (any SDK language) " +
 			"on your task queue; templated input, optional signal and query, expected end state",
+		Proves: "nothing by itself: it needs --option type= (your workflow); it then proves every start reaches the end " +
+			"state --option expect names",
 		Options: []scenarios.Option{
 			{Name: "type", Kind: scenarios.String, Default: "", Help: "workflow type name as your workers register it (required)"},
 			{Name: "task-queue", Kind: scenarios.String, Default: "", Help: "task queue your workers poll (default: the run's, served by squall's workers); giving one implies --workers 0"},
@@ -44,6 +59,13 @@ func init() {
 			{Name: "signal", Kind: scenarios.String, Default: "", Help: "signal name to send after the start (optional)"},
 			{Name: "signal-input", Kind: scenarios.String, Default: "", Help: "the signal's argument: JSON literal or @file.json, templated like input"},
 			{Name: "signal-delay", Kind: scenarios.Duration, Default: "0s", Min: scenarios.MinOf(0), Help: "send the signal this long after the start"},
+			{Name: "update", Kind: scenarios.String, Default: "", Help: "update name to send after the start (optional); its outcome must be expect-update"},
+			{Name: "update-input", Kind: scenarios.String, Default: "", Help: "the update's argument: JSON literal or @file.json, templated like input"},
+			{Name: "update-delay", Kind: scenarios.Duration, Default: "0s", Min: scenarios.MinOf(0), Help: "send the update this long after the start"},
+			{Name: "expect-update", Kind: scenarios.Enum, Default: "accepted", Choices: []string{"accepted", "rejected"},
+				Help: "the outcome every update must have: accepted (and completed without error) or rejected by the workflow's validator"},
+			{Name: "start", Kind: scenarios.Enum, Default: StartPlain, Choices: []string{StartPlain, StartUpdateWithStart},
+				Help: "how each workflow starts: start, or update-with-start (needs update; the update creates the workflow)"},
 			{Name: "query", Kind: scenarios.String, Default: "", Help: "query name to ask before waiting for the result (optional)"},
 			{Name: "seed", Kind: scenarios.Int, Default: "1", Help: "seed of {{.Random}}"},
 			{Name: "first-task-timeout", Kind: scenarios.Duration, Default: "10s", Min: scenarios.MinOf(1),
@@ -69,6 +91,10 @@ func expectChoices() []string {
 type config struct {
 	typ, taskQueue, signal, query string
 	input, signalInput, id        *template
+	update                        string
+	updateInput                   *template
+	updateDelay                   time.Duration
+	expectReject, withStart       bool
 	spread                        bool // args: one argument per array element
 	expect                        scenarios.Expect
 	timeout, signalDelay          time.Duration
@@ -79,7 +105,9 @@ type config struct {
 func configure(v scenarios.Values) (*config, error) {
 	c := &config{typ: strings.TrimSpace(v.String("type")), taskQueue: v.String("task-queue"), signal: v.String("signal"),
 		query: v.String("query"), timeout: v.Duration("execution-timeout"), signalDelay: v.Duration("signal-delay"),
-		firstTask: v.Duration("first-task-timeout"), seed: v.Int("seed")}
+		firstTask: v.Duration("first-task-timeout"), seed: v.Int("seed"), update: strings.TrimSpace(v.String("update")),
+		updateDelay: v.Duration("update-delay"), expectReject: v.String("expect-update") == "rejected",
+		withStart: v.String("start") == StartUpdateWithStart}
 	var problems []string
 	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 	if c.typ == "" {
@@ -113,6 +141,20 @@ func configure(v scenarios.Values) (*config, error) {
 	}
 	if c.signal == "" && v.Duration("signal-delay") > 0 {
 		bad("signal-delay needs signal=NAME")
+	}
+	if s := v.String("update-input"); s != "" {
+		if c.update == "" {
+			bad("update-input needs update=NAME")
+		}
+		if c.updateInput, err = jsonTemplate("update-input", s, false); err != nil {
+			bad("%v", err)
+		}
+	}
+	if c.update == "" && (c.updateDelay > 0 || c.withStart || c.expectReject) {
+		bad("update-delay, expect-update and start=update-with-start need update=NAME")
+	}
+	if c.withStart && c.updateDelay > 0 {
+		bad("start=update-with-start sends the update with the start: drop update-delay")
 	}
 	idSrc := v.String("id")
 	if !strings.Contains(idSrc, ".Iteration") {
@@ -161,6 +203,9 @@ type driver struct {
 	// watched counts iterations whose first workflow task is watched: the
 	// first few tell whether any worker serves the type at all.
 	watched chan struct{}
+
+	mu                              sync.Mutex
+	updatesAsExpected, updatesWrong int64
 }
 
 func newDriver(ctx context.Context, env scenarios.Env, v scenarios.Values) (scenarios.Driver, error) {
@@ -195,9 +240,15 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	if err != nil {
 		return err
 	}
-	run, err := d.env.Start(ctx, scenarios.StartSpec{ID: id, Workflow: d.cfg.typ, Args: args, Expect: d.cfg.expect,
-		Options: client.StartWorkflowOptions{TaskQueue: d.tq, WorkflowExecutionTimeout: d.cfg.timeout}})
-	if err != nil {
+	spec := scenarios.StartSpec{ID: id, Workflow: d.cfg.typ, Args: args, Expect: d.cfg.expect,
+		Options: client.StartWorkflowOptions{TaskQueue: d.tq, WorkflowExecutionTimeout: d.cfg.timeout}}
+	var run client.WorkflowRun
+	if d.cfg.withStart {
+		if err := d.sendUpdate(ctx, id, &spec, it, vv); err != nil {
+			return err
+		}
+		run = d.env.Client.GetWorkflow(ctx, id, "")
+	} else if run, err = d.env.Start(ctx, spec); err != nil {
 		return err
 	}
 	select {
@@ -209,6 +260,11 @@ func (d *driver) Iterate(ctx context.Context, it scenarios.Iteration) error {
 	}
 	if d.cfg.signal != "" {
 		if err := d.sendSignal(ctx, run, it, vv); err != nil {
+			return err
+		}
+	}
+	if d.cfg.update != "" && !d.cfg.withStart {
+		if err := d.sendUpdate(ctx, id, nil, it, vv); err != nil {
 			return err
 		}
 	}
@@ -277,8 +333,73 @@ func (d *driver) sendSignal(ctx context.Context, run client.WorkflowRun, it scen
 	return nil
 }
 
+// sendUpdate sends the update to workflow id (with spec: as its
+// update-with-start) at its due time and checks its outcome against
+// expect-update.
+func (d *driver) sendUpdate(ctx context.Context, id string, spec *scenarios.StartSpec, it scenarios.Iteration, vv vars) error {
+	var args []any
+	if d.cfg.updateInput != nil {
+		s, err := d.cfg.updateInput.render(vv)
+		if err != nil {
+			return err
+		}
+		args = []any{json.RawMessage(s)}
+	}
+	due := time.Now().Add(d.cfg.updateDelay)
+	if !it.Due.IsZero() {
+		due = it.Due.Add(d.cfg.updateDelay)
+	}
+	if wait := time.Until(due); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	opts := client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: d.cfg.update, Args: args,
+		UpdateID: fmt.Sprintf("%s-%d", d.env.RunID, it.N), WaitForStage: client.WorkflowUpdateStageCompleted}
+	var (
+		h   client.WorkflowUpdateHandle
+		err error
+	)
+	if spec != nil {
+		h, err = d.env.UpdateWithStart(ctx, *spec, opts)
+	} else {
+		h, err = d.env.Client.UpdateWorkflow(ctx, opts)
+	}
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	var appErr *temporal.ApplicationError
+	rejected := errors.As(err, &appErr)
+	if err != nil && !rejected {
+		return &scenarios.WorkflowError{ID: id, Err: fmt.Errorf("update %s: %w", d.cfg.update, err)}
+	}
+	d.env.Observe(HistUpdate, time.Since(due))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if rejected != d.cfg.expectReject {
+		d.updatesWrong++
+		if rejected {
+			return &scenarios.WorkflowError{ID: id, Err: fmt.Errorf("update %s: rejected or failed (expect-update=accepted): %w", d.cfg.update, err)}
+		}
+		return &scenarios.WorkflowError{ID: id, Err: fmt.Errorf("update %s: accepted (expect-update=rejected)", d.cfg.update)}
+	}
+	d.updatesAsExpected++
+	return nil
+}
+
 // Invariants: the generic ones (every workflow reached its expected end
-// state) are the point; the user's workflow has no others squall knows.
-func (d *driver) Invariants(context.Context) []scenarios.Invariant { return nil }
+// state) are the point; with an update, every outcome was expect-update.
+func (d *driver) Invariants(context.Context) []scenarios.Invariant {
+	if d.cfg.update == "" {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	want := map[bool]string{false: "accepted", true: "rejected"}[d.cfg.expectReject]
+	return []scenarios.Invariant{check.That("updates-as-expected", d.updatesWrong == 0 && d.updatesAsExpected > 0,
+		"%d updates %s as expected, %d not", d.updatesAsExpected, want, d.updatesWrong)}
+}
 
 func (d *driver) Close() error { return nil }

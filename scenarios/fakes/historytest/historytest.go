@@ -65,7 +65,7 @@ func StartServer(t *testing.T, args ...string) client.Client {
 		t.Fatal(err)
 	}
 	c := &cluster.Child{Name: "server", Bin: squalltest.Binary(t), LogPath: filepath.Join(dir, "server.log"),
-		Args:        append([]string{"server", "--db", filepath.Join(dir, "t.db"), "--port", strconv.Itoa(port)}, args...),
+		Args:        append(cluster.ServerOptions{DBPath: filepath.Join(dir, "t.db"), Port: port}.Args(), args...),
 		ReadyPrefix: cluster.ReadyLine}
 	addr, err := c.Start(context.Background(), 90*time.Second)
 	if err != nil {

@@ -181,16 +181,28 @@ func (s *Store) Refused() int64 { return s.faults.Refused() }
 
 var _ scenarios.APIControl = (*Store)(nil)
 
+// batch is one batch's ledger. Its per-order state is what proving
+// exactly-once application needs and no more, so ten million orders fit in
+// a few tens of megabytes: an attempt count (one byte) and an applied bit
+// per order, and per owner a bitmap of the orders it applied over the span
+// of ids it sent (an owner is one activity, which sends one contiguous
+// range: the spans of a correct run tile the batch, one bit per order in
+// all). Who applied an order is then a question to the owner at hand ("did
+// you?"), never a per-order owner field.
 type batch struct {
 	mu       sync.Mutex
 	n        int64
-	attempts []uint16 // apply attempts per order, saturating
-	owner    []int32  // index into owners of who applied it; -1: not applied
-	owners   map[string]int32
-	amount   int64 // sum of applied amounts, accumulated at apply time
-	applied  int64
-	requests int64 // apply requests
+	attempts []uint8 // apply attempts per order, saturating at 255
+	applied  bitmap  // applied, by anyone
+	owners   map[string]*owner
+	names    []string // owner names in order of first appearance
+	amount   int64    // sum of applied amounts, accumulated at apply time
+	count    int64    // orders applied
+	requests int64    // apply requests
 	fetches  int64
+	// attemptsTotal sums the attempts (not saturating); maxAttempts is the
+	// most any order got (saturating with the count).
+	attemptsTotal, maxAttempts int64
 	// duplicate attempts: by the owner that applied the order (a retry
 	// re-sending it) and by anyone else (a double application)
 	retryDups, foreignDups int64
@@ -199,6 +211,44 @@ type batch struct {
 	foreignExamples        []string
 	reduces                []ReduceRequest
 }
+
+// owner is one operation applying orders: the orders it applied, as a
+// bitmap over [lo, lo+64*len(mine.w)).
+type owner struct {
+	lo   int64
+	mine bitmap
+}
+
+// cover grows o's span to hold [from,to].
+func (o *owner) cover(from, to int64) {
+	if o.mine.w == nil {
+		o.lo = from &^ 63
+		o.mine.w = make([]uint64, (to-o.lo)/64+1)
+		return
+	}
+	hi := o.lo + 64*int64(len(o.mine.w)) // exclusive
+	if from >= o.lo && to < hi {
+		return
+	}
+	lo := min(o.lo, from&^63)
+	w := make([]uint64, (max(hi-1, to)-lo)/64+1)
+	copy(w[(o.lo-lo)/64:], o.mine.w)
+	o.lo, o.mine.w = lo, w
+}
+
+func (o *owner) has(id int64) bool { return o.mine.has(id - o.lo) }
+func (o *owner) set(id int64)      { o.mine.set(id - o.lo) }
+
+// bitmap is a set of small non-negative integers.
+type bitmap struct{ w []uint64 }
+
+func newBitmap(n int64) bitmap { return bitmap{w: make([]uint64, (n+63)/64)} }
+
+func (b bitmap) has(i int64) bool {
+	return i >= 0 && i/64 < int64(len(b.w)) && b.w[i/64]&(1<<(i%64)) != 0
+}
+
+func (b bitmap) set(i int64) { b.w[i/64] |= 1 << (i % 64) }
 
 // New returns an empty store over model m; observe (may be nil) receives
 // the per-activity latencies.
@@ -214,11 +264,7 @@ func (s *Store) Open(b, n int64) error {
 	if _, ok := s.batches[b]; ok {
 		return fmt.Errorf("batch %d already open", b)
 	}
-	bt := &batch{n: n, attempts: make([]uint16, n), owner: make([]int32, n), owners: map[string]int32{}}
-	for i := range bt.owner {
-		bt.owner[i] = -1
-	}
-	s.batches[b] = bt
+	s.batches[b] = &batch{n: n, attempts: make([]uint8, n), applied: newBitmap(n), owners: map[string]*owner{}}
 	return nil
 }
 
@@ -261,10 +307,14 @@ func (s *Store) Apply(b int64, req ApplyRequest) (string, error) {
 	status := make([]byte, len(req.IDs))
 	bt.mu.Lock()
 	bt.requests++
-	own, ok := bt.owners[req.Owner]
-	if !ok {
-		own = int32(len(bt.owners))
+	own := bt.owners[req.Owner]
+	if own == nil {
+		own = &owner{}
 		bt.owners[req.Owner] = own
+		bt.names = append(bt.names, req.Owner)
+	}
+	if lo, hi, ok := span(req.IDs, bt.n); ok {
+		own.cover(lo, hi)
 	}
 	for i, id := range req.IDs {
 		if id < 0 || id >= bt.n {
@@ -273,11 +323,13 @@ func (s *Store) Apply(b int64, req ApplyRequest) (string, error) {
 			continue
 		}
 		prev := bt.attempts[id]
-		if prev < 0xffff {
+		if prev < 0xff {
 			bt.attempts[id]++
+			bt.maxAttempts = max(bt.maxAttempts, int64(prev)+1)
 		}
-		if o := bt.owner[id]; o >= 0 {
-			if o == own {
+		bt.attemptsTotal++
+		if bt.applied.has(id) {
+			if own.has(id) {
 				status[i] = StatusMine
 				bt.retryDups++
 			} else {
@@ -295,8 +347,9 @@ func (s *Store) Apply(b int64, req ApplyRequest) (string, error) {
 			status[i] = StatusFailed
 			continue
 		}
-		bt.owner[id] = own
-		bt.applied++
+		bt.applied.set(id)
+		own.set(id)
+		bt.count++
 		bt.amount += s.Model.Amount(id)
 		status[i] = StatusApplied
 	}
@@ -309,6 +362,21 @@ func (s *Store) Apply(b int64, req ApplyRequest) (string, error) {
 		}
 	}
 	return string(status), nil
+}
+
+// span is the smallest and largest of ids within [0,n); ok is false when
+// there is none.
+func span(ids []int64, n int64) (lo, hi int64, ok bool) {
+	for _, id := range ids {
+		if id < 0 || id >= n {
+			continue
+		}
+		if !ok {
+			lo, hi, ok = id, id, true
+		}
+		lo, hi = min(lo, id), max(hi, id)
+	}
+	return lo, hi, ok
 }
 
 // Reduce records a reduce step's totals for batch b.
@@ -364,18 +432,16 @@ func (s *Store) Ledger(b int64) (Ledger, bool) {
 	}
 	bt.mu.Lock()
 	defer bt.mu.Unlock()
-	l := Ledger{Batch: b, Orders: bt.n, Applied: bt.applied, Amount: bt.amount, FailedAttempts: bt.failedAttempts,
+	l := Ledger{Batch: b, Orders: bt.n, Applied: bt.count, Amount: bt.amount, FailedAttempts: bt.failedAttempts,
+		Attempts: bt.attemptsTotal, MaxAttempts: bt.maxAttempts,
 		ApplyRequests: bt.requests, Fetches: bt.fetches, RetryDuplicates: bt.retryDups,
 		ForeignDuplicates: bt.foreignDups, ForeignExamples: append([]string(nil), bt.foreignExamples...),
 		BadIDs: bt.badIDs, Reduces: append([]ReduceRequest(nil), bt.reduces...)}
 	for id := range bt.n {
-		a := int64(bt.attempts[id])
-		l.Attempts += a
-		l.MaxAttempts = max(l.MaxAttempts, a)
 		switch {
-		case a == 0:
+		case bt.attempts[id] == 0:
 			l.NeverAttempted++
-		case bt.owner[id] < 0:
+		case !bt.applied.has(id):
 			l.Failed++
 		case s.Model.Class(id) == ClassPermanent:
 			l.Misapplied++
@@ -392,11 +458,7 @@ func (s *Store) Owners(b int64) []string {
 	}
 	bt.mu.Lock()
 	defer bt.mu.Unlock()
-	out := make([]string, len(bt.owners))
-	for o, i := range bt.owners {
-		out[i] = o
-	}
-	return out
+	return append([]string(nil), bt.names...)
 }
 
 // Batches lists the open batches.

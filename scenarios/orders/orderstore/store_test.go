@@ -2,8 +2,10 @@ package orderstore
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -156,5 +158,100 @@ func TestStoreFaults(t *testing.T) {
 	s.SetFaults(0, 0)
 	if l, _ := s.Ledger(0); l.Applied != 10 || s.Refused() != 1 {
 		t.Fatalf("after healing: %+v, refused %d", l, s.Refused())
+	}
+}
+
+// Ten million orders in one batch: the ledger is exact and the store's
+// memory stays at a byte and a bit or two per order (the old ledger kept
+// six bytes per order and a map entry per owner).
+func TestTenMillionOrdersBoundedMemory(t *testing.T) {
+	n, per := int64(10_000_000), int64(10_000)
+	if testing.Short() {
+		n = 1_000_000
+	}
+	m := Model{Seed: 7, FailureRate: 0.01, TransientRate: 0.02}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := New(m, nil)
+	if err := s.Open(0, n); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]int64, 0, per)
+	for from := int64(0); from < n; from += per {
+		buf = buf[:0]
+		for id := from; id < min(from+per, n); id++ {
+			buf = append(buf, id)
+		}
+		owner := fmt.Sprintf("batch-wf/%d", from/per)
+		for attempt := 0; attempt < 2 && len(buf) > 0; attempt++ { // a retry re-sends what was refused
+			st, err := s.Apply(0, ApplyRequest{IDs: buf, Owner: owner})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending := buf[:0]
+			for i, c := range []byte(st) {
+				if c == StatusFailed {
+					pending = append(pending, buf[i])
+				}
+			}
+			buf = pending
+		}
+	}
+	// The last owner's retry re-sends one applied order: a retry, not a
+	// double application.
+	if st, _ := s.Apply(0, ApplyRequest{IDs: []int64{n - 1}, Owner: fmt.Sprintf("batch-wf/%d", (n-1)/per)}); st != "r" && st != "f" {
+		t.Fatalf("retry of an order by its owner: %q", st)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > n*3/2+(8<<20) {
+		t.Errorf("store holds %d MB for %d orders, want about 1.25 bytes per order", grew>>20, n)
+	}
+	runtime.KeepAlive(s)
+	l, _ := s.Ledger(0)
+	p := m.Predict(n, 2)
+	if l.Applied != p.Successful || l.Amount != p.Amount || l.Failed != p.Failed || l.NeverAttempted != 0 || l.Misapplied != 0 {
+		t.Fatalf("ledger %+v, predicted %+v", l, p)
+	}
+	if l.ForeignDuplicates != 0 || l.MaxAttempts < 2 {
+		t.Fatalf("ledger %+v: want no foreign duplicates and some orders tried twice", l)
+	}
+
+	// Another operation applying orders already applied is caught, exactly.
+	st, _ := s.Apply(0, ApplyRequest{IDs: []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, Owner: "intruder/1"})
+	l2, _ := s.Ledger(0)
+	var applied int64
+	for _, c := range []byte(st) {
+		if c == StatusDuplicate {
+			applied++
+		}
+	}
+	if applied == 0 || l2.ForeignDuplicates != applied || l2.Applied != l.Applied || l2.Amount != l.Amount {
+		t.Fatalf("double application: status %q, ledger %+v", st, l2)
+	}
+}
+
+// Who applied an order is told apart through the owners' bitmaps, also
+// when a retry sends ids outside the span its owner first covered.
+func TestOwnersAcrossSpans(t *testing.T) {
+	s := New(Model{Seed: 3}, nil)
+	_ = s.Open(0, 1000)
+	_, _ = s.Apply(0, ApplyRequest{IDs: ids(0, 500), Owner: "a"})
+	_, _ = s.Apply(0, ApplyRequest{IDs: ids(500, 1000), Owner: "b"})
+	// b re-applies a's orders: a double application.
+	st, _ := s.Apply(0, ApplyRequest{IDs: ids(0, 10), Owner: "b"})
+	if st != "dddddddddd" {
+		t.Fatalf("double application answered %q, want all d", st)
+	}
+	// A retry spanning beyond the owner's first range grows its span
+	// without losing what it applied.
+	st, _ = s.Apply(0, ApplyRequest{IDs: append(ids(495, 500), ids(0, 3)...), Owner: "a"})
+	if st != "rrrrrrrr" {
+		t.Fatalf("retry by a: %q, want all r", st)
+	}
+	l, _ := s.Ledger(0)
+	if l.ForeignDuplicates != 10 || l.RetryDuplicates != 8 || l.Applied != 1000 {
+		t.Fatalf("ledger %+v", l)
 	}
 }
