@@ -21,7 +21,7 @@ import (
 func TestAutoDriversMeetSplitAndMerge(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := squalltest.ServerPort(t)
 	defer startServer(t, filepath.Join(dir, "t.db"), port)()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	out := filepath.Join(dir, "run", "driver-{driver}")

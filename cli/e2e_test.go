@@ -132,7 +132,7 @@ func TestRunNoopEndToEnd(t *testing.T) {
 func TestRunClosedLoopAgainstExistingServer(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := squalltest.ServerPort(t)
 	srv := startServer(t, filepath.Join(dir, "t.db"), port)
 	defer srv()
 	res := squalltest.Run(t, 3*time.Minute, "--scenario", "noop", "--concurrency", "4", "--iterations", "40",

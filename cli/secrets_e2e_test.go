@@ -30,7 +30,7 @@ import (
 // container's `docker inspect`.
 func TestSecretsNeverLeaveTheProcess(t *testing.T) {
 	squalltest.SkipIfShort(t)
-	port := squalltest.FreePort(t)
+	port := squalltest.ServerPort(t)
 	stop := squalltest.StartServer(t, filepath.Join(t.TempDir(), "ext.db"), port)
 	defer stop()
 	addr := "127.0.0.1:" + strconv.Itoa(port)

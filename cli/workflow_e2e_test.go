@@ -28,7 +28,7 @@ func startWorker(t *testing.T, addr, taskQueue string) (stop func()) {
 func TestWorkflowScenarioOnUsersWorkers(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := squalltest.ServerPort(t)
 	stopServer := startServer(t, filepath.Join(dir, "t.db"), port)
 	defer stopServer()
 	addr := "127.0.0.1:" + strconv.Itoa(port)

@@ -46,7 +46,7 @@ func alwaysPanics(ctx workflow.Context) error {
 // healthy work and fails, naming the workflow, on broken work.
 func TestOraclesAgainstServer(t *testing.T) {
 	squalltest.SkipIfShort(t)
-	port := squalltest.FreePort(t)
+	port := squalltest.ServerPort(t)
 	stop := squalltest.StartServer(t, filepath.Join(t.TempDir(), "t.db"), port)
 	defer stop()
 	cl, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", port), Logger: quiet()})

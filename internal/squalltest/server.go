@@ -2,9 +2,11 @@ package squalltest
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,8 +25,20 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// StartServer runs `squall server` on db and port until the returned stop
-// function is called.
+// ServerPort is a frontend port for StartServer: the embedded server also
+// listens on the InternalPorts ports after it, so a lone free port (which
+// FreePort gives, from the kernel's ephemeral range) is not enough.
+func ServerPort(t testing.TB) int {
+	t.Helper()
+	p, err := cluster.FreePortRange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// StartServer runs `squall server` on db and port (from ServerPort) until the
+// returned stop function is called.
 func StartServer(t testing.TB, db string, port int) (stop func()) {
 	t.Helper()
 	cmd := exec.Command(Binary(t), cluster.ServerOptions{DBPath: db, Port: port}.Args()...)
@@ -32,6 +46,8 @@ func StartServer(t testing.TB, db string, port int) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var stderr strings.Builder
+	cmd.Stderr = &lockedWriter{w: &stderr}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +64,8 @@ func StartServer(t testing.TB, db string, port int) (stop func()) {
 	select {
 	case ok := <-ready:
 		if !ok {
-			t.Fatal("server exited before it was ready")
+			_ = cmd.Wait()
+			t.Fatalf("server exited before it was ready: %s", strings.TrimSpace(stderr.String()))
 		}
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
@@ -65,4 +82,17 @@ func StartServer(t testing.TB, db string, port int) (stop func()) {
 			t.Error("server did not stop within 30s of SIGTERM")
 		}
 	}
+}
+
+// lockedWriter lets the exec package's copier write while the test reads
+// the text after Wait.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -101,7 +101,7 @@ func windowOpened(ctx context.Context, t *testing.T, c client.Client, id string)
 // startServer runs `squall server` on a fresh database until the test ends.
 func startServer(t *testing.T) string {
 	t.Helper()
-	port := squalltest.FreePort(t)
+	port := squalltest.ServerPort(t)
 	t.Cleanup(squalltest.StartServer(t, filepath.Join(t.TempDir(), "t.db"), port))
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
