@@ -74,6 +74,9 @@ test-short:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	@# The example is a module of its own: a dependency squall adds must reach
+	@# its go.sum too, or `make example` fails at the end of `make test`.
+	cd examples/custom-scenario && go mod tidy -diff
 
 # The FROM scratch image: only our own static binary, nothing to pull.
 image: build
