@@ -91,6 +91,10 @@ type ArrivalRate struct {
 	// run); otherwise the moment Run is called. A driver that begins after
 	// its origin issues the overdue starts at once and counts them late.
 	Origin time.Time
+	// From, when set, is the first iteration scheduled: a resumed run
+	// continues its schedule there (with Origin moved by the gap), and the
+	// iterations before it are not started again. Not with Share.
+	From int64
 }
 
 func (e ArrivalRate) Name() string   { return "arrival-rate" }
@@ -127,7 +131,7 @@ func (e ArrivalRate) Run(ctx, workCtx context.Context, grace time.Duration, rec 
 	defer pool.close()
 	// Only this driver's iterations are visited: the others' are neither
 	// slept for nor counted.
-	for n := e.Share.first(); ; n += int64(e.Share.of()) {
+	for n := e.Share.first() + e.From; ; n += int64(e.Share.of()) {
 		if e.Limits.Iterations > 0 && n >= e.Limits.Iterations {
 			break
 		}

@@ -45,8 +45,12 @@ func CreateJournal(path string) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create journal: %w", err)
 	}
+	return newJournal(f), nil
+}
+
+func newJournal(f *os.File) *Journal {
 	w := bufio.NewWriterSize(f, 64*1024)
-	return &Journal{f: f, w: w, enc: json.NewEncoder(w), last: time.Now()}, nil
+	return &Journal{f: f, w: w, enc: json.NewEncoder(w), last: time.Now()}
 }
 
 // For returns the journal as one scenario writes to it.
@@ -113,7 +117,9 @@ func (j *Journal) Close() error {
 	return err
 }
 
-// ReadJournal calls fn for each entry of the journal at path, in order.
+// ReadJournal calls fn for each entry of the journal at path, in order. A
+// truncated last line (the run was killed mid-write) is ignored; any other
+// malformed line is an error naming its line number.
 func ReadJournal(path string, fn func(JournalEntry) error) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -126,12 +132,19 @@ func ReadJournal(path string, fn func(JournalEntry) error) error {
 func readJournal(r io.Reader, fn func(JournalEntry) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	line := 0
+	var (
+		line    int
+		pending error
+	)
 	for sc.Scan() {
 		line++
+		if pending != nil {
+			return pending // a bad line that was not the last
+		}
 		var e JournalEntry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return fmt.Errorf("journal line %d: %w", line, err)
+			pending = fmt.Errorf("journal line %d: %w", line, err)
+			continue
 		}
 		if err := fn(e); err != nil {
 			return err

@@ -26,6 +26,9 @@ const (
 	// KindServerSample: Data: one interval's server and process signals
 	// (metrics.Sample): quantiles from the cluster's own metrics, CPU, RSS.
 	KindServerSample = "server-sample"
+	// KindResume: Data: the Resume of a run killed mid-load and taken up
+	// again (`squall run --resume`): where, and what the gap cost.
+	KindResume = "resume"
 )
 
 // Record is the one flat record type of the result stream (results.jsonl).
@@ -58,10 +61,12 @@ func CreateStream(path string) (*Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create result stream: %w", err)
 	}
-	s := &Stream{f: f, w: bufio.NewWriterSize(f, 256*1024), stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Stream{f: f, w: newStreamWriter(f), stop: make(chan struct{}), done: make(chan struct{})}
 	go s.flushLoop()
 	return s, nil
 }
+
+func newStreamWriter(f *os.File) *bufio.Writer { return bufio.NewWriterSize(f, 256*1024) }
 
 func (s *Stream) flushLoop() {
 	defer close(s.done)

@@ -31,6 +31,7 @@ func newRunCmd() *cobra.Command {
 		suitePath  string
 		cpuProfile string
 		runs       int
+		resumeDir  string
 	)
 	cmd := &cobra.Command{
 		Use:   "run --scenario NAME [flags]",
@@ -56,9 +57,13 @@ started, 4 interrupted (the report covers part of the planned load).`,
   squall run --scenario noop --rate 20/s --duration 60s --fault 'server-kill at=20s for=5s' --fault 'worker-pause at=40s for=5s'
   TEMPORAL_ADDRESS=temporal.example:7233 TEMPORAL_NAMESPACE=bench TEMPORAL_API_KEY=... squall run --scenario noop
   squall run --scenario noop --profile prod-east   # a temporal.toml profile, as the Temporal CLI reads it
-  squall run --suite suites/ci.yaml --runs 5 --out ci-runs`,
+  squall run --suite suites/ci.yaml --runs 5 --out ci-runs
+  squall run --resume reports/out/20261205T101500Z-3f9a1c-noop   # after the driver was killed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if resumeDir != "" {
+				return resumeRun(cmd, resumeDir)
+			}
 			if err := completeFlags(cmd, &f, cf); err != nil {
 				return err
 			}
@@ -66,6 +71,7 @@ started, 4 interrupted (the report covers part of the planned load).`,
 			if err != nil {
 				return err
 			}
+			suite.Plans[0].Resume = resumedFrom(cmd)
 			if runs < 1 {
 				return cluster.Usagef("bad --runs %d: must be 1 or more", runs)
 			}
@@ -87,6 +93,7 @@ started, 4 interrupted (the report covers part of the planned load).`,
 	fl := cmd.Flags()
 	fl.StringVar(&suitePath, "suite", "", "run a suite file instead: several scenarios, loads, faults and thresholds in one run (see suites/)")
 	fl.StringVar(&cpuProfile, "cpu-profile", "", "write the driver's CPU profile (pprof) of the whole run to this file (what squall itself costs per workflow)")
+	fl.StringVar(&resumeDir, "resume", "", "continue the run a killed driver left in this run directory: same flags, run id and workflow IDs; the schedule goes on where it stopped (the gap marked in the report) and every journaled workflow is verified")
 	fl.IntVar(&runs, "runs", 1, "repeat the run (or suite) this many times, a fresh server each, into DIR/run-1..N (samples for squall compare)")
 	fl.StringArrayVar(&f.Thresholds, "threshold", nil, "a check on the results that fails the verdict when broken, e.g. 'p99<500ms', 'failed==0' (repeatable)")
 	fl.DurationVar(&f.AbortOnFail, "abort-on-fail", 0, "also check the thresholds each second while the load runs (over the trailing 30 s, or half this time if shorter) and stop the load, failing the run with its report, once one has been broken this long straight, e.g. 5m (0: judge only at the end)")

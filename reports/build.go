@@ -169,6 +169,12 @@ func Build(r io.Reader) (*Report, error) {
 			return nil
 		case bench.KindServerSample:
 			return signals.Add(rec.Data)
+		case bench.KindResume:
+			var r bench.Resume
+			if err := json.Unmarshal(rec.Data, &r); err != nil {
+				return err
+			}
+			rep.Run.Resumes = append(rep.Run.Resumes, r)
 		case bench.KindRunEnd:
 			var e RunEnd
 			if err := json.Unmarshal(rec.Data, &e); err != nil {

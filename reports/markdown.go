@@ -40,6 +40,10 @@ func Markdown(rep *Report) string {
 	w("| time | %s → %s (%s) |\n", r.StartTime.Format("2006-01-02 15:04:05Z07:00"), r.EndTime.Format("15:04:05"), r.EndTime.Sub(r.StartTime).Round(1e9))
 	w("| flags | `%s` |\n", strings.Join(r.Flags, " "))
 	w("| CPU | driver %.1f s%s, server and workers %.1f s |\n", r.DriverCPUSeconds, per1k(r), r.ChildrenCPUSeconds)
+	for _, g := range r.Resumes {
+		w("| resumed | the driver stopped about %s and a new one continued at %s (`squall run --resume`): the schedule moved %s, on at iteration %d; %d iterations due around the stop were not started again (those the journal holds are verified; any started unrecorded are not) |\n",
+			g.Stopped.Format("15:04:05"), g.Resumed.Format("15:04:05"), time.Duration(g.ShiftSeconds*float64(time.Second)).Round(time.Second), g.From, g.Unaccounted())
+	}
 	if r.Interrupted {
 		w("| interrupted | yes: the load was stopped early; results cover what ran |\n")
 	}

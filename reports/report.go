@@ -125,6 +125,9 @@ type RunInfo struct {
 	// itself costs per workflow, verification included. Absent when
 	// nothing completed or the CPU is unknown.
 	DriverCPUPer1k float64 `json:"driver_cpu_per_1k_workflows_s,omitempty"`
+	// Resumes are the gaps of a run whose driver was killed and that
+	// `squall run --resume` continued: where each resumed and what it cost.
+	Resumes []bench.Resume `json:"resumes,omitempty"`
 	// Error is set when the run stopped early on a set-up or run error.
 	Error string `json:"error,omitempty"`
 	// RunID is shared by every driver of a run split across drivers

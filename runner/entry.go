@@ -64,7 +64,9 @@ func (e *entry) execute(ctx, loadCtx context.Context) error {
 	}()
 	// The scenario's records start here: details it emits while preparing
 	// belong to it.
-	e.write(bench.Record{Kind: bench.KindScenarioStart}, e.scenarioPlan())
+	if r := p.Resume; r == nil || r.Scenario == nil { // a resumed run's is on disk already
+		e.write(bench.Record{Kind: bench.KindScenarioStart}, e.scenarioPlan())
+	}
 	e.rec = bench.NewRecorder(time.Now())
 	e.rec.SetHook(s.mx.live.Hook(p.Scenario.Name)) // metrics
 	env := scenarios.NewEnv(scenarios.HarnessConfig{Client: c.client, Journal: s.journal.For(name)})
@@ -86,7 +88,10 @@ func (e *entry) execute(ctx, loadCtx context.Context) error {
 		return err
 	}
 
-	abort := e.load(ctx, loadCtx, driver, fenv)
+	var abort *scenarios.AbortError
+	if r := p.Resume; r == nil || !r.LoadEnded { // a driver killed while verifying left only that to do
+		abort = e.load(ctx, loadCtx, driver, fenv)
+	}
 	if f, ok := driver.(scenarios.Finisher); ok {
 		if err := f.Finish(ctx); err != nil {
 			e.write(bench.Record{Kind: bench.KindError, Error: "finish: " + err.Error()}, nil)
@@ -177,6 +182,16 @@ func (e *entry) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv
 	start := waitForStart(loadCtx, p.StartAt, s.con)
 	rec := e.rec
 	rec.Cut(start) // anything observed while preparing belongs to no interval
+	executor, faultSpecs := p.Executor, p.Faults
+	var resumed *bench.Resume
+	if p.Resume != nil {
+		ex, res := resumePoint(p.Resume, p.Executor.(bench.ArrivalRate), start) // checkResume made sure
+		executor, start, resumed = ex, ex.Origin, &res
+		faultSpecs = faultsFrom(p.Faults, ex.Pacer.Due(res.From)) // the earlier ones were the killed driver's
+		e.write(bench.Record{Kind: bench.KindResume}, res)
+		fmt.Fprintf(s.con.Out, "resuming at iteration %d (%d due around the stop are not started again), the schedule moved %s\n",
+			res.From, res.Unaccounted(), time.Duration(res.ShiftSeconds*float64(time.Second)).Round(time.Second))
+	}
 	e.figs.Start = start
 
 	loadCtx, stopLoad := context.WithCancel(loadCtx)
@@ -213,7 +228,7 @@ func (e *entry) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv
 	var keptMu sync.Mutex
 	cut := func(now time.Time) {
 		iv := rec.Cut(now)
-		iv.Rate = p.Executor.IntendedRate(now.Sub(start))
+		iv.Rate = executor.IntendedRate(now.Sub(start))
 		e.write(bench.Record{Time: now, Kind: bench.KindInterval, Interval: &iv}, nil)
 		if live != nil && e.breach == nil && loadCtx.Err() == nil {
 			if b, err := live.Observe(iv); err == nil && b != nil {
@@ -253,11 +268,14 @@ func (e *entry) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv
 	faultsDone := make(chan struct{})
 	go func() {
 		defer close(faultsDone)
-		faults.Run(faultCtx, fenv, start, p.Faults, s.mx.faults(p.Scenario.Name, faultStream{e})) // metrics: active-faults gauge
+		faults.Run(faultCtx, fenv, start, faultSpecs, s.mx.faults(p.Scenario.Name, faultStream{e})) // metrics: active-faults gauge
 	}()
 	defer func() { stopFaults(); <-faultsDone }()
 
-	res := p.Executor.Run(loadCtx, ctx, p.Grace, rec, work)
+	res := executor.Run(loadCtx, ctx, p.Grace, rec, work)
+	if resumed != nil {
+		res.Scheduled += resumed.From // the schedule is the whole run's
+	}
 	e.figs.LoadEnd = res.LoadEnd
 	stopFaults()
 	<-faultsDone

@@ -115,6 +115,9 @@ type Plan struct {
 	// the drivers meet (joinDrivers), before the run directory is made.
 	AutoDrivers int
 	StartAt     time.Time // the shared t=0 of the schedule; zero: when the load begins
+	// Resume, when set, continues the run a killed driver left in its
+	// directory (squall run --resume) instead of starting one.
+	Resume *Resumable
 }
 
 // Harness defaults, for what neither the flags nor the scenario set.

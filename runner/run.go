@@ -45,7 +45,19 @@ func Run(ctx, loadCtx context.Context, s *Suite, b Build, con Console) (*reports
 	if len(s.Plans) > 1 {
 		label = "suite"
 	}
-	sess, err := Open(s.Plans[0], label, len(s.Plans) > 1, b, con)
+	var sess *Session
+	var err error
+	if s.Plans[0].Resume != nil {
+		if len(s.Plans) > 1 {
+			return nil, "", cluster.Usagef("--resume continues a single scenario's run, not a suite")
+		}
+		if err := checkResume(s.Plans[0]); err != nil {
+			return nil, "", err
+		}
+		sess, err = Reopen(s.Plans[0], b, con)
+	} else {
+		sess, err = Open(s.Plans[0], label, len(s.Plans) > 1, b, con)
+	}
 	if err != nil {
 		return nil, "", err
 	}

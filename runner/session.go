@@ -79,6 +79,32 @@ func Open(first *Plan, label string, multi bool, b Build, con Console) (*Session
 	return s, nil
 }
 
+// Reopen continues the run a killed driver left in first.Resume's
+// directory: its result stream and journal are appended to, under the
+// same run id and task queue, so the workflows already started keep
+// their IDs and the report covers both drivers' parts.
+func Reopen(first *Plan, b Build, con Console) (*Session, error) {
+	r := first.Resume
+	stream, err := bench.AppendStream(filepath.Join(r.Dir, reports.FileStream))
+	if err != nil {
+		return nil, cluster.Usagef("--resume %s: %v", r.Dir, err)
+	}
+	journal, err := bench.AppendJournal(filepath.Join(r.Dir, reports.FileJournal))
+	if err != nil {
+		stream.Close()
+		return nil, cluster.Usagef("--resume %s: %v", r.Dir, err)
+	}
+	s := &Session{first: first, build: b, con: con, dir: r.Dir, runID: r.Info.RunID, stream: stream, journal: journal,
+		taskQueue: cmp.Or(r.Info.TaskQueue, "squall-"+r.Info.RunID), started: time.Now(), wroteStart: true}
+	s.cpuAtOpen[0], s.cpuAtOpen[1] = cpuSeconds()
+	if err := s.startLive(); err != nil {
+		s.stream.Close()
+		s.journal.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // Dir is the run directory.
 func (s *Session) Dir() string { return s.dir }
 

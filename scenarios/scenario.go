@@ -36,6 +36,11 @@ type Scenario struct {
 	// OwnWorkers, if set, says the options name the user's own workers
 	// (their task queue): squall then starts none unless --workers says so.
 	OwnWorkers func(Values) bool
+	// Resumable: the driver's own checks need nothing the iterations
+	// before it kept in memory, so a run killed mid-load can be taken up
+	// by a new driver (`squall run --resume DIR`) and still be judged
+	// whole (verification reads the journal both drivers wrote).
+	Resumable bool
 	// Register adds the scenario's workflows and activities to a worker.
 	Register func(r worker.Registry)
 	// New prepares one run (fake services, per-run state) and returns its driver.

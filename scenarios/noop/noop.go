@@ -19,6 +19,7 @@ const Name = "noop"
 
 func init() {
 	scenarios.Register(&scenarios.Scenario{
+		Resumable:   true,
 		Name:        Name,
 		Description: "calibration: a workflow running one no-op activity (Temporal's own per-workflow overhead)",
 		Proves:      "calibration only: Temporal's per-workflow overhead at 20 workflows/s; no pattern, no pressure",

@@ -43,7 +43,8 @@ const (
 
 func init() {
 	scenarios.Register(&scenarios.Scenario{
-		Name: Name,
+		Resumable: true,
+		Name:      Name,
 		Description: "bring your own workflow: start a workflow type your own workers serve (any SDK language) " +
 			"on your task queue; templated input, optional signal and query, expected end state",
 		Proves: "nothing by itself: it needs --option type= (your workflow); it then proves every start reaches the end " +

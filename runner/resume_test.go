@@ -1,0 +1,48 @@
+package runner
+
+import (
+	"testing"
+	"time"
+
+	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/reports"
+)
+
+// The schedule goes on at the first iteration due after the last record
+// plus the margin, moved so that it is due when the new driver starts, and
+// never ahead of the old schedule.
+func TestResumePoint(t *testing.T) {
+	origin := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	ex := bench.ArrivalRate{Pacer: bench.Constant{PerSec: 10}, Limits: bench.Limits{Duration: 60 * time.Second}}
+	r := &Resumable{Scenario: &reports.ScenarioPlan{Name: "noop"}, Origin: origin, Recorded: 200, Last: origin.Add(20 * time.Second)}
+
+	// Resumed a minute after the stop: iteration 230 (due at 23 s) is due now.
+	now := origin.Add(80 * time.Second)
+	got, res := resumePoint(r, ex, now)
+	if res.From != 230 || got.From != 230 || res.Unaccounted() != 30 {
+		t.Errorf("from %d (executor %d), unaccounted %d: want 230, 30", res.From, got.From, res.Unaccounted())
+	}
+	if !got.Origin.Add(got.Pacer.Due(230)).Equal(now) || res.ShiftSeconds != 57 {
+		t.Errorf("origin %s shift %.1f s: want iteration 230 due now, 57 s later than planned", got.Origin, res.ShiftSeconds)
+	}
+
+	// Resumed within the margin: the old schedule stands.
+	got, res = resumePoint(r, ex, origin.Add(21*time.Second))
+	if !got.Origin.Equal(origin) || res.ShiftSeconds != 0 || res.From != 230 {
+		t.Errorf("origin %s shift %.1f from %d: want the old origin, no shift, 230", got.Origin, res.ShiftSeconds, res.From)
+	}
+
+	// Killed after the last start was due: nothing is left to start.
+	r.Last = origin.Add(59 * time.Second)
+	r.Recorded = 590
+	_, res = resumePoint(r, ex, now)
+	if res.From != 600 {
+		t.Errorf("from %d: want 600 (the end of a 60 s schedule at 10/s)", res.From)
+	}
+
+	// Killed before the load began: it begins now, from 0.
+	got, res = resumePoint(&Resumable{}, ex, now)
+	if res.From != 0 || !got.Origin.Equal(now) {
+		t.Errorf("from %d origin %s: want 0 and now", res.From, got.Origin)
+	}
+}
