@@ -63,6 +63,18 @@ func CPU(scope string) string   { return scope + sigCPUSuffix }
 func RSS(scope string) string   { return scope + sigRSSSuffix }
 func Cores(scope string) string { return scope + sigCoresSuffix }
 
+// ScopeOf splits a CPU or RSS signal's name into its scope and which of
+// the two it is ("cpu" or "rss"); ok is false for any other signal.
+func ScopeOf(sig string) (scope, what string, ok bool) {
+	if sc, found := strings.CutSuffix(sig, sigRSSSuffix); found {
+		return sc, "rss", true
+	}
+	if sc, found := strings.CutSuffix(sig, sigCPUSuffix); found {
+		return sc, "cpu", true
+	}
+	return "", "", false
+}
+
 // ServerScope names a part of the server: "server" for all of it,
 // "server_history" for one service's processes together,
 // "server_history@history-1" for one process of it, "server@host:9090"

@@ -44,6 +44,7 @@ type scenarioAcc struct {
 	hists   map[string]*bench.Histogram
 	errors  map[string]bool
 	counts  bench.Counts
+	trend   *trendAcc // nil: the load is too short for trends
 }
 
 // Build accumulates a result stream into a report. It is how `squall run`
@@ -69,6 +70,9 @@ func Build(r io.Reader) (*Report, error) {
 			a := &scenarioAcc{s: &Scenario{}, hists: map[string]*bench.Histogram{}, errors: map[string]bool{}}
 			if err := json.Unmarshal(rec.Data, &a.s.ScenarioPlan); err != nil {
 				return err
+			}
+			if d, err := time.ParseDuration(a.s.Duration); err == nil {
+				a.trend = newTrendAcc(d)
 			}
 			byName[cmp.Or(rec.Scenario, a.s.Name)] = a
 			order = append(order, a)
@@ -245,6 +249,15 @@ func Build(r io.Reader) (*Report, error) {
 		rep.Faults = []FaultWindow{}
 	}
 	rep.ServerSignals = signals.Report()
+	var samples []metrics.Sample
+	if rep.ServerSignals != nil {
+		samples = rep.ServerSignals.Intervals
+	}
+	for i, a := range order {
+		if a.trend != nil {
+			rep.Scenarios[i].Trends = a.trend.build(samples)
+		}
+	}
 	return rep, nil
 }
 
@@ -257,6 +270,12 @@ func (a *scenarioAcc) addInterval(iv *bench.Interval) error {
 	if n := len(a.s.Intervals); n > 0 {
 		row.OffsetS += a.s.Intervals[n-1].OffsetS
 	}
+	var corrected *bench.Histogram
+	defer func() {
+		if a.trend != nil {
+			a.trend.add(iv, corrected)
+		}
+	}()
 	names := make([]string, 0, len(iv.Hists))
 	for name := range iv.Hists {
 		names = append(names, name)
@@ -269,6 +288,7 @@ func (a *scenarioAcc) addInterval(iv *bench.Interval) error {
 		}
 		switch name {
 		case bench.HistCorrected:
+			corrected = h
 			q := quantiles(h)
 			row.P50MS, row.P99MS, row.MaxMS = q.P50, q.P99, q.Max
 		case bench.HistUncorrected:

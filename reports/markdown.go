@@ -147,6 +147,9 @@ func Markdown(rep *Report) string {
 				w("- `%s`\n", e)
 			}
 		}
+		if tr := s.Trends; tr != nil {
+			w("%s", trendsMarkdown(tr))
+		}
 		if len(s.Intervals) > 0 {
 			w("\n<details><summary>Per-interval time series (%d rows)</summary>\n\n", len(s.Intervals))
 			w("| t (s) | started | completed | failed | late | dropped | in flight | p50 ms | p99 ms | max ms | fault |\n")

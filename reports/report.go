@@ -257,6 +257,8 @@ type Scenario struct {
 	// Details are scenario-specific results (Env.Emit), by key.
 	Details   map[string]json.RawMessage `json:"details,omitempty"`
 	Intervals []IntervalRow              `json:"intervals"`
+	// Trends: a load of six minutes or more, per window (trends.go).
+	Trends *Trends `json:"trends,omitempty"`
 	// SpectrumMS is the whole run's percentile spectrum (the plots draw it;
 	// the histograms themselves are not kept).
 	SpectrumMS *Spectrum `json:"spectrum_ms,omitempty"`
