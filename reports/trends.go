@@ -2,10 +2,13 @@ package reports
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
+
+	"gonum.org/v1/gonum/stat"
 
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/metrics"
@@ -109,11 +112,7 @@ func (t *trendAcc) build(samples []metrics.Sample) *Trends {
 	if t == nil || len(t.wins) < 2 {
 		return nil
 	}
-	idx := make([]int, 0, len(t.wins))
-	for i := range t.wins {
-		idx = append(idx, i)
-	}
-	sort.Ints(idx)
+	idx := slices.Sorted(maps.Keys(t.wins))
 	tr := &Trends{WindowS: t.width.Seconds()}
 	full := []int{} // indexes into tr.Windows of windows that ran their whole width
 	for _, i := range idx {
@@ -144,34 +143,41 @@ func (t *trendAcc) build(samples []metrics.Sample) *Trends {
 // sampleMeans are the mean RSS and CPU of each aggregate process scope
 // over the samples that began in [start, end).
 func sampleMeans(samples []metrics.Sample, start, end time.Time) (rss, cpu map[string]float64) {
-	sums := map[string][2]float64{} // "rss/scope" → sum, n
+	type acc struct{ sum, n float64 }
+	sums := map[string]map[string]acc{"rss": {}, "cpu": {}}
 	for _, s := range samples {
 		if s.Start.Before(start) || !s.Start.Before(end) {
 			continue
 		}
 		for k, v := range s.Signals {
-			scope, what, ok := metrics.ScopeOf(k)
-			if !ok || strings.Contains(scope, "@") || scope == "machine" {
-				continue // one process of a service: its service's scope says it
+			if scope, what, ok := processScope(k); ok {
+				a := sums[what][scope]
+				sums[what][scope] = acc{a.sum + v, a.n + 1}
 			}
-			key := what + "/" + scope
-			a := sums[key]
-			sums[key] = [2]float64{a[0] + v, a[1] + 1}
 		}
 	}
-	for key, a := range sums {
-		what, scope, _ := strings.Cut(key, "/")
-		m := map[string]*map[string]float64{"rss": &rss, "cpu": &cpu}[what]
-		if *m == nil {
-			*m = map[string]float64{}
+	mean := func(m map[string]acc, digits float64) map[string]float64 {
+		if len(m) == 0 {
+			return nil
 		}
-		if what == "rss" {
-			(*m)[scope] = round1(a[0] / a[1])
-		} else {
-			(*m)[scope] = math.Round(a[0]/a[1]*1000) / 1000
+		out := map[string]float64{}
+		for scope, a := range m {
+			out[scope] = math.Round(a.sum/a.n*digits) / digits
 		}
+		return out
 	}
-	return rss, cpu
+	return mean(sums["rss"], 10), mean(sums["cpu"], 1000)
+}
+
+// processScope is metrics.ScopeOf for the scopes trends show: one per
+// squall process, the server and each of its services (not each process
+// of a service, nor the machine).
+func processScope(sig string) (scope, what string, ok bool) {
+	scope, what, ok = metrics.ScopeOf(sig)
+	if strings.Contains(scope, "@") || scope == "machine" {
+		return "", "", false
+	}
+	return scope, what, ok
 }
 
 // trendFindings says what moved: p99 and in-flight from the first full
@@ -191,34 +197,27 @@ func trendFindings(tr *Trends, full []int, samples []metrics.Sample, warm time.T
 			out = append(out, fmt.Sprintf("throughput %+.0f %% from the first full window to the last (%.1f/s → %.1f/s)", (b.ThroughputPerS/a.ThroughputPerS-1)*100, a.ThroughputPerS, b.ThroughputPerS))
 		}
 	}
-	type pt struct{ x, y float64 }
-	series := map[string][]pt{}
+	// RSS over seconds since the warm-up, by scope.
+	xs, ys := map[string][]float64{}, map[string][]float64{}
 	for _, s := range samples {
 		if s.End.Before(warm) {
 			continue
 		}
 		for k, v := range s.Signals {
-			if scope, what, ok := metrics.ScopeOf(k); ok && what == "rss" && !strings.Contains(scope, "@") && scope != "machine" {
-				series[scope] = append(series[scope], pt{float64(s.End.Unix()), v})
+			if scope, what, ok := processScope(k); ok && what == "rss" {
+				xs[scope] = append(xs[scope], s.End.Sub(warm).Seconds())
+				ys[scope] = append(ys[scope], v)
 			}
 		}
 	}
-	scopes := make([]string, 0, len(series))
-	for s := range series {
-		scopes = append(scopes, s)
-	}
-	sort.Strings(scopes)
-	for _, scope := range scopes {
-		ps := series[scope]
-		if len(ps) < 10 {
+	for _, scope := range slices.Sorted(maps.Keys(xs)) {
+		x, y := xs[scope], ys[scope]
+		if len(x) < 10 {
 			continue
 		}
-		var xs, ys []float64
-		for _, p := range ps {
-			xs, ys = append(xs, p.x), append(ys, p.y)
-		}
-		slope, r2 := fit(xs, ys)
-		span := xs[len(xs)-1] - xs[0]
+		alpha, slope := stat.LinearRegression(x, y, nil, false)
+		r2 := stat.RSquared(x, y, nil, alpha, slope)
+		span := x[len(x)-1] - x[0]
 		if grew := slope * span; math.Abs(grew) >= trendRSSMinMB && r2 >= trendRSSMinR2 {
 			out = append(out, fmt.Sprintf("%s RSS %+.0f MB/h (%+.0f MB over %s after the first window, R² %.2f)",
 				scope, slope*3600, grew, time.Duration(span*float64(time.Second)).Round(time.Minute), r2))
@@ -228,26 +227,6 @@ func trendFindings(tr *Trends, full []int, samples []metrics.Sample, warm time.T
 		out = append(out, "no trend: p99, in-flight, throughput and every process's RSS held steady from window to window")
 	}
 	return out
-}
-
-// fit is the least-squares slope of ys over xs and its R².
-func fit(xs, ys []float64) (slope, r2 float64) {
-	n := float64(len(xs))
-	var sx, sy, sxx, sxy, syy float64
-	for i := range xs {
-		x, y := xs[i]-xs[0], ys[i] // shifted: unix seconds squared lose precision
-		sx, sy, sxx, sxy, syy = sx+x, sy+y, sxx+x*x, sxy+x*y, syy+y*y
-	}
-	dx, dy := n*sxx-sx*sx, n*syy-sy*sy
-	if dx == 0 {
-		return 0, 0
-	}
-	slope = (n*sxy - sx*sy) / dx
-	if dy == 0 {
-		return slope, 0
-	}
-	r := (n*sxy - sx*sy) / math.Sqrt(dx*dy)
-	return slope, r * r
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
@@ -266,11 +245,7 @@ func trendsMarkdown(tr *Trends) string {
 			scopes[s] = true
 		}
 	}
-	names := make([]string, 0, len(scopes))
-	for s := range scopes {
-		names = append(names, s)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(scopes))
 	b.WriteString("\n| window (min) | completed | per s | p99 ms | in flight mean / max |")
 	for _, s := range names {
 		fmt.Fprintf(&b, " %s RSS MB |", s)

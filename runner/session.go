@@ -68,8 +68,13 @@ func Open(first *Plan, label string, multi bool, b Build, con Console) (*Session
 		stream.Close()
 		return nil, cluster.Usagef("run directory %s: %v: choose another --out", dir, err)
 	}
-	s := &Session{first: first, build: b, con: con, dir: dir, runID: runID, stream: stream, journal: journal,
-		taskQueue: "squall-" + runID, started: time.Now(), multi: multi}
+	return startSession(&Session{first: first, build: b, con: con, dir: dir, runID: runID, stream: stream, journal: journal,
+		taskQueue: "squall-" + runID, started: time.Now(), multi: multi})
+}
+
+// startSession takes the CPU baseline and brings up the live metrics endpoint;
+// on failure the books are closed again.
+func startSession(s *Session) (*Session, error) {
 	s.cpuAtOpen[0], s.cpuAtOpen[1] = cpuSeconds()
 	if err := s.startLive(); err != nil {
 		s.stream.Close()
@@ -94,15 +99,8 @@ func Reopen(first *Plan, b Build, con Console) (*Session, error) {
 		stream.Close()
 		return nil, cluster.Usagef("--resume %s: %v", r.Dir, err)
 	}
-	s := &Session{first: first, build: b, con: con, dir: r.Dir, runID: r.Info.RunID, stream: stream, journal: journal,
-		taskQueue: cmp.Or(r.Info.TaskQueue, "squall-"+r.Info.RunID), started: time.Now(), wroteStart: true}
-	s.cpuAtOpen[0], s.cpuAtOpen[1] = cpuSeconds()
-	if err := s.startLive(); err != nil {
-		s.stream.Close()
-		s.journal.Close()
-		return nil, err
-	}
-	return s, nil
+	return startSession(&Session{first: first, build: b, con: con, dir: r.Dir, runID: r.Info.RunID, stream: stream, journal: journal,
+		taskQueue: cmp.Or(r.Info.TaskQueue, "squall-"+r.Info.RunID), started: time.Now(), wroteStart: true})
 }
 
 // Dir is the run directory.

@@ -19,10 +19,10 @@ const Name = "noop"
 
 func init() {
 	scenarios.Register(&scenarios.Scenario{
-		Resumable:   true,
 		Name:        Name,
 		Description: "calibration: a workflow running one no-op activity (Temporal's own per-workflow overhead)",
 		Proves:      "calibration only: Temporal's per-workflow overhead at 20 workflows/s; no pattern, no pressure",
+		Resumable:   true,
 		Options: []scenarios.Option{
 			{Name: "activities", Kind: scenarios.Int, Default: "1", Min: scenarios.MinOf(0),
 				Help: "no-op activities per workflow, run one after another"},

@@ -43,12 +43,12 @@ const (
 
 func init() {
 	scenarios.Register(&scenarios.Scenario{
-		Resumable: true,
-		Name:      Name,
+		Name: Name,
 		Description: "bring your own workflow: start a workflow type your own workers serve (any SDK language) " +
 			"on your task queue; templated input, optional signal and query, expected end state",
 		Proves: "nothing by itself: it needs --option type= (your workflow); it then proves every start reaches the end " +
 			"state --option expect names",
+		Resumable: true,
 		Options: []scenarios.Option{
 			{Name: "type", Kind: scenarios.String, Default: "", Help: "workflow type name as your workers register it (required)"},
 			{Name: "task-queue", Kind: scenarios.String, Default: "", Help: "task queue your workers poll (default: the run's, served by squall's workers); giving one implies --workers 0"},
