@@ -19,7 +19,7 @@ BENCH_RATE     ?= 25/s
 BENCH_DURATION ?= 60s
 BENCH_ARGS     ?=
 
-.PHONY: build temporal-server bench bench-driver chaos chaos-matrix test test-short lint image clean example upgrade docs docs-check
+.PHONY: build temporal-server bench bench-driver chaos chaos-matrix test test-short test-containers lint image clean example upgrade docs docs-check
 
 build:
 	go build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/squall
@@ -66,6 +66,15 @@ upgrade: build
 	./scripts/ensure-postgres.sh >/dev/null
 	SQUALL_BIN=$(CURDIR)/$(BIN) SQUALL_OLD_SERVER_BINARY=$$(./scripts/server-binary.sh $(UPGRADE_FROM) | tail -n1) \
 		SQUALL_UPGRADE_SCENARIOS=noop,entity go test -count=1 -v -timeout 30m -run TestTopologyRollingUpgrade ./cli/
+
+# The topologies whose nodes are containers on the project's Postgres
+# (relayed to the docker0 bridge): --topology services --cluster container
+# with a history-host kill, and docker-compose.offline-services.yml with two
+# history hosts. Minutes each, so not part of `make test`.
+test-containers: build
+	./scripts/ensure-postgres.sh >/dev/null
+	SQUALL_BIN=$(CURDIR)/$(BIN) SQUALL_CONTAINER_TOPOLOGY=1 go test -p 1 -count=1 -v -timeout 20m \
+		-run 'TestContainerTopologyHistoryKillMovesShards|TestOfflineComposeServicesRunsScenario' ./cluster/ ./deploy/
 
 # Unit tests only: no servers, no containers.
 test-short:

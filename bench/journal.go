@@ -129,6 +129,39 @@ func ReadJournal(path string, fn func(JournalEntry) error) error {
 	return readJournal(f, fn)
 }
 
+// ReadJournalFrom calls fn for each whole entry of the journal at path
+// from byte offset on, and returns the offset after the last one: a
+// journal still being written ends in a line cut mid-way, which is left
+// for the next read. Verification during the load follows the journal so.
+func ReadJournalFrom(path string, offset int64, fn func(JournalEntry) error) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return offset, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return offset, err
+	}
+	r := bufio.NewReaderSize(f, 64*1024)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err == io.EOF {
+			return offset, nil // an unterminated rest: not whole yet
+		}
+		if err != nil {
+			return offset, err
+		}
+		var e JournalEntry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return offset, fmt.Errorf("journal at byte %d: %w", offset, err)
+		}
+		if err := fn(e); err != nil {
+			return offset, err
+		}
+		offset += int64(len(line))
+	}
+}
+
 func readJournal(r io.Reader, fn func(JournalEntry) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)

@@ -51,7 +51,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cluster.Usagef("%v (see --help)", err) })
 	root.AddCommand(newRunCmd(), newCapacityCmd(), newServerCmd(), newWorkerCmd(), newListCmd(), newReportCmd())
 	root.AddCommand(newCompareCmd())
-	root.AddCommand(newCleanupCmd())
+	root.AddCommand(newCleanupCmd(), newPingCmd())
 	root.AddCommand(newDocsCmd())
 	return root
 }

@@ -58,6 +58,7 @@ started, 4 interrupted (the report covers part of the planned load).`,
   TEMPORAL_ADDRESS=temporal.example:7233 TEMPORAL_NAMESPACE=bench TEMPORAL_API_KEY=... squall run --scenario noop
   squall run --scenario noop --profile prod-east   # a temporal.toml profile, as the Temporal CLI reads it
   squall run --suite suites/ci.yaml --runs 5 --out ci-runs
+  squall run --scenario noop --rate 20/s --duration 1h --fault-every 10m --fault-kinds worker-kill,server-pause,net-latency   # a soak
   squall run --resume reports/out/20261205T101500Z-3f9a1c-noop   # after the driver was killed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -146,6 +147,7 @@ func addRunFlags(fl *pflag.FlagSet, f *runner.Flags, cf *cluster.ConnFlags) {
 	fl.DurationVar(&f.LateAfter, "late-after", 10*time.Millisecond, "open loop: a start issued this far behind schedule counts as late")
 	fl.DurationVar(&f.Grace, "grace", 0, "after the load (or Ctrl-C), wait this long for in-flight iterations (default: the scenario's, else "+runner.DefaultGrace.String()+")")
 	fl.DurationVar(&f.VerifyWait, "verify-wait", 0, "how long verification waits for workflows still running (default: the scenario's, else "+runner.DefaultVerifyWait.String()+")")
+	fl.DurationVar(&f.VerifyEvery, "verify-every", 0, "verify closed workflows in batches this often during the load, the rest after it (default: every "+runner.DefaultVerifyEvery.String()+" for loads of "+runner.SoakLoad.String()+" or more, else after the load only; 0: after the load only)")
 	fl.IntVar(&f.VerifyConcurrency, "verify-concurrency", 16, "parallel describe calls of verification (a million workflows verify faster with more, a small cluster prefers fewer)")
 	addConnFlags(fl, cf, "your cluster's frontend host:port (default: squall starts the embedded server)")
 	fl.IntVar(&f.ServerPort, "server-port", 0, "embedded server frontend port (0: a free one)")
@@ -164,6 +166,11 @@ func addRunFlags(fl *pflag.FlagSet, f *runner.Flags, cf *cluster.ConnFlags) {
 	fl.StringVar(&f.ServerLogLevel, "server-log-level", "warn", "embedded server log level")
 	fl.StringArrayVar(&f.Faults, "fault", nil, "inject a fault during the load: 'KIND at=30s for=10s key=value...' (repeatable; 'squall list faults')")
 	fl.StringVar(&f.FaultFile, "fault-file", "", "a fault schedule: one fault per line in the --fault syntax, # comments")
+	fl.DurationVar(&f.FaultEvery, "fault-every", 0, "soak: begin a fault every DURATION through the load (at DURATION, 2×DURATION, …), of the --fault-kinds")
+	fl.StringSliceVar(&f.FaultKinds, "fault-kinds", nil, "--fault-every: the kinds, comma-separated, each 'KIND key=value...' without at=, e.g. 'worker-kill,server-pause for=20s'")
+	fl.DurationVar(&f.FaultFor, "fault-for", 0, "--fault-every: how long each fault lasts unless its kind says for= (default "+runner.DefaultFaultFor.String()+", at most half of --fault-every)")
+	fl.StringVar(&f.FaultOrder, "fault-order", runner.FaultOrderCycle, "--fault-every: "+runner.FaultOrderCycle+" (the kinds in turn) or "+runner.FaultOrderRandom+" (each drawn with --fault-seed: the same seed, the same schedule)")
+	fl.Uint64Var(&f.FaultSeed, "fault-seed", 1, "--fault-order random: the seed")
 	workers.AddFlags(fl, &f.Tuning)
 	health.AddFlags(fl, &f.Health)
 	fl.StringVar(&f.Metrics.Listen, "metrics-listen", "", "serve squall's own Prometheus metrics on host:port during the run, until the report is written")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"os"
@@ -530,7 +531,7 @@ func TestComposeStacksAreScraped(t *testing.T) {
 			t.Errorf("%s: %s serves on %s, but prometheus.yml's job %q scrapes %v", file, what, target, job, keys(scraped[job]))
 		}
 	}
-	for _, file := range []string{"docker-compose.yml", "docker-compose.offline.yml"} {
+	for _, file := range []string{"docker-compose.yml", "docker-compose.offline.yml", "docker-compose.offline-services.yml"} {
 		b, err := os.ReadFile(filepath.Join("..", file))
 		if err != nil {
 			t.Fatal(err)
@@ -561,21 +562,11 @@ func TestComposeStacksAreScraped(t *testing.T) {
 		for i := 0; i < n; i++ {
 			want(file, "squall-worker", net.JoinHostPort("squall-driver", strconv.Itoa(bp+i)), fmt.Sprintf("worker %d of %d", i, n))
 		}
-		server := ""
-		for name, s := range c.Services {
-			if ep, ok := s.Environment["PROMETHEUS_ENDPOINT"]; ok { // Temporal's image
-				_, p, _ := net.SplitHostPort(ep)
-				server = net.JoinHostPort(name, p)
-			}
-			if len(s.Command) > 0 && s.Command[0] == "server" { // squall server
-				if p, ok := flagValue(s.Command, "--metrics-port"); ok {
-					server = net.JoinHostPort(name, p)
-				}
-			}
-		}
-		if server == "" {
+		servers := composeServers(c)
+		if len(servers) == 0 {
 			t.Errorf("%s: no server service serving Prometheus metrics", file)
-		} else {
+		}
+		for _, server := range servers {
 			want(file, "temporal", server, "the Temporal server")
 		}
 		mounts := map[string][]string{
@@ -592,6 +583,105 @@ func TestComposeStacksAreScraped(t *testing.T) {
 				if !slices.ContainsFunc(s.Volumes, func(m string) bool { return strings.HasPrefix(m, v) }) {
 					t.Errorf("%s: %s does not mount %s (mounts %v)", file, svc, strings.TrimSuffix(v, ":"), s.Volumes)
 				}
+			}
+		}
+	}
+}
+
+// composeServers are the "service:port" addresses where a compose file's
+// Temporal server processes serve their metrics: Temporal's image
+// (PROMETHEUS_ENDPOINT) and `squall server --metrics-port`.
+func composeServers(c composeFile) []string {
+	var out []string
+	for name, s := range c.Services {
+		if ep, ok := s.Environment["PROMETHEUS_ENDPOINT"]; ok {
+			_, p, _ := net.SplitHostPort(ep)
+			out = append(out, net.JoinHostPort(name, p))
+		}
+		if len(s.Command) > 0 && s.Command[0] == "server" {
+			if p, ok := flagValue(s.Command, "--metrics-port"); ok {
+				out = append(out, net.JoinHostPort(name, p))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// docker-compose.services.yml splits docker-compose.yml's server into one
+// container per Temporal service: each must be scraped (and labelled with
+// its service, which the dashboards and queries by service need), and
+// every service's container must run exactly the service its name says.
+func TestComposeServicesOverlayIsScraped(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("prometheus", "prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName      string `yaml:"job_name"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+			RelabelConfigs []struct {
+				SourceLabels []string `yaml:"source_labels"`
+				TargetLabel  string   `yaml:"target_label"`
+			} `yaml:"relabel_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &prom); err != nil {
+		t.Fatal(err)
+	}
+	scraped, labelled := map[string]bool{}, false
+	for _, sc := range prom.ScrapeConfigs {
+		if sc.JobName != "temporal" {
+			continue
+		}
+		for _, d := range sc.DNSSDConfigs {
+			for _, n := range d.Names {
+				scraped[net.JoinHostPort(n, strconv.Itoa(d.Port))] = true
+			}
+		}
+		for _, r := range sc.RelabelConfigs {
+			labelled = labelled || (r.TargetLabel == "service" && slices.Equal(r.SourceLabels, []string{"__meta_dns_name"}))
+		}
+	}
+	if !labelled {
+		t.Errorf("prometheus.yml job temporal: no relabelling of __meta_dns_name to label service")
+	}
+	for _, file := range []string{"docker-compose.services.yml", "docker-compose.offline-services.yml"} {
+		b, err := os.ReadFile(filepath.Join("..", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c composeFile
+		if err := yaml.Unmarshal(b, &c); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		services := map[string]string{} // Temporal service → compose service
+		for name, s := range c.Services {
+			svc := s.Environment["TEMPORAL_SERVICES"]
+			if v, ok := flagValue(s.Command, "--service"); ok {
+				svc = v
+			}
+			if svc == "" {
+				continue
+			}
+			if prev, dup := services[svc]; dup {
+				t.Errorf("%s: both %s and %s run %s", file, prev, name, svc)
+			}
+			services[svc] = name
+			if want := strings.TrimPrefix(name, "temporal-"); name != "temporal" && want != svc {
+				t.Errorf("%s: %s runs %s", file, name, svc)
+			}
+		}
+		if got := slices.Sorted(maps.Keys(services)); !slices.Equal(got, []string{"frontend", "history", "matching", "worker"}) {
+			t.Errorf("%s: Temporal services %v, want one container each for frontend, history, matching and worker", file, got)
+		}
+		for _, server := range composeServers(c) {
+			if !scraped[server] {
+				t.Errorf("%s: a Temporal service serves metrics on %s, but prometheus.yml's job temporal scrapes %v", file, server, keys(scraped))
 			}
 		}
 	}

@@ -103,6 +103,10 @@ func Markdown(rep *Report) string {
 			row(n, s.HistogramsMS[n])
 		}
 		w("\nHistory: max %d events, max %d bytes.\n\n", s.History.MaxLength, s.History.MaxBytes)
+		if v := s.Verification; v != nil && v.Batches > 0 {
+			w("Verification: %d of %d journaled workflows verified during the load (%d batches), the rest after it in %s.\n\n",
+				v.VerifiedDuringLoad, v.Journaled, v.Batches, v.Duration)
+		}
 		w("| invariant | ok | detail |\n|---|---|---|\n")
 		for _, inv := range s.Invariants {
 			ok := "✅"

@@ -488,6 +488,8 @@ func addResult(sum, r *verify.Result) {
 	sum.StartFailed += r.StartFailed
 	sum.StartedDespiteError += r.StartedDespiteError
 	sum.Unverifiable += r.Unverifiable
+	sum.VerifiedDuringLoad += r.VerifiedDuringLoad
+	sum.Batches = max(sum.Batches, r.Batches)
 	for _, e := range r.Examples {
 		if len(sum.Examples) < mergeMaxExamples {
 			sum.Examples = append(sum.Examples, e)

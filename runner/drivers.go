@@ -69,8 +69,8 @@ func validateDrivers(p *Plan, bad func(string, ...any)) {
 		}
 		p.StartAt = t
 	}
-	if p.Share.Split() && p.Share.Index > 1 && (len(f.Faults) > 0 || f.FaultFile != "") {
-		bad("--driver %s: only driver 1 runs the fault schedule (the merge takes its windows from driver 1): drop --fault and --fault-file here", f.Driver)
+	if p.Share.Split() && p.Share.Index > 1 && (len(f.Faults) > 0 || f.FaultFile != "" || f.FaultEvery > 0) {
+		bad("--driver %s: only driver 1 runs the fault schedule (the merge takes its windows from driver 1): drop --fault, --fault-file and --fault-every here", f.Driver)
 	}
 	if e, ok := p.Executor.(bench.Concurrency); ok && p.Share.Split() && e.N < p.Share.Of {
 		bad("--concurrency %d is less than the %d drivers: give each driver at least one loop", e.N, p.Share.Of)

@@ -45,6 +45,9 @@ type entry struct {
 	health bool
 	// breach is the threshold that stopped the load (--abort-on-fail).
 	breach *reports.LiveBreach
+	// verifier verifies the journal: in batches during a long load
+	// (Plan.VerifyEvery), the rest after it.
+	verifier *verify.Incremental
 }
 
 // write appends a record of this entry to the result stream.
@@ -87,6 +90,8 @@ func (e *entry) execute(ctx, loadCtx context.Context) error {
 	if err != nil {
 		return err
 	}
+	e.verifier = verify.NewIncremental(c.client, filepath.Join(s.dir, reports.FileJournal),
+		verify.Options{Scenario: name, Concurrency: p.Flags.VerifyConcurrency})
 
 	var abort *scenarios.AbortError
 	if r := p.Resume; r == nil || !r.LoadEnded { // a driver killed while verifying left only that to do
@@ -109,7 +114,7 @@ func (e *entry) execute(ctx, loadCtx context.Context) error {
 	}
 	hc := env.Counts()
 	fmt.Fprintf(s.con.Out, "verifying %d workflows against Temporal (waiting up to %s for running ones)...\n", hc.Journaled+hc.Children, wait)
-	results, verr := verify.Journal(ctx, c.client, filepath.Join(s.dir, reports.FileJournal), verify.Options{Wait: wait, Scenario: name, Concurrency: p.Flags.VerifyConcurrency})
+	results, verr := e.verifier.Finish(ctx, wait)
 	res := results[name]
 	if res == nil { // nothing was journaled
 		res = verify.NewResult(name)
@@ -271,8 +276,11 @@ func (e *entry) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv
 		faults.Run(faultCtx, fenv, start, faultSpecs, s.mx.faults(p.Scenario.Name, faultStream{e})) // metrics: active-faults gauge
 	}()
 	defer func() { stopFaults(); <-faultsDone }()
+	stopBatches := e.verifyDuringLoad(ctx)
+	defer stopBatches()
 
 	res := executor.Run(loadCtx, ctx, p.Grace, rec, work)
+	stopBatches()
 	if resumed != nil {
 		res.Scheduled += resumed.From // the schedule is the whole run's
 	}
@@ -288,6 +296,39 @@ func (e *entry) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv
 	errMu.Lock()
 	defer errMu.Unlock()
 	return aborted
+}
+
+// verifyDuringLoad starts verifying the journal in batches, one every
+// Plan.VerifyEvery, while the load runs (none when it is 0); the returned
+// stop ends them and waits for the one under way. A batch that fails is
+// recorded and left to the verification after the load.
+func (e *entry) verifyDuringLoad(ctx context.Context) (stop func()) {
+	every := e.plan.VerifyEvery
+	if every <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := e.s.journal.Flush(); err != nil {
+				return // the run fails on it when the load ends
+			}
+			if _, err := e.verifier.Batch(ctx); err != nil && ctx.Err() == nil {
+				e.write(bench.Record{Kind: bench.KindError, Error: "verification during the load: " + err.Error()}, nil)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
 // errorRecord is a failed iteration as the result stream keeps it: the

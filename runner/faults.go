@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
@@ -18,8 +19,9 @@ import (
 	"github.com/squallbench/squall/scenarios"
 )
 
-// scheduled is one fault as given, and where (for messages).
-type scheduled struct{ raw, where string }
+// scheduled is one fault as given, and where (for messages); item: the
+// --fault-kinds item a fault placed by --fault-every came from.
+type scheduled struct{ raw, where, item string }
 
 // readFaultFile reads a --fault-file schedule.
 func readFaultFile(path string) ([]scheduled, error) {
@@ -38,7 +40,79 @@ func readFaultFile(path string) ([]scheduled, error) {
 	return out, nil
 }
 
-// validateFaults parses every fault of --fault-file and --fault and checks
+// Fault orders of --fault-every.
+const (
+	FaultOrderCycle  = "cycle"  // the kinds in the order given, over and over
+	FaultOrderRandom = "random" // each fault's kind drawn with --fault-seed
+)
+
+// DefaultFaultFor is how long a repeating fault lasts when neither its kind
+// item nor --fault-for says: short beside the usual gap of minutes, long
+// enough for timeouts and retries to show.
+const DefaultFaultFor = 30 * time.Second
+
+// repeatingFaults expands --fault-every into the schedule it stands for:
+// a fault every FaultEvery through the load, its kind taken from
+// FaultKinds in turn or at random (seeded, so a resumed run or a rerun
+// gets the same schedule). Each is a --fault line of its own, so it is
+// checked, reported and resumed like one.
+func repeatingFaults(f Flags) ([]scheduled, error) {
+	switch {
+	case f.FaultEvery == 0 && len(f.FaultKinds) == 0:
+		return nil, nil
+	case f.FaultEvery < 0:
+		return nil, fmt.Errorf("bad --fault-every %s: want a positive duration, e.g. 10m", f.FaultEvery)
+	case f.FaultEvery == 0:
+		return nil, fmt.Errorf("--fault-kinds needs --fault-every, e.g. --fault-every 10m: how often a fault begins")
+	case len(f.FaultKinds) == 0:
+		return nil, fmt.Errorf("--fault-every %s needs --fault-kinds, e.g. --fault-kinds worker-kill,server-pause ('squall list faults')", f.FaultEvery)
+	case f.Duration <= 0:
+		return nil, fmt.Errorf("--fault-every %s spreads faults over the load's --duration: give one", f.FaultEvery)
+	case f.FaultEvery >= f.Duration:
+		return nil, fmt.Errorf("--fault-every %s is not shorter than --duration %s: no fault would begin within the load", f.FaultEvery, f.Duration)
+	case f.FaultFor < 0:
+		return nil, fmt.Errorf("bad --fault-for %s: want a positive duration", f.FaultFor)
+	}
+	order := f.FaultOrder
+	if order == "" {
+		order = FaultOrderCycle
+	}
+	if order != FaultOrderCycle && order != FaultOrderRandom {
+		return nil, fmt.Errorf("bad --fault-order %q: want %s or %s", f.FaultOrder, FaultOrderCycle, FaultOrderRandom)
+	}
+	length := f.FaultFor
+	if length == 0 {
+		length = min(DefaultFaultFor, f.FaultEvery/2)
+	}
+	for _, k := range f.FaultKinds {
+		if strings.Contains(" "+k, " at=") {
+			return nil, fmt.Errorf("--fault-kinds %q: leave out at=, --fault-every places each fault", k)
+		}
+	}
+	rng := rand.New(rand.NewPCG(f.FaultSeed, 0x5eed))
+	var out []scheduled
+	for i := 1; time.Duration(i)*f.FaultEvery < f.Duration; i++ {
+		item := f.FaultKinds[(i-1)%len(f.FaultKinds)]
+		if order == FaultOrderRandom {
+			item = f.FaultKinds[rng.IntN(len(f.FaultKinds))]
+		}
+		fields := strings.Fields(item)
+		if len(fields) == 0 {
+			return nil, fmt.Errorf("--fault-kinds has an empty kind: want e.g. worker-kill,server-pause")
+		}
+		raw := fields[0] + " at=" + (time.Duration(i) * f.FaultEvery).String()
+		if !strings.Contains(" "+item, " for=") {
+			raw += " for=" + length.String()
+		}
+		if len(fields) > 1 {
+			raw += " " + strings.Join(fields[1:], " ")
+		}
+		out = append(out, scheduled{raw: raw, where: fmt.Sprintf("--fault-every, kind %q: ", item), item: item})
+	}
+	return out, nil
+}
+
+// validateFaults parses every fault of --fault-file, --fault and --fault-every and checks
 // it fits this run.
 func validateFaults(f Flags, embedded bool, bad func(string, ...any)) []faults.Spec {
 	var all []scheduled
@@ -52,10 +126,24 @@ func validateFaults(f Flags, embedded bool, bad func(string, ...any)) []faults.S
 	for _, raw := range f.Faults {
 		all = append(all, scheduled{raw: raw})
 	}
+	repeating, err := repeatingFaults(f)
+	if err != nil {
+		bad("%v", err)
+	}
+	all = append(all, repeating...)
 	var specs []faults.Spec
+	reported := map[string]bool{} // --fault-kinds items with a problem said once
 	for _, sc := range all {
 		raw := sc.raw
-		bad := func(format string, a ...any) { bad("%s"+format, append([]any{sc.where}, a...)...) }
+		bad := func(format string, a ...any) {
+			if sc.item != "" {
+				if reported[sc.item] {
+					return // its every repetition has it: once is enough
+				}
+				reported[sc.item] = true
+			}
+			bad("%s"+format, append([]any{sc.where}, a...)...)
+		}
 		s, err := faults.ParseSpec(raw)
 		if err != nil {
 			bad("%v", err)
@@ -74,6 +162,9 @@ func validateFaults(f Flags, embedded bool, bad func(string, ...any)) []faults.S
 					bad("--fault %q: worker=%s: want all or an index below --workers %d", raw, w, f.Workers)
 				}
 			}
+		}
+		if sc.item != "" && s.For >= f.FaultEvery {
+			bad("--fault %q: for=%s is not shorter than --fault-every %s: each fault would still be on when the next begins", raw, s.For, f.FaultEvery)
 		}
 		if f.Duration > 0 && s.At >= f.Duration {
 			bad("--fault %q: at=%s is not within the load (--duration %s)", raw, s.At, f.Duration)

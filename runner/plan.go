@@ -38,6 +38,10 @@ type Flags struct {
 	// VerifyConcurrency is the number of parallel describe calls of
 	// verification (0: verify's default).
 	VerifyConcurrency int
+	// VerifyEvery verifies the journal in batches this often while the
+	// load runs (closed workflows; the rest after it). Not set: every
+	// DefaultVerifyEvery for loads of SoakLoad or more, else never.
+	VerifyEvery time.Duration
 	// Set names the flags the user gave (e.g. "concurrency", "grace"):
 	// what is not set comes from the scenario's defaults, and a value
 	// given explicitly is checked even when it is the zero value.
@@ -84,6 +88,16 @@ type Flags struct {
 	// syntax; blank lines and lines starting with # are skipped. Its faults
 	// come before those of --fault.
 	FaultFile string
+	// Repeating faults for long runs (soaks): one every FaultEvery (at
+	// FaultEvery, 2×FaultEvery, … while within Duration), of FaultKinds
+	// ('KIND key=value...', no at=) in turn or, FaultOrder "random", drawn
+	// with FaultSeed; for= defaults to FaultFor. They come after the
+	// faults of FaultFile and Faults.
+	FaultEvery time.Duration
+	FaultKinds []string
+	FaultFor   time.Duration
+	FaultOrder string
+	FaultSeed  uint64
 
 	Metrics MetricsFlags // live metrics and server sampling (metrics.go)
 	Health  health.Flags // server-health checks (health.go)
@@ -126,6 +140,13 @@ const (
 	DefaultDuration   = 30 * time.Second
 	DefaultGrace      = 60 * time.Second
 	DefaultVerifyWait = 60 * time.Second
+	// A load planned this long or longer is a soak: it is verified in
+	// batches as it goes (every DefaultVerifyEvery) unless --verify-every
+	// says otherwise. Shorter loads are verified after the load only, so
+	// verification's describe calls do not share the server with what is
+	// measured.
+	SoakLoad           = 30 * time.Minute
+	DefaultVerifyEvery = time.Minute
 )
 
 // Validate checks every input before anything starts and reports every
@@ -170,6 +191,12 @@ func Validate(f Flags) (*Plan, error) {
 	}
 	if f.MaxInFlight < 1 {
 		bad("bad --max-in-flight %d: must be 1 or more", f.MaxInFlight)
+	}
+	switch {
+	case f.VerifyEvery < 0:
+		bad("bad --verify-every %s: want a duration, e.g. 1m (0: verify after the load only)", f.VerifyEvery)
+	case !f.Set["verify-every"] && p.Load.Expected >= SoakLoad:
+		p.VerifyEvery = DefaultVerifyEvery
 	}
 	if f.VerifyConcurrency < 0 {
 		bad("bad --verify-concurrency %d: must be 1 or more (0: the default)", f.VerifyConcurrency)

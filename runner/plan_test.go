@@ -99,3 +99,35 @@ func TestZeroAndNegativeLoadIsUsage(t *testing.T) {
 		}
 	}
 }
+
+// A soak-long load is verified in batches as it goes unless --verify-every
+// says otherwise; a shorter one only after the load, unless asked.
+func TestVerifyEveryDefaultsBySoakLength(t *testing.T) {
+	for _, tc := range []struct {
+		duration time.Duration
+		set      bool
+		every    time.Duration
+		want     time.Duration
+	}{
+		{SoakLoad, false, 0, DefaultVerifyEvery},
+		{2 * time.Hour, false, 0, DefaultVerifyEvery},
+		{SoakLoad - time.Second, false, 0, 0},
+		{2 * time.Hour, true, 0, 0},
+		{time.Minute, true, 5 * time.Second, 5 * time.Second},
+	} {
+		f := flags("plan-test", map[string]bool{"rate": true, "duration": true, "verify-every": tc.set})
+		f.Rate, f.Duration, f.VerifyEvery = "5/s", tc.duration, tc.every
+		p, err := Validate(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.VerifyEvery != tc.want {
+			t.Errorf("--duration %s, --verify-every %s (given %v): batches every %s, want %s", tc.duration, tc.every, tc.set, p.VerifyEvery, tc.want)
+		}
+	}
+	f := flags("plan-test", map[string]bool{"verify-every": true})
+	f.VerifyEvery = -time.Second
+	if _, err := Validate(f); err == nil || !strings.Contains(err.Error(), "bad --verify-every") {
+		t.Errorf("negative --verify-every: %v", err)
+	}
+}

@@ -27,6 +27,8 @@ import (
 //	    duration: 30s
 //	    options: {activities: 2}
 //	    faults: ["worker-kill at=10s for=3s"]
+//	    fault-every: 10m          # a soak: a fault every 10 minutes, of
+//	    fault-kinds: [worker-kill, "server-pause for=20s"]   # these kinds in turn
 //	    thresholds: ["p99<2s", "failed==0"]
 
 // suiteEntry is one entry; pointer fields tell "left out" from "zero".
@@ -46,6 +48,11 @@ type suiteEntry struct {
 	VerifyWait  *time.Duration    `yaml:"verify-wait"`
 	Workers     *int              `yaml:"workers"`
 	Faults      []string          `yaml:"faults"`
+	FaultEvery  *time.Duration    `yaml:"fault-every"`
+	FaultKinds  []string          `yaml:"fault-kinds"`
+	FaultFor    *time.Duration    `yaml:"fault-for"`
+	FaultOrder  *string           `yaml:"fault-order"`
+	FaultSeed   *uint64           `yaml:"fault-seed"`
 	Thresholds  []string          `yaml:"thresholds"`
 	line        int
 }
@@ -126,7 +133,8 @@ func LoadSuite(path string, base Flags) (*Suite, error) {
 }
 
 var entryKeys = []string{"scenario", "name", "options", "rate", "ramp", "steps", "concurrency", "duration", "iterations",
-	"max-in-flight", "late-after", "grace", "verify-wait", "workers", "faults", "thresholds"}
+	"max-in-flight", "late-after", "grace", "verify-wait", "workers", "faults", "fault-every", "fault-kinds", "fault-for",
+	"fault-order", "fault-seed", "thresholds"}
 
 // flags is the command line's flags with the entry's fields on top.
 func (e suiteEntry) flags(base Flags) Flags {
@@ -176,6 +184,13 @@ func (e suiteEntry) flags(base Flags) Flags {
 	if len(e.Faults) > 0 {
 		f.Faults = append(append([]string(nil), base.Faults...), e.Faults...)
 	}
+	setVal(&f.FaultEvery, e.FaultEvery, f.Set, "fault-every")
+	if len(e.FaultKinds) > 0 {
+		f.FaultKinds, f.Set["fault-kinds"] = e.FaultKinds, true
+	}
+	setVal(&f.FaultFor, e.FaultFor, f.Set, "fault-for")
+	setStr(&f.FaultOrder, e.FaultOrder, f.Set, "fault-order")
+	setVal(&f.FaultSeed, e.FaultSeed, f.Set, "fault-seed")
 	if len(e.Thresholds) > 0 {
 		f.Thresholds = append(append([]string(nil), base.Thresholds...), e.Thresholds...)
 	}

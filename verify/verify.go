@@ -1,4 +1,5 @@
-// Package verify checks, after the load, that every workflow the journal
+// Package verify checks, after the load (and, for long runs, in batches
+// during it), that every workflow the journal
 // says was started exists in Temporal and ended as its scenario expects.
 // It reads the journal from disk and asks Temporal itself: it trusts nothing
 // the driver remembers.
@@ -8,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -51,9 +53,15 @@ type Result struct {
 	// maxLostAt of them, so reports can place losses in fault windows.
 	LostAt []int64 `json:"lost_at,omitempty"`
 	// History of the checked workflows' latest runs.
-	HistoryMaxLength int64  `json:"history_max_length"`
-	HistoryMaxBytes  int64  `json:"history_max_bytes"`
-	Duration         string `json:"duration"`
+	HistoryMaxLength int64 `json:"history_max_length"`
+	HistoryMaxBytes  int64 `json:"history_max_bytes"`
+	// Duration is how long verification took after the load (with
+	// batches, only what they left).
+	Duration string `json:"duration"`
+	// VerifiedDuringLoad are the workflows settled by batches while the
+	// load ran, in Batches batches (0: all verified after the load).
+	VerifiedDuringLoad int64 `json:"verified_during_load,omitempty"`
+	Batches            int   `json:"batches_during_load,omitempty"`
 }
 
 // Invariants renders the generic invariants every scenario has.
@@ -113,7 +121,8 @@ func formatCounts(m map[string]int64) string {
 
 // Options tune a verification pass.
 type Options struct {
-	// Wait bounds how long to keep polling workflows still running.
+	// Wait bounds how long to keep polling workflows still running
+	// (Journal; Incremental.Finish takes it as an argument).
 	Wait time.Duration
 	// Concurrency is the number of parallel Describe calls.
 	Concurrency int
@@ -149,96 +158,122 @@ type check struct {
 
 // Journal verifies every entry of the journal at path.
 func Journal(ctx context.Context, cl Describer, path string, o Options) (map[string]*Result, error) {
+	return NewIncremental(cl, path, o).Finish(ctx, o.Wait)
+}
+
+// Incremental verifies a journal while the load still writes it, so a long
+// run's verification is spread over the run instead of all left to its
+// end. Each Batch reads the entries journaled since the previous one and
+// settles those whose workflow has closed; anything else (still running,
+// not found, Temporal not answering) waits for Finish, which judges it
+// exactly as verifying after the load would. A closed workflow stays
+// closed, so settling it early changes no verdict; and nothing but the
+// journal's offset and the unsettled entries is kept between batches.
+type Incremental struct {
+	cl   Describer
+	path string
+	o    Options
+
+	mu       sync.Mutex
+	offset   int64                // of the journal, read up to here
+	deferred []bench.JournalEntry // read, not settled: for Finish
+	results  map[string]*Result
+	batches  int
+}
+
+// NewIncremental verifies the journal at path from its start.
+func NewIncremental(cl Describer, path string, o Options) *Incremental {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 16
 	}
-	began := time.Now()
-	deadline := began.Add(o.Wait)
-	results := map[string]*Result{}
-	var mu sync.Mutex
-	var running []bench.JournalEntry // still running after a pass: asked again
+	return &Incremental{cl: cl, path: path, o: o, results: map[string]*Result{}}
+}
 
-	settle := func(c check) {
-		mu.Lock()
-		defer mu.Unlock()
-		r := results[c.e.Scenario]
-		if r == nil {
-			r = NewResult(c.e.Scenario)
-			results[c.e.Scenario] = r
+// closed: a workflow in this state has ended for good.
+func closed(state string) bool {
+	return state != "running" && state != "missing" && state != "error"
+}
+
+// Batch settles the closed workflows among the entries journaled since
+// the last batch (the journal must be flushed first to include the
+// latest); it returns how many it settled. Batches must not overlap.
+func (v *Incremental) Batch(ctx context.Context) (int64, error) {
+	var fresh []bench.JournalEntry
+	next, err := bench.ReadJournalFrom(v.path, v.offset, func(e bench.JournalEntry) error {
+		if v.o.Scenario == "" || e.Scenario == v.o.Scenario {
+			fresh = append(fresh, e)
 		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("read journal: %w", err)
+	}
+	var settled int64
+	sent := 0
+	_ = v.pass(ctx, func(jobs chan<- bench.JournalEntry) error {
+		for _, e := range fresh {
+			select {
+			case jobs <- e:
+				sent++
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}, func(c check) {
+		if !closed(c.state) {
+			v.deferred = append(v.deferred, c.e)
+			return
+		}
+		v.add(c).VerifiedDuringLoad++
+		settled++
+	})
+	v.deferred = append(v.deferred, fresh[sent:]...) // not asked: the batch was stopped
+	v.offset = next
+	v.batches++
+	return settled, ctx.Err()
+}
+
+// Finish verifies what the batches left: the entries they deferred and
+// the rest of the journal, waiting up to wait for workflows still running;
+// it returns every scenario's result, batches included.
+func (v *Incremental) Finish(ctx context.Context, wait time.Duration) (map[string]*Result, error) {
+	began := time.Now()
+	deadline := began.Add(wait)
+	var running []bench.JournalEntry // still running after a pass: asked again
+	settle := func(c check) {
 		if c.state == "running" && time.Now().Before(deadline) {
 			running = append(running, c.e)
 			return
 		}
-		expect := scenarios.Expect(c.e.Expect)
-		r.Journaled++
-		r.Expected[expect.String()]++
-		r.ByStatus[c.state]++
-		r.HistoryMaxLength = max(r.HistoryMaxLength, c.hlen)
-		r.HistoryMaxBytes = max(r.HistoryMaxBytes, c.hsize)
-		problem := ""
-		switch {
-		case c.state == "error":
-			r.Unverifiable++
-			problem = "unverifiable"
-		case c.state == "missing" && c.e.Acked:
-			r.Lost++
-			problem = "lost"
-			if len(r.LostAt) < maxLostAt {
-				r.LostAt = append(r.LostAt, c.e.At)
-			}
-		case c.state == "missing":
-			r.StartFailed++
-		default:
-			if !c.e.Acked {
-				r.StartedDespiteError++
-			}
-			if !expect.Matches(c.state) {
-				r.Unexpected++
-				problem = "expected " + expect.String() + ", found " + c.state
-			}
-		}
-		if problem != "" && len(r.Examples) < maxExamples {
-			r.Examples = append(r.Examples, c.e.WorkflowID+" ("+problem+")")
-		}
-		if problem != "" && len(r.Problems) < maxProblems {
-			r.Problems = append(r.Problems, Problem{WorkflowID: c.e.WorkflowID, RunID: c.e.RunID, What: problem})
-		}
+		v.add(c)
 	}
-
-	pass := func(feed func(chan<- bench.JournalEntry) error) error {
-		jobs := make(chan bench.JournalEntry, o.Concurrency*4)
-		var wg sync.WaitGroup
-		for range o.Concurrency {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for e := range jobs {
-					settle(describe(ctx, cl, e))
-				}
-			}()
-		}
-		err := feed(jobs)
-		close(jobs)
-		wg.Wait()
-		return err
-	}
-
-	err := pass(func(jobs chan<- bench.JournalEntry) error {
-		return bench.ReadJournal(path, func(e bench.JournalEntry) error {
-			if o.Scenario != "" && e.Scenario != o.Scenario {
-				return nil
-			}
+	deferred := v.deferred
+	v.deferred = nil
+	err := v.pass(ctx, func(jobs chan<- bench.JournalEntry) error {
+		send := func(e bench.JournalEntry) error {
 			select {
 			case jobs <- e:
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+		for _, e := range deferred {
+			if err := send(e); err != nil {
+				return err
+			}
+		}
+		_, err := bench.ReadJournalFrom(v.path, v.offset, func(e bench.JournalEntry) error {
+			if v.o.Scenario != "" && e.Scenario != v.o.Scenario {
+				return nil
+			}
+			return send(e)
 		})
-	})
+		return err
+	}, settle)
 	if err != nil {
-		return results, fmt.Errorf("read journal: %w", err)
+		return v.results, fmt.Errorf("read journal: %w", err)
 	}
 	for len(running) > 0 && ctx.Err() == nil {
 		again := running
@@ -246,22 +281,93 @@ func Journal(ctx context.Context, cl Describer, path string, o Options) (map[str
 		if time.Now().Before(deadline) {
 			sleep.For(ctx, 500*time.Millisecond)
 		}
-		_ = pass(func(jobs chan<- bench.JournalEntry) error {
+		_ = v.pass(ctx, func(jobs chan<- bench.JournalEntry) error {
 			for _, e := range again {
 				jobs <- e
 			}
 			return nil
-		})
+		}, settle)
 	}
 	// Interrupted while waiting: what is still running is reported as such.
 	deadline = time.Time{}
 	for _, e := range running {
 		settle(check{e: e, state: "running"})
 	}
-	for _, r := range results {
+	for _, r := range v.results {
 		r.Duration = time.Since(began).Round(time.Millisecond).String()
+		r.Batches = v.batches
 	}
-	return results, ctx.Err()
+	return v.results, ctx.Err()
+}
+
+// pass describes every entry feed sends, o.Concurrency at a time, and
+// hands each check to settle (one at a time).
+func (v *Incremental) pass(ctx context.Context, feed func(chan<- bench.JournalEntry) error, settle func(check)) error {
+	jobs := make(chan bench.JournalEntry, v.o.Concurrency*4)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range v.o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range jobs {
+				c := describe(ctx, v.cl, e)
+				mu.Lock()
+				settle(c)
+				mu.Unlock()
+			}
+		}()
+	}
+	err := feed(jobs)
+	close(jobs)
+	wg.Wait()
+	return err
+}
+
+// add counts a settled check into its scenario's result, and returns it.
+func (v *Incremental) add(c check) *Result {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	r := v.results[c.e.Scenario]
+	if r == nil {
+		r = NewResult(c.e.Scenario)
+		v.results[c.e.Scenario] = r
+	}
+	expect := scenarios.Expect(c.e.Expect)
+	r.Journaled++
+	r.Expected[expect.String()]++
+	r.ByStatus[c.state]++
+	r.HistoryMaxLength = max(r.HistoryMaxLength, c.hlen)
+	r.HistoryMaxBytes = max(r.HistoryMaxBytes, c.hsize)
+	problem := ""
+	switch {
+	case c.state == "error":
+		r.Unverifiable++
+		problem = "unverifiable"
+	case c.state == "missing" && c.e.Acked:
+		r.Lost++
+		problem = "lost"
+		if len(r.LostAt) < maxLostAt {
+			r.LostAt = append(r.LostAt, c.e.At)
+		}
+	case c.state == "missing":
+		r.StartFailed++
+	default:
+		if !c.e.Acked {
+			r.StartedDespiteError++
+		}
+		if !expect.Matches(c.state) {
+			r.Unexpected++
+			problem = "expected " + expect.String() + ", found " + c.state
+		}
+	}
+	if problem != "" && len(r.Examples) < maxExamples {
+		r.Examples = append(r.Examples, c.e.WorkflowID+" ("+problem+")")
+	}
+	if problem != "" && len(r.Problems) < maxProblems {
+		r.Problems = append(r.Problems, Problem{WorkflowID: c.e.WorkflowID, RunID: c.e.RunID, What: problem})
+	}
+	return r
 }
 
 // NewResult is an empty result for scenario.

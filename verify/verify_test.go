@@ -195,3 +195,94 @@ func TestStartsJournaled(t *testing.T) {
 		}
 	}
 }
+
+// Batches during the load settle the workflows that have closed and leave
+// the rest (running, not found, unanswered) to Finish, which judges them
+// as verifying after the load would: the counts equal a single pass over
+// the same journal, and no settled workflow is asked about again.
+func TestIncrementalMatchesOnePass(t *testing.T) {
+	fake := newFake()
+	fake.status["a1"], fake.status["a2"], fake.status["b1"], fake.status["b2"], fake.status["c1"] = completed, completed, completed, failed, completed
+	fake.runningFor["a2"] = 1 // running at the first batch, closed by Finish
+	fake.broken["a4"] = true  // a3 is missing
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	j, err := bench.CreateJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(ids ...string) {
+		for _, id := range ids {
+			j.For("s").Started(bench.JournalEntry{WorkflowID: id, Acked: true})
+		}
+		if err := j.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	v := NewIncremental(fake, path, Options{Scenario: "s", Concurrency: 3})
+	add("a1", "a2", "a3", "a4")
+	if n, err := v.Batch(ctx); err != nil || n != 1 {
+		t.Fatalf("first batch settled %d (%v): want a1 only", n, err)
+	}
+	add("b1", "b2")
+	if n, err := v.Batch(ctx); err != nil || n != 2 {
+		t.Fatalf("second batch settled %d (%v): want b1 and b2 (failed is closed too)", n, err)
+	}
+	add("c1") // journaled after the last batch
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.Finish(ctx, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := got["s"]
+	if r.VerifiedDuringLoad != 3 || r.Batches != 2 {
+		t.Errorf("verified during the load %d in %d batches: want 3 in 2", r.VerifiedDuringLoad, r.Batches)
+	}
+	for _, id := range []string{"a1", "b1", "b2"} {
+		if fake.asked[id] != 1 {
+			t.Errorf("%s asked %d times: settled in a batch, it must not be asked again", id, fake.asked[id])
+		}
+	}
+	if r.Journaled != 7 || r.ByStatus["completed"] != 4 || r.Lost != 1 || r.Unverifiable != 1 || r.Unexpected != 1 {
+		t.Errorf("result %+v: want 7 journaled, 4 completed, 1 lost, 1 unverifiable, 1 unexpected", r)
+	}
+	fresh := newFake()
+	fresh.status, fresh.broken = fake.status, fake.broken
+	once, err := Journal(ctx, fresh, path, Options{Scenario: "s", Wait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := once["s"]
+	if o.Journaled != r.Journaled || o.Lost != r.Lost || o.Unverifiable != r.Unverifiable || o.Unexpected != r.Unexpected ||
+		o.ByStatus["completed"] != r.ByStatus["completed"] || o.ByStatus["failed"] != r.ByStatus["failed"] {
+		t.Errorf("one pass %+v, batches %+v: want the same counts", o, r)
+	}
+}
+
+// A batch stopped by its context leaves what it did not ask to Finish:
+// nothing journaled goes unverified.
+func TestIncrementalStoppedBatchLosesNothing(t *testing.T) {
+	fake := newFake()
+	var entries []bench.JournalEntry
+	for i := range 50 {
+		id := "w" + strings.Repeat("x", i%3) + string(rune('A'+i%26)) + string(rune('a'+i/26))
+		fake.status[id] = completed
+		entries = append(entries, bench.JournalEntry{WorkflowID: id, Acked: true})
+	}
+	path := writeJournal(t, entries...)
+	v := NewIncremental(fake, path, Options{Scenario: "s", Concurrency: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := v.Batch(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped batch: %v", err)
+	}
+	got, err := v.Finish(context.Background(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got["s"]; r.Journaled != 50 || r.ByStatus["completed"] != 50 || r.Unverifiable != 0 {
+		t.Errorf("after a stopped batch: %+v, want all 50 completed", r)
+	}
+}
