@@ -32,6 +32,7 @@ A container health check of a frontend started by 'squall server':
 			if err != nil {
 				return err
 			}
+			c.Standalone = true
 			cl, err := c.Dial(cmd.Context())
 			if err != nil {
 				return err

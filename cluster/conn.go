@@ -36,6 +36,9 @@ type Conn struct {
 	// report: "--address", "TEMPORAL_ADDRESS", "profile prod (/etc/temporal.toml)";
 	// empty for a cluster squall starts.
 	Origin string
+	// Standalone: the command has no embedded server to fall back on
+	// (squall ping), so an unreachable address gets no hint to drop it.
+	Standalone bool
 
 	// Starts, when set, counts the workflows started through this
 	// connection (the driver's), for the harness's journal check.
@@ -365,6 +368,9 @@ func (c Conn) Dial(ctx context.Context) (client.Client, error) {
 
 func (c Conn) originHint() string {
 	if c.Origin == "" || c.Origin == "--address" {
+		if c.Standalone {
+			return " (--address)"
+		}
 		return " (--address), or drop it to use the embedded server"
 	}
 	return " (from " + c.Origin + ")"

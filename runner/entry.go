@@ -91,7 +91,7 @@ func (e *entry) execute(ctx, loadCtx context.Context) error {
 		return err
 	}
 	e.verifier = verify.NewIncremental(c.client, filepath.Join(s.dir, reports.FileJournal),
-		verify.Options{Scenario: name, Concurrency: p.Flags.VerifyConcurrency})
+		verify.Options{Scenario: name, Concurrency: p.Flags.VerifyConcurrency, BatchMax: batchMax(p)})
 
 	var abort *scenarios.AbortError
 	if r := p.Resume; r == nil || !r.LoadEnded { // a driver killed while verifying left only that to do
@@ -296,6 +296,18 @@ func (e *entry) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv
 	errMu.Lock()
 	defer errMu.Unlock()
 	return aborted
+}
+
+// batchMax caps a verification batch during the load at twice what the
+// load starts in one interval (at least 1,000; 10,000 for a closed loop,
+// whose rate is not known ahead): batches keep up with the load, while a
+// resumed run's past is caught up over several of them rather than in one
+// burst of describe calls beside the load.
+func batchMax(p *Plan) int {
+	if p.Load.Rate <= 0 {
+		return 10_000
+	}
+	return max(1_000, int(2*p.Load.Rate*p.VerifyEvery.Seconds()))
 }
 
 // verifyDuringLoad starts verifying the journal in batches, one every

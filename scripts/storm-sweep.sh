@@ -40,8 +40,10 @@ for m in "${messages[@]}"; do
       | ($s.invariants // [] | map(select(.ok == false) | .name) | join(",")) as $broken
       | ($s.details.runs_per_entity // {}) as $runs
       | ($s.details.continue_as_new.by_trigger // {}) as $trig
-      | ($s.histograms_ms["update-completed"] // $s.latency_ms // {}) as $lat
-      | "\($m) burst=\($b)/s per entity: exit \($code), storm-continued-as-new \($storm), runs per entity \($runs.min // "?")..\($runs.max // "?"), continue-as-new by trigger \($trig | tostring), p50/p99 \($lat.p50 // "?")/\($lat.p99 // "?") ms\(if $broken != "" then ", broken: " + $broken else "" end)"
+      | (if $s.histograms_ms["update-completed"] then ["update-completed", $s.histograms_ms["update-completed"]]
+         elif $s.histograms_ms["signal-to-processed"] then ["signal-to-processed", $s.histograms_ms["signal-to-processed"]]
+         else ["corrected", $s.latency_ms.corrected] end) as $lat
+      | "\($m) burst=\($b)/s per entity: exit \($code), storm-continued-as-new \($storm), runs per entity \($runs.min // "?")..\($runs.max // "?"), continue-as-new by trigger \($trig | tostring), \($lat[0]) p50/p99 \($lat[1].p50 // 0 | round)/\($lat[1].p99 // 0 | round) ms, throughput \($s.throughput_per_s // 0 | . * 10 | round / 10) iterations/s\(if $broken != "" then ", broken: " + $broken else "" end)"
     ' "$dir/report.json" 2>/dev/null || echo "$m burst=$b/s per entity: exit $code, no report.json (see $dir.log)")
     echo "$line"
     if [ "$code" = 0 ] && grep -q "storm-continued-as-new true" <<<"$line"; then best=$b; fi

@@ -129,6 +129,10 @@ type Options struct {
 	// Scenario, if set, verifies only that scenario's entries (a suite's
 	// earlier entries ran against another server).
 	Scenario string
+	// BatchMax caps the entries one Batch takes (0: no cap), so a long
+	// journal (a resumed run's past) is caught up over several batches
+	// instead of in one burst of describe calls beside the load.
+	BatchMax int
 }
 
 // Describer is the one call verification makes of Temporal (a
@@ -189,6 +193,8 @@ func NewIncremental(cl Describer, path string, o Options) *Incremental {
 	return &Incremental{cl: cl, path: path, o: o, results: map[string]*Result{}}
 }
 
+var errBatchFull = errors.New("batch full")
+
 // closed: a workflow in this state has ended for good.
 func closed(state string) bool {
 	return state != "running" && state != "missing" && state != "error"
@@ -200,12 +206,15 @@ func closed(state string) bool {
 func (v *Incremental) Batch(ctx context.Context) (int64, error) {
 	var fresh []bench.JournalEntry
 	next, err := bench.ReadJournalFrom(v.path, v.offset, func(e bench.JournalEntry) error {
+		if v.o.BatchMax > 0 && len(fresh) >= v.o.BatchMax {
+			return errBatchFull // the rest is the next batch's
+		}
 		if v.o.Scenario == "" || e.Scenario == v.o.Scenario {
 			fresh = append(fresh, e)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, errBatchFull) {
 		return 0, fmt.Errorf("read journal: %w", err)
 	}
 	var settled int64

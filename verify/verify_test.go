@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -284,5 +285,37 @@ func TestIncrementalStoppedBatchLosesNothing(t *testing.T) {
 	}
 	if r := got["s"]; r.Journaled != 50 || r.ByStatus["completed"] != 50 || r.Unverifiable != 0 {
 		t.Errorf("after a stopped batch: %+v, want all 50 completed", r)
+	}
+}
+
+// A capped batch takes no more than its cap and leaves the rest of the
+// journal to the next batches: a long past is caught up over several.
+func TestIncrementalBatchMax(t *testing.T) {
+	fake := newFake()
+	var entries []bench.JournalEntry
+	for i := range 25 {
+		id := fmt.Sprintf("w%02d", i)
+		fake.status[id] = completed
+		entries = append(entries, bench.JournalEntry{WorkflowID: id, Acked: true})
+	}
+	path := writeJournal(t, entries...)
+	v := NewIncremental(fake, path, Options{Scenario: "s", Concurrency: 2, BatchMax: 10})
+	ctx := context.Background()
+	for i, want := range []int64{10, 10, 5, 0} {
+		if n, err := v.Batch(ctx); err != nil || n != want {
+			t.Fatalf("batch %d settled %d (%v), want %d", i+1, n, err, want)
+		}
+	}
+	got, err := v.Finish(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got["s"]; r.Journaled != 25 || r.VerifiedDuringLoad != 25 || r.Batches != 4 {
+		t.Errorf("result %+v: want 25 journaled, all during the load, in 4 batches", r)
+	}
+	for id, n := range fake.asked {
+		if n != 1 {
+			t.Errorf("%s asked %d times", id, n)
+		}
 	}
 }
