@@ -492,39 +492,7 @@ func flagValue(cmd []string, name string) (string, bool) {
 // compose file gives it (every worker of the file's default count), with
 // Prometheus and Grafana mounting the repository's config and dashboards.
 func TestComposeStacksAreScraped(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("prometheus", "prometheus.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var prom struct {
-		ScrapeConfigs []struct {
-			JobName       string `yaml:"job_name"`
-			StaticConfigs []struct {
-				Targets []string `yaml:"targets"`
-			} `yaml:"static_configs"`
-			DNSSDConfigs []struct {
-				Names []string `yaml:"names"`
-				Port  int      `yaml:"port"`
-			} `yaml:"dns_sd_configs"`
-		} `yaml:"scrape_configs"`
-	}
-	if err := yaml.Unmarshal(b, &prom); err != nil {
-		t.Fatal(err)
-	}
-	scraped := map[string]map[string]bool{} // job → "service:port"
-	for _, sc := range prom.ScrapeConfigs {
-		scraped[sc.JobName] = map[string]bool{}
-		for _, s := range sc.StaticConfigs {
-			for _, tg := range s.Targets {
-				scraped[sc.JobName][tg] = true
-			}
-		}
-		for _, d := range sc.DNSSDConfigs {
-			for _, n := range d.Names {
-				scraped[sc.JobName][net.JoinHostPort(n, strconv.Itoa(d.Port))] = true
-			}
-		}
-	}
+	scraped, _ := promScrapes(t)
 	want := func(file, job, target, what string) {
 		t.Helper()
 		if !scraped[job][target] {
@@ -588,6 +556,56 @@ func TestComposeStacksAreScraped(t *testing.T) {
 	}
 }
 
+// promScrapes reads deploy/prometheus/prometheus.yml: each job's targets as
+// "service:port" (static and DNS-discovered), and the label each job
+// copies __meta_dns_name into (if any).
+func promScrapes(t *testing.T) (map[string]map[string]bool, map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("prometheus", "prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+			RelabelConfigs []struct {
+				SourceLabels []string `yaml:"source_labels"`
+				TargetLabel  string   `yaml:"target_label"`
+			} `yaml:"relabel_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &prom); err != nil {
+		t.Fatal(err)
+	}
+	scraped, labels := map[string]map[string]bool{}, map[string]string{}
+	for _, sc := range prom.ScrapeConfigs {
+		scraped[sc.JobName] = map[string]bool{}
+		for _, s := range sc.StaticConfigs {
+			for _, tg := range s.Targets {
+				scraped[sc.JobName][tg] = true
+			}
+		}
+		for _, d := range sc.DNSSDConfigs {
+			for _, n := range d.Names {
+				scraped[sc.JobName][net.JoinHostPort(n, strconv.Itoa(d.Port))] = true
+			}
+		}
+		for _, r := range sc.RelabelConfigs {
+			if slices.Equal(r.SourceLabels, []string{"__meta_dns_name"}) {
+				labels[sc.JobName] = r.TargetLabel
+			}
+		}
+	}
+	return scraped, labels
+}
+
 // composeServers are the "service:port" addresses where a compose file's
 // Temporal server processes serve their metrics: Temporal's image
 // (PROMETHEUS_ENDPOINT) and `squall server --metrics-port`.
@@ -613,41 +631,9 @@ func composeServers(c composeFile) []string {
 // its service, which the dashboards and queries by service need), and
 // every service's container must run exactly the service its name says.
 func TestComposeServicesOverlayIsScraped(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("prometheus", "prometheus.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var prom struct {
-		ScrapeConfigs []struct {
-			JobName      string `yaml:"job_name"`
-			DNSSDConfigs []struct {
-				Names []string `yaml:"names"`
-				Port  int      `yaml:"port"`
-			} `yaml:"dns_sd_configs"`
-			RelabelConfigs []struct {
-				SourceLabels []string `yaml:"source_labels"`
-				TargetLabel  string   `yaml:"target_label"`
-			} `yaml:"relabel_configs"`
-		} `yaml:"scrape_configs"`
-	}
-	if err := yaml.Unmarshal(b, &prom); err != nil {
-		t.Fatal(err)
-	}
-	scraped, labelled := map[string]bool{}, false
-	for _, sc := range prom.ScrapeConfigs {
-		if sc.JobName != "temporal" {
-			continue
-		}
-		for _, d := range sc.DNSSDConfigs {
-			for _, n := range d.Names {
-				scraped[net.JoinHostPort(n, strconv.Itoa(d.Port))] = true
-			}
-		}
-		for _, r := range sc.RelabelConfigs {
-			labelled = labelled || (r.TargetLabel == "service" && slices.Equal(r.SourceLabels, []string{"__meta_dns_name"}))
-		}
-	}
-	if !labelled {
+	jobs, labels := promScrapes(t)
+	scraped := jobs["temporal"]
+	if labels["temporal"] != "service" {
 		t.Errorf("prometheus.yml job temporal: no relabelling of __meta_dns_name to label service")
 	}
 	for _, file := range []string{"docker-compose.services.yml", "docker-compose.offline-services.yml"} {
