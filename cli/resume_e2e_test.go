@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -58,6 +59,11 @@ func TestRunResumeAfterKill(t *testing.T) {
 	}
 	if rep.Verdict != "pass" || len(rep.Run.Resumes) != 1 {
 		t.Fatalf("verdict %s, resumes %+v: want a pass with one resume", rep.Verdict, rep.Run.Resumes)
+	}
+	// The resumed server takes the killed one's ports, so its membership
+	// ring forms at once instead of waiting for the dead member to expire.
+	if a, b := serverAddr(out.String()), serverAddr(res.Stdout); a == "" || a != b {
+		t.Errorf("embedded server on %q before the kill and on %q after the resume: want the same address", a, b)
 	}
 	g := rep.Run.Resumes[0]
 	t.Logf("journal before the resume %d; resume %+v (unaccounted %d)", before, g, g.Unaccounted())
@@ -114,4 +120,12 @@ func lines(t *testing.T, path string) int {
 		n++
 	}
 	return n
+}
+
+// serverAddr is the address a run's "embedded Temporal ... on ADDR" line names.
+func serverAddr(out string) string {
+	if m := regexp.MustCompile(`embedded Temporal \S+ on (\S+)`).FindStringSubmatch(out); m != nil {
+		return m[1]
+	}
+	return ""
 }

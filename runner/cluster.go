@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -136,6 +137,9 @@ func (c *clusterHandle) startServer(ctx context.Context) (string, error) {
 	p := c.plan
 	port := p.ServerPort
 	if port == 0 {
+		port = c.resumedServerPort()
+	}
+	if port == 0 {
 		var err error
 		if port, err = cluster.FreePortRange(); err != nil {
 			return "", fmt.Errorf("pick server port: %w", err)
@@ -172,6 +176,31 @@ func (c *clusterHandle) startServer(ctx context.Context) (string, error) {
 	c.servers = []metrics.Target{{URL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort), Pid: func() int { return srv.Pid() }}}
 	fmt.Fprintf(c.out, "embedded Temporal %s on %s (metrics :%d/metrics, db %s)\n", cluster.ServerVersion, addr, metricsPort, db)
 	return addr, nil
+}
+
+// resumedServerPort is the frontend port of the embedded server a killed
+// driver ran, when a resume can take it over, else 0. The server keeps its
+// membership in its database: a new server on other ports would find the
+// dead one still listed and wait for it to expire (about 40 s in which no
+// shard is served) before its ring forms. On the same ports it takes the
+// dead member's place at once.
+func (c *clusterHandle) resumedServerPort() int {
+	r := c.plan.Resume
+	if r == nil || r.Info.Cluster != "embedded" {
+		return 0
+	}
+	_, ps, err := net.SplitHostPort(r.Info.Address)
+	port, _ := strconv.Atoi(ps)
+	if err != nil || port == 0 {
+		return 0
+	}
+	for i := range cluster.InternalPorts + 1 {
+		if cluster.CheckPortFree("127.0.0.1", port+i, "") != nil {
+			fmt.Fprintf(c.out, "resume: the killed run's server ports %d-%d are taken: the new server picks others and waits for the old one's membership to expire\n", port, port+cluster.InternalPorts)
+			return 0
+		}
+	}
+	return port
 }
 
 func (c *clusterHandle) workersUp(ctx context.Context) error {

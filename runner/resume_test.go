@@ -1,10 +1,14 @@
 package runner
 
 import (
+	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/cluster"
 	"github.com/squallbench/squall/reports"
 )
 
@@ -44,5 +48,38 @@ func TestResumePoint(t *testing.T) {
 	got, res = resumePoint(&Resumable{}, ex, now)
 	if res.From != 0 || !got.Origin.Equal(now) {
 		t.Errorf("from %d origin %s: want 0 and now", res.From, got.Origin)
+	}
+}
+
+// A resumed embedded run takes the killed server's ports when they are free
+// (its membership ring then forms at once), and picks others, saying so,
+// when they are taken; a run on the user's cluster starts no server.
+func TestResumedServerPort(t *testing.T) {
+	base, err := cluster.FreePortRange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle := func(clusterKind string) (*clusterHandle, *strings.Builder) {
+		var out strings.Builder
+		r := &Resumable{Info: reports.RunInfo{Cluster: clusterKind, Address: fmt.Sprintf("127.0.0.1:%d", base)}}
+		return &clusterHandle{plan: &Plan{Resume: r}, out: &out}, &out
+	}
+	if c, _ := handle("embedded"); c.resumedServerPort() != base {
+		t.Errorf("free ports: got %d, want the killed server's %d", c.resumedServerPort(), base)
+	}
+	if c, _ := handle("external"); c.resumedServerPort() != 0 {
+		t.Errorf("external cluster: got port %d, want 0 (no server of squall's)", c.resumedServerPort())
+	}
+	if c := (&clusterHandle{plan: &Plan{}}); c.resumedServerPort() != 0 {
+		t.Errorf("not a resume: got port %d, want 0", c.resumedServerPort())
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+cluster.InternalPorts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, out := handle("embedded")
+	if got := c.resumedServerPort(); got != 0 || !strings.Contains(out.String(), "are taken") {
+		t.Errorf("last internal port taken: got %d and %q, want 0 and a message", got, out.String())
 	}
 }
