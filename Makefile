@@ -19,7 +19,7 @@ BENCH_RATE     ?= 25/s
 BENCH_DURATION ?= 60s
 BENCH_ARGS     ?=
 
-.PHONY: build temporal-server bench bench-driver chaos chaos-matrix test test-short test-containers lint image clean example upgrade docs docs-check
+.PHONY: build temporal-server bench bench-driver chaos chaos-matrix soak test test-short test-containers lint image clean example upgrade docs docs-check
 
 build:
 	go build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/squall
@@ -120,3 +120,10 @@ chaos: build
 # about 90 minutes here (a nightly job); matrix.md/json/html at the end.
 chaos-matrix: build
 	./scripts/chaos-matrix.sh
+
+# A one-hour soak at 10/s with a fault every 10 minutes, the driver killed
+# with SIGKILL at 28 minutes and continued by `squall run --resume`: the
+# report (bin/soak/report.md) covers the whole run with its trends.
+# SOAK_* variables change it (scripts/soak.sh lists them).
+soak: build
+	./scripts/soak.sh

@@ -58,7 +58,7 @@ set -e
 if [[ -f $out/report.json ]]; then
   jq -r '.scenarios[0] as $s | "soak: verdict \(.verdict); started \($s.started), completed \($s.completed), failed \($s.failed), lost \($s.lost), verified during the load \($s.verification.verified_during_load // 0)"' \
     "$out/report.json" | tee -a "$log"
-  sed -n '/^### Trends/,/^#/p' "$out/report.md" | tee -a "$log"
+  awk '/^### Trends/ {p = 1} /^<details>/ {p = 0} p' "$out/report.md" | tee -a "$log"
 fi
 echo "soak: exit $code; report $out/report.md, log $log"
 exit "$code"
