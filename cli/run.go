@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -147,7 +148,7 @@ func addRunFlags(fl *pflag.FlagSet, f *runner.Flags, cf *cluster.ConnFlags) {
 	fl.DurationVar(&f.LateAfter, "late-after", 10*time.Millisecond, "open loop: a start issued this far behind schedule counts as late")
 	fl.DurationVar(&f.Grace, "grace", 0, "after the load (or Ctrl-C), wait this long for in-flight iterations (default: the scenario's, else "+runner.DefaultGrace.String()+")")
 	fl.DurationVar(&f.VerifyWait, "verify-wait", 0, "how long verification waits for workflows still running (default: the scenario's, else "+runner.DefaultVerifyWait.String()+")")
-	fl.DurationVar(&f.VerifyEvery, "verify-every", 0, "verify closed workflows in batches this often during the load, the rest after it (default: every "+runner.DefaultVerifyEvery.String()+" for loads of "+runner.SoakLoad.String()+" or more, else after the load only; 0: after the load only)")
+	fl.DurationVar(&f.VerifyEvery, "verify-every", 0, "verify closed workflows in batches this often during the load, the rest after it (default: every "+runner.DefaultVerifyEvery.String()+" for loads of "+runner.SoakLoad.String()+" or more or open-loop loads of "+strconv.Itoa(runner.LargeLoad)+" workflows or more, else after the load only; 0: after the load only)")
 	fl.IntVar(&f.VerifyConcurrency, "verify-concurrency", 16, "parallel describe calls of verification (a million workflows verify faster with more, a small cluster prefers fewer)")
 	addConnFlags(fl, cf, "your cluster's frontend host:port (default: squall starts the embedded server)")
 	fl.IntVar(&f.ServerPort, "server-port", 0, "embedded server frontend port (0: a free one)")

@@ -127,6 +127,11 @@ func (c *CapacityPlan) probePlan(cs capacity.Case, rate float64, d time.Duration
 	p.Executor = bench.ArrivalRate{Pacer: bench.Constant{PerSec: rate}, MaxInFlight: p.MaxInFlight, LateAfter: p.LateAfter,
 		Limits: bench.Limits{Duration: d}}
 	p.Load.Rate, p.Load.Duration, p.Load.Expected = rate, d, d
+	if !c.Base.Set["verify-every"] {
+		// A probe is a measurement: its describe calls wait until its load
+		// is over, however many workflows a fast cluster's probe starts.
+		p.VerifyEvery = 0
+	}
 	if p.Scenario.Validate != nil {
 		if err := p.Scenario.Validate(p.Options, p.Load); err != nil {
 			return nil, cluster.Usagef("scenario %s at %s: %v", p.Scenario.Name, bench.ShowRate(rate), err)

@@ -147,6 +147,12 @@ const (
 	// measured.
 	SoakLoad           = 30 * time.Minute
 	DefaultVerifyEvery = time.Minute
+	// An open-loop load planned to start this many workflows or more is
+	// verified as it goes too, however short: verification after the load
+	// grows with the count (a million took a minute even against a server
+	// that answers at once), while batches during the load leave only the
+	// last interval's workflows for the end.
+	LargeLoad = 100_000
 )
 
 // Validate checks every input before anything starts and reports every
@@ -195,7 +201,7 @@ func Validate(f Flags) (*Plan, error) {
 	switch {
 	case f.VerifyEvery < 0:
 		bad("bad --verify-every %s: want a duration, e.g. 1m (0: verify after the load only)", f.VerifyEvery)
-	case !f.Set["verify-every"] && p.Load.Expected >= SoakLoad:
+	case !f.Set["verify-every"] && (p.Load.Expected >= SoakLoad || plansLargeLoad(p.Executor, p.Load.Expected)):
 		p.VerifyEvery = DefaultVerifyEvery
 	}
 	if f.VerifyConcurrency < 0 {
@@ -317,6 +323,13 @@ func executor(f Flags, bad func(string, ...any)) (bench.Executor, scenarios.Load
 		}
 	}
 	return bench.ArrivalRate{Pacer: p, MaxInFlight: f.MaxInFlight, LateAfter: f.LateAfter, Limits: limits}, load
+}
+
+// plansLargeLoad tells whether an open-loop load is due to start LargeLoad
+// workflows or more within its planned length.
+func plansLargeLoad(e bench.Executor, expected time.Duration) bool {
+	ar, ok := e.(bench.ArrivalRate)
+	return ok && expected > 0 && ar.Pacer.Due(LargeLoad-1) <= expected
 }
 
 func pacer(f Flags, bad func(string, ...any)) bench.Pacer {

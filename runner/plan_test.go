@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/squallbench/squall/bench"
+	"github.com/squallbench/squall/capacity"
 	"github.com/squallbench/squall/scenarios"
 	"github.com/squallbench/squall/workers"
 )
@@ -125,9 +126,57 @@ func TestVerifyEveryDefaultsBySoakLength(t *testing.T) {
 			t.Errorf("--duration %s, --verify-every %s (given %v): batches every %s, want %s", tc.duration, tc.every, tc.set, p.VerifyEvery, tc.want)
 		}
 	}
+	// However short, an open-loop load due to start LargeLoad workflows or
+	// more verifies as it goes; one starting fewer, or a closed loop, does not.
+	for _, tc := range []struct {
+		rate       string
+		duration   time.Duration
+		iterations int64
+		concurrent int
+		want       time.Duration
+	}{
+		{"2000/s", 10 * time.Minute, LargeLoad, 0, DefaultVerifyEvery},
+		{"2000/s", 10 * time.Minute, LargeLoad - 1, 0, 0},
+		{"2000/s", 10 * time.Minute, 1_000_000, 0, DefaultVerifyEvery},
+		{"2000/s", 60 * time.Second, 0, 0, DefaultVerifyEvery},
+		{"2000/s", 49 * time.Second, 0, 0, 0},
+		{"", 10 * time.Minute, 1_000_000, 50, 0},
+	} {
+		f := flags("plan-test", map[string]bool{"rate": tc.rate != "", "duration": true, "iterations": tc.iterations > 0, "concurrency": tc.concurrent > 0})
+		f.Rate, f.Duration, f.Iterations, f.Concurrency = tc.rate, tc.duration, tc.iterations, tc.concurrent
+		p, err := Validate(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.VerifyEvery != tc.want {
+			t.Errorf("--rate %q --duration %s --iterations %d --concurrency %d: batches every %s, want %s", tc.rate, tc.duration, tc.iterations, tc.concurrent, p.VerifyEvery, tc.want)
+		}
+	}
 	f := flags("plan-test", map[string]bool{"verify-every": true})
 	f.VerifyEvery = -time.Second
 	if _, err := Validate(f); err == nil || !strings.Contains(err.Error(), "bad --verify-every") {
 		t.Errorf("negative --verify-every: %v", err)
+	}
+}
+
+// A capacity probe verifies after its load even when it starts enough
+// workflows to verify as it goes in a run, unless --verify-every was given.
+func TestCapacityProbesVerifyAfterTheLoad(t *testing.T) {
+	for _, given := range []bool{false, true} {
+		base := flags("plan-test", map[string]bool{"verify-every": given})
+		if given {
+			base.VerifyEvery = 5 * time.Second
+		}
+		c, err := ValidateCapacity(CapacityPlan{Base: base, Search: capacity.Search{Start: 5000}, Probe: time.Minute, Settle: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.probePlan(c.Cases[0], 5000, time.Minute, "probe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := base.VerifyEvery; p.VerifyEvery != want {
+			t.Errorf("--verify-every given %v: a probe of 300,000 starts verifies every %s, want %s", given, p.VerifyEvery, want)
+		}
 	}
 }
