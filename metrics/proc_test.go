@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"os"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -32,6 +33,29 @@ func TestReadProcOfThisProcess(t *testing.T) {
 	if after.RSSBytes < 1<<20 || after.RSSBytes > 10<<30 {
 		t.Errorf("RSS %v bytes: implausible", after.RSSBytes)
 	}
+}
+
+func TestReadProcAnonFollowsWhatTheProcessHolds(t *testing.T) {
+	before, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.RSSAnonBytes <= 0 || before.RSSAnonBytes > before.RSSBytes {
+		t.Fatalf("anonymous %v of RSS %v bytes: want a part of it", before.RSSAnonBytes, before.RSSBytes)
+	}
+	// 64 MiB written page by page are resident and anonymous.
+	held := make([]byte, 64<<20)
+	for i := 0; i < len(held); i += 4096 {
+		held[i] = 1
+	}
+	after, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grew := after.RSSAnonBytes - before.RSSAnonBytes; grew < 60<<20 {
+		t.Errorf("anonymous RSS grew by %.0f MiB after writing 64 MiB: want about 64", grew/(1<<20))
+	}
+	runtime.KeepAlive(held)
 }
 
 func TestReadProcGone(t *testing.T) {

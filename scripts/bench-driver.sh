@@ -13,6 +13,8 @@
 # BENCH_DRIVER_STEP (per rate, e.g. 15s), BENCH_DRIVER_RATE (million mode),
 # BENCH_DRIVER_OUT (directory), BENCH_DRIVER_ARGS (more squall run flags),
 # BENCH_DRIVER_PROFILE=1 (cpu.pprof per run: go tool pprof bin/squall DIR/cpu.pprof).
+# BENCH_DRIVER_OMES=PATH (ceiling mode: also an omes binary at the same rates;
+# docs/bench-driver.md says how to build one).
 # A benchmark: run it on a quiet machine; its numbers are the machine's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,5 +25,6 @@ args=(-squall bin/squall -out "${BENCH_DRIVER_OUT:-bin/driverbench-out}")
 [ -n "${BENCH_DRIVER_RATE:-}" ] && args+=(-rate "$BENCH_DRIVER_RATE")
 [ -n "${BENCH_DRIVER_ARGS:-}" ] && args+=(-args "$BENCH_DRIVER_ARGS")
 [ "${BENCH_DRIVER_PROFILE:-0}" = 1 ] && args+=(-cpu-profile)
+[ -n "${BENCH_DRIVER_OMES:-}" ] && args+=(-omes "$BENCH_DRIVER_OMES")
 [ -n "${BENCH_DRIVER_WORKFLOWS:-}" ] && args+=(-workflows "$BENCH_DRIVER_WORKFLOWS")
 exec ./bin/driverbench "${args[@]}"

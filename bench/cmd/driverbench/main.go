@@ -12,6 +12,10 @@
 // time, and the report rebuilt offline by `squall report`. The last line
 // starts "million:".
 //
+// With -omes PATH, ceiling mode also runs Temporal's own load generator at
+// the same rates against a fresh fake (omes.go) and sets its figures beside
+// squall's on the "ceiling:" line.
+//
 // It is a benchmark: run it on a quiet machine (make bench-driver).
 package main
 
@@ -44,6 +48,7 @@ type options struct {
 	rate      float64
 	extra     []string
 	profile   bool
+	omes      string
 }
 
 func main() {
@@ -57,6 +62,7 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 2000, "million mode: the open-loop rate per second")
 	flag.StringVar(&extra, "args", "", "more flags for squall run, space-separated")
 	flag.BoolVar(&o.profile, "cpu-profile", false, "write the driver's CPU profile of each run (cpu.pprof in its directory)")
+	flag.StringVar(&o.omes, "omes", "", "ceiling mode: also run this omes binary (Temporal's load generator) at the same rates against the fake")
 	flag.Parse()
 	for _, f := range strings.Split(rates, ",") {
 		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
@@ -97,6 +103,7 @@ type result struct {
 	batches             int
 	cpuPer1k            float64
 	rssMax              float64 // bytes
+	rssAnonMax          float64 // bytes: the part the driver allocated, not its binary's pages
 	// The load phase as the samples saw it: from the journal's first
 	// growth to its last (start-up, verification and the report are
 	// outside), the driver's CPU and the journal bytes in between.
@@ -161,8 +168,8 @@ func ceiling(ctx context.Context, o options) error {
 		}
 		r.rate = rate
 		ok, why := r.held()
-		fmt.Printf("rate %6g/s: %d started, %.2f%% late/dropped, p50 %.2f ms p99 %.2f ms, driver CPU %.2f s (%.0f wf/s per core in the load phase; %.3f s per 1k over the whole run), RSS max %.0f MB",
-			rate, r.started, 100*r.lateFraction(), r.p50, r.p99, r.driverCPU, r.perCore(), r.cpuPer1k, r.rssMax/(1<<20))
+		fmt.Printf("rate %6g/s: %d started, %.2f%% late/dropped, p50 %.2f ms p99 %.2f ms, driver CPU %.2f s (%.0f wf/s per core in the load phase; %.3f s per 1k over the whole run), RSS max %.0f MB (anonymous %.0f MB)",
+			rate, r.started, 100*r.lateFraction(), r.p50, r.p99, r.driverCPU, r.perCore(), r.cpuPer1k, r.rssMax/(1<<20), r.rssAnonMax/(1<<20))
 		if !ok {
 			fmt.Printf(": FELL BEHIND (%s)\n", why)
 			break
@@ -176,8 +183,21 @@ func ceiling(ctx context.Context, o options) error {
 	if best == nil {
 		return fmt.Errorf("the driver held none of the rates %v: start lower (-rates)", o.rates)
 	}
-	fmt.Printf("ceiling: %g wf/s held with <1%% late starts; %.0f wf/s per driver core (load phase); driver CPU %.3f s per 1,000 workflows; added latency p50 %.2f ms p99 %.2f ms (the fake answers at once); RSS max %.0f MB\n",
-		best.rate, best.perCore(), best.cpuPer1k, best.p50, best.p99, best.rssMax/(1<<20))
+	vsOmes := ""
+	if o.omes != "" {
+		ob, err := omesCeiling(ctx, o)
+		if err != nil {
+			return err
+		}
+		if ob == nil {
+			vsOmes = fmt.Sprintf("; omes held none of the rates %v", o.rates)
+		} else {
+			vsOmes = fmt.Sprintf("; omes on the same fake: %g wf/s held, %.0f wf/s per core, CPU %.3f s per 1,000 workflows, RSS max %.0f MB (anonymous %.0f MB)",
+				ob.rate, ob.perCore(), ob.cpuPer1k(), ob.rssMax/(1<<20), ob.rssAnonMax/(1<<20))
+		}
+	}
+	fmt.Printf("ceiling: %g wf/s held with <1%% late starts; %.0f wf/s per driver core (load phase); driver CPU %.3f s per 1,000 workflows; added latency p50 %.2f ms p99 %.2f ms (the fake answers at once); RSS max %.0f MB (anonymous %.0f MB)%s\n",
+		best.rate, best.perCore(), best.cpuPer1k, best.p50, best.p99, best.rssMax/(1<<20), best.rssAnonMax/(1<<20), vsOmes)
 	return nil
 }
 
@@ -199,7 +219,7 @@ func million(ctx context.Context, o options) error {
 		return err
 	}
 	defer csv.Close()
-	fmt.Fprintln(csv, "seconds,rss_mb,cpu_s")
+	fmt.Fprintln(csv, "seconds,rss_mb,rss_anon_mb,cpu_s")
 	fmt.Printf("fake frontend on %s; one squall run of %d workflows at %g/s (--workers 0); RSS sampled into %s\n", fake.Addr(), o.workflows, o.rate, csv.Name())
 	// --max-in-flight bounds what a stall can pile up in memory; starts
 	// past it are dropped, counted, and fail the run.
@@ -258,8 +278,8 @@ func million(ctx context.Context, o options) error {
 	} else {
 		rebuilt += " (same numbers)"
 	}
-	fmt.Printf("million: %d workflows %s, %d verified completed, %d lost; RSS max %.0f MB; verification after the load %.1f s vs load %.1f s (%.1f%%%s); driver CPU %.3f s per 1,000 workflows; %s\n",
-		o.workflows, verdict, r.verified, r.lost, r.rssMax/(1<<20), r.verifySeconds, r.loadSeconds, pct, verifyNote, r.cpuPer1k, rebuilt)
+	fmt.Printf("million: %d workflows %s, %d verified completed, %d lost; RSS max %.0f MB (anonymous %.0f MB); verification after the load %.1f s vs load %.1f s (%.1f%%%s); driver CPU %.3f s per 1,000 workflows; %s\n",
+		o.workflows, verdict, r.verified, r.lost, r.rssMax/(1<<20), r.rssAnonMax/(1<<20), r.verifySeconds, r.loadSeconds, pct, verifyNote, r.cpuPer1k, rebuilt)
 	if !ok || !same || pct > 10 {
 		return errors.New("the million run did not pass (see above)")
 	}
@@ -326,7 +346,7 @@ func run(ctx context.Context, o options, addr, dir string, args []string, rss *o
 		var firstCPU, firstSize, lastSize float64
 		for {
 			if u, err := metrics.ReadProc(cmd.Process.Pid); err == nil {
-				r.rssMax = max(r.rssMax, u.RSSBytes)
+				r.rssMax, r.rssAnonMax = max(r.rssMax, u.RSSBytes), max(r.rssAnonMax, u.RSSAnonBytes)
 				if fi, err := os.Stat(filepath.Join(dir, "journal.jsonl")); err == nil && float64(fi.Size()) > lastSize {
 					if lastSize == 0 {
 						firstCPU, firstSize = u.CPUSeconds, float64(fi.Size())
@@ -335,7 +355,7 @@ func run(ctx context.Context, o options, addr, dir string, args []string, rss *o
 					r.loadCPU, r.loadBytes = u.CPUSeconds-firstCPU, lastSize-firstSize
 				}
 				if rss != nil {
-					fmt.Fprintf(rss, "%.2f,%.1f,%.2f\n", time.Since(start).Seconds(), u.RSSBytes/(1<<20), u.CPUSeconds)
+					fmt.Fprintf(rss, "%.2f,%.1f,%.1f,%.2f\n", time.Since(start).Seconds(), u.RSSBytes/(1<<20), u.RSSAnonBytes/(1<<20), u.CPUSeconds)
 				}
 			}
 			select {
