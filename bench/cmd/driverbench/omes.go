@@ -3,12 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/squallbench/squall/bench/fakefrontend"
@@ -106,7 +105,7 @@ func omesRun(ctx context.Context, o options, rate float64) (omesResult, error) {
 	// The fake has no operator service, so omes must not register its
 	// search attributes; --max-concurrent matches squall's --max-in-flight
 	// default, so neither tool is held back by a concurrency bound.
-	cmd := exec.CommandContext(ctx, o.omes, "run-scenario",
+	args := []string{"run-scenario",
 		"--scenario", omesScenario,
 		"--server-address", fake.Addr(),
 		"--do-not-register-search-attributes",
@@ -114,54 +113,26 @@ func omesRun(ctx context.Context, o options, rate float64) (omesResult, error) {
 		"--max-iterations-per-second", fmt.Sprintf("%g", rate),
 		"--max-concurrent", "10000",
 		"--duration", o.step.String(),
-		"--log-level", "warn")
-	cmd.Dir = dir // omes writes its own files (prometheus config, logs) where it runs
+		"--log-level", "warn"}
+	var firstCPU float64
+	var firstStarts, lastStarts int64
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TEMPORAL_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return r, fmt.Errorf("start %s: %w", o.omes, err)
-	}
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		var firstCPU float64
-		var firstStarts, lastStarts int64
-		for {
-			if u, err := metrics.ReadProc(cmd.Process.Pid); err == nil {
-				r.rssMax, r.rssAnonMax = max(r.rssMax, u.RSSBytes), max(r.rssAnonMax, u.RSSAnonBytes)
-				if n := fake.Calls()["StartWorkflowExecution"]; n > lastStarts {
-					if lastStarts == 0 {
-						firstCPU, firstStarts = u.CPUSeconds, n
-					}
-					lastStarts = n
-					r.loadCPU, r.loadStarts = u.CPUSeconds-firstCPU, n-firstStarts
-				}
+	// omes writes files of its own (logs, metrics) where it runs.
+	wall, cpu, werr := sampled(ctx, o.omes, args, dir, &out, func(u metrics.ProcUsage, _ time.Duration) {
+		r.rssMax, r.rssAnonMax = max(r.rssMax, u.RSSBytes), max(r.rssAnonMax, u.RSSAnonBytes)
+		if n := fake.Calls()["StartWorkflowExecution"]; n > lastStarts {
+			if lastStarts == 0 {
+				firstCPU, firstStarts = u.CPUSeconds, n
 			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
+			lastStarts = n
+			r.loadCPU, r.loadStarts = u.CPUSeconds-firstCPU, n-firstStarts
 		}
-	}()
-	werr := cmd.Wait()
-	close(done)
-	wg.Wait()
-	r.wall = time.Since(start)
+	})
+	r.wall, r.cpu = wall, cpu
+	if errors.Is(werr, errNotStarted) {
+		return r, werr
+	}
 	r.started = fake.Calls()["StartWorkflowExecution"]
-	if ps := cmd.ProcessState; ps != nil {
-		r.cpu = (ps.UserTime() + ps.SystemTime()).Seconds()
-	}
 	if werr != nil {
 		if ctx.Err() != nil {
 			return r, ctx.Err()
