@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,27 +27,8 @@ import (
 func TestRunResumeAfterKill(t *testing.T) {
 	squalltest.SkipIfShort(t)
 	dir := filepath.Join(t.TempDir(), "run")
-	cmd := exec.Command(squalltest.Binary(t), "run", "--scenario", "noop", "--rate", "10/s", "--duration", "20s", "--out", dir)
-	cmd.Env = squalltest.HermeticEnv()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	out := killAfterJournaled(t, 60, "run", "--scenario", "noop", "--rate", "10/s", "--duration", "20s", "--out", dir)
 	journal := filepath.Join(dir, reports.FileJournal)
-	deadline := time.Now().Add(2 * time.Minute)
-	for lines(t, journal) < 60 { // about six seconds of the twenty-second schedule
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("the first driver journaled %d workflows in 2 minutes:\n%s", lines(t, journal), out.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
 	before := lines(t, journal)
 
 	res := squalltest.Exec(t, 4*time.Minute, "run", "--resume", dir)
@@ -62,7 +44,7 @@ func TestRunResumeAfterKill(t *testing.T) {
 	}
 	// The resumed server takes the killed one's ports, so its membership
 	// ring forms at once instead of waiting for the dead member to expire.
-	if a, b := serverAddr(out.String()), serverAddr(res.Stdout); a == "" || a != b {
+	if a, b := serverAddr(out), serverAddr(res.Stdout); a == "" || a != b {
 		t.Errorf("embedded server on %q before the kill and on %q after the resume: want the same address", a, b)
 	}
 	g := rep.Run.Resumes[0]
@@ -107,6 +89,71 @@ func TestRunResumeAfterKill(t *testing.T) {
 			t.Errorf("squall %v: exit %d, stderr %q: want exit 2 and one line", args, r.Exit, r.Stderr)
 		}
 	}
+}
+
+// killAfterJournaled starts squall with args (one of them --out DIR) and
+// kills it with SIGKILL once its journal holds n workflows; it returns
+// what the killed driver printed.
+func killAfterJournaled(t *testing.T, n int, args ...string) string {
+	t.Helper()
+	dir := args[slices.Index(args, "--out")+1]
+	cmd := exec.Command(squalltest.Binary(t), args...)
+	cmd.Env = squalltest.HermeticEnv()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	journal := filepath.Join(dir, reports.FileJournal)
+	deadline := time.Now().Add(2 * time.Minute)
+	for lines(t, journal) < n {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("the first driver journaled %d workflows in 2 minutes:\n%s", lines(t, journal), out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	return out.String()
+}
+
+// A killed driver of a topology of service processes (two history hosts
+// on Postgres), resumed: its nodes start on their predecessors' ports, so
+// the membership ring forms at once instead of waiting about 50 s for the
+// dead members to expire, and nothing is lost.
+func TestRunResumeTopologyAfterKill(t *testing.T) {
+	dsn := squalltest.PostgresDSN(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	out := killAfterJournaled(t, 60, "run", "--scenario", "noop", "--rate", "10/s", "--duration", "20s", "--topology", "services",
+		"--history-hosts", "2", "--persistence", "postgres", "--dsn", dsn, "--out", dir)
+	res := squalltest.Exec(t, 4*time.Minute, "run", "--resume", dir, "--dsn", dsn)
+	if res.Exit != 0 {
+		t.Fatalf("resume: exit %d\nstdout:\n%s\nstderr:\n%s", res.Exit, res.Stdout, res.Stderr)
+	}
+	ready := regexp.MustCompile(`service processes \(.*\) on (\S+), ready in (\S+);`)
+	a, b := ready.FindStringSubmatch(out), ready.FindStringSubmatch(res.Stdout)
+	if a == nil || b == nil {
+		t.Fatalf("no ready line: before the kill %q, after the resume %q", out, res.Stdout)
+	}
+	if d, err := time.ParseDuration(b[2]); a[1] != b[1] || err != nil || d > 20*time.Second {
+		t.Errorf("frontend on %s before the kill and on %s after, ready in %s: want the same address, ready in well under the ~50 s a new ring waits", a[1], b[1], b[2])
+	}
+	if strings.Contains(res.Stdout, "were taken") {
+		t.Errorf("the resume found its nodes' old ports taken:\n%s", res.Stdout)
+	}
+	rep, err := reports.ReadReport(filepath.Join(dir, reports.FileJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := squalltest.Scenario(t, rep, "noop")
+	if rep.Verdict != "pass" || len(rep.Run.Resumes) != 1 || s.Lost != 0 || rep.Run.Topology == nil || len(rep.Run.Topology.Processes) != 5 {
+		t.Errorf("verdict %s, resumes %d, lost %d, topology %+v: want a pass with one resume, nothing lost, 5 processes", rep.Verdict, len(rep.Run.Resumes), s.Lost, rep.Run.Topology)
+	}
+	squalltest.InvariantsHold(t, s)
 }
 
 func lines(t *testing.T, path string) int {

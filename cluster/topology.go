@@ -128,6 +128,13 @@ type TopologySpec struct {
 	// binaries instead of squall's own server: keyed by service, "" for
 	// every service (ParseServerBinaries).
 	Binaries map[string]ServerBinary
+	// Ports are node ports to take again, by node name: a resumed run's.
+	// Nodes keep their membership in the database, so a node on other
+	// ports finds its killed predecessor still listed and the ring waits
+	// for it to expire (about 50 s with no shard served) before it forms.
+	// A node whose old ports are taken gets free ones. Processes only: a
+	// container node's ports are its own network's.
+	Ports map[string]NodePorts
 }
 
 // Validate is everything that can be checked before anything starts.
@@ -176,6 +183,25 @@ type Topology struct {
 	conns map[string]*grpc.ClientConn // per frontend address, for the admin API
 }
 
+// portsFor picks the first of a node's nodePortBlock ports: the ones
+// spec.Ports gives for it when they are all free, else free ones.
+func (s TopologySpec) portsFor(name string, taken map[int]bool) (int, error) {
+	if p, ok := s.Ports[name]; ok && s.Containers == nil && p.GRPC > 0 &&
+		p.Membership == p.GRPC+1 && p.Metrics == p.GRPC+2 && p.GRPC+nodePortBlock-1 <= MaxPostgresPort {
+		free := true
+		for i := range nodePortBlock {
+			free = free && !taken[p.GRPC+i] && CheckPortFree("127.0.0.1", p.GRPC+i, "") == nil
+		}
+		if free {
+			for i := range nodePortBlock {
+				taken[p.GRPC+i] = true
+			}
+			return p.GRPC, nil
+		}
+	}
+	return freePortBlock(nodePortBlock, taken)
+}
+
 // Ports of one node, on this host.
 type NodePorts struct {
 	GRPC       int `json:"grpc"`
@@ -214,7 +240,7 @@ func StartTopology(ctx context.Context, spec TopologySpec) (_ *Topology, err err
 	for _, name := range spec.Shape.Names() {
 		svc, num, _ := strings.Cut(name, "-")
 		inst, _ := strconv.Atoi(num)
-		first, err := freePortBlock(nodePortBlock, taken)
+		first, err := spec.portsFor(name, taken)
 		if err != nil {
 			return nil, err
 		}

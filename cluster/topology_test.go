@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"fmt"
+	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -93,5 +95,47 @@ func TestServerArgsRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, o) {
 			t.Errorf("round trip of %v:\n got %+v\nwant %+v", args, got, o)
 		}
+	}
+}
+
+// A resumed topology's nodes take their predecessors' ports when all three
+// are free, and free ones otherwise: never a port in use, never a block
+// laid out other than gRPC, membership, metrics.
+func TestPortsForTakesTheOldPortsWhenFree(t *testing.T) {
+	base, err := freePortBlock(nodePortBlock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := NodePorts{GRPC: base, Membership: base + 1, Metrics: base + 2}
+	spec := TopologySpec{Ports: map[string]NodePorts{"history-1": old}}
+	if got, err := spec.portsFor("history-1", map[int]bool{}); err != nil || got != base {
+		t.Errorf("free old ports: got %d (%v), want %d", got, err, base)
+	}
+	if got, _ := spec.portsFor("matching-1", map[int]bool{}); got == base {
+		t.Errorf("a node without old ports got history-1's %d", got)
+	}
+	if got, _ := spec.portsFor("history-1", map[int]bool{base + 2: true}); got == base {
+		t.Error("took the old ports though one is already given to another node")
+	}
+	odd := TopologySpec{Ports: map[string]NodePorts{"history-1": {GRPC: base, Membership: base + 2, Metrics: base + 1}}}
+	if got, _ := odd.portsFor("history-1", map[int]bool{}); got == base {
+		t.Error("took ports laid out otherwise than the node block")
+	}
+	inContainers := TopologySpec{Ports: spec.Ports, Containers: &TopologyContainers{}}
+	if got, _ := inContainers.portsFor("history-1", map[int]bool{}); got == base {
+		t.Error("a container node took host ports")
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := map[int]bool{}
+	got, err := spec.portsFor("history-1", taken)
+	if err != nil || got == base {
+		t.Errorf("old membership port in use: got %d (%v), want other ports", got, err)
+	}
+	if !taken[got] || !taken[got+2] {
+		t.Errorf("the ports picked instead (%d) are not marked taken: %v", got, taken)
 	}
 }

@@ -83,3 +83,27 @@ func TestResumedServerPort(t *testing.T) {
 		t.Errorf("last internal port taken: got %d and %q, want 0 and a message", got, out.String())
 	}
 }
+
+// A resumed topology asks for each process node's recorded ports (metrics
+// from its URL); container nodes, and runs without a topology, ask none.
+func TestResumedNodePorts(t *testing.T) {
+	if got := resumedNodePorts(nil); got != nil {
+		t.Errorf("not a resume: %v", got)
+	}
+	if got := resumedNodePorts(&Resumable{}); got != nil {
+		t.Errorf("no topology: %v", got)
+	}
+	r := &Resumable{Info: reports.RunInfo{Topology: &reports.Topology{Processes: []reports.Process{
+		{Name: "history-1", GRPCPort: 27934, MembershipPort: 27935, MetricsURL: "http://127.0.0.1:27936/metrics"},
+		{Name: "frontend-1", GRPCPort: 28604, MembershipPort: 28605, MetricsURL: "http://127.0.0.1:28606/metrics"},
+		{Name: "matching-1", Container: "squall-x-matching-1", GRPCPort: 7235, MembershipPort: 6935, MetricsURL: "http://10.0.0.3:9090/metrics"},
+	}}}}
+	got := resumedNodePorts(r)
+	want := map[string]cluster.NodePorts{
+		"history-1":  {GRPC: 27934, Membership: 27935, Metrics: 27936},
+		"frontend-1": {GRPC: 28604, Membership: 28605, Metrics: 28606},
+	}
+	if len(got) != len(want) || got["history-1"] != want["history-1"] || got["frontend-1"] != want["frontend-1"] {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

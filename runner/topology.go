@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -114,11 +115,24 @@ func (c *clusterHandle) startTopology(ctx context.Context) (string, error) {
 	spec.Bin, spec.Dir = bin, c.dir
 	if p.Container {
 		spec.Containers = &cluster.TopologyContainers{RunID: c.runID}
+	} else {
+		spec.Ports = resumedNodePorts(p.Resume)
 	}
 	start := time.Now()
 	topo, err := cluster.StartTopology(ctx, spec)
 	if err != nil {
 		return "", err
+	}
+	if len(spec.Ports) > 0 {
+		var moved []string
+		for _, n := range topo.Nodes() {
+			if old, ok := spec.Ports[n.Name]; ok && old != n.Ports {
+				moved = append(moved, n.Name)
+			}
+		}
+		if len(moved) > 0 {
+			fmt.Fprintf(c.out, "resume: the killed run's ports of %s were taken: those nodes run on others, and the ring waits for their predecessors' membership to expire\n", strings.Join(moved, ", "))
+		}
 	}
 	c.topo = topo
 	c.containers = topo.Containers()
@@ -129,6 +143,28 @@ func (c *clusterHandle) startTopology(ctx context.Context) (string, error) {
 		topologyVersions(topo), len(topo.Nodes()), strings.Join(topo.Shape().Names(), ", "), topo.Shards(), topo.Address(),
 		time.Since(start).Round(time.Millisecond), c.dir)
 	return topo.Address(), nil
+}
+
+// resumedNodePorts are the ports each node of a killed run's topology
+// had, for its successor to take again (cluster.TopologySpec.Ports); nil
+// when the run is not a resume of a topology.
+func resumedNodePorts(r *Resumable) map[string]cluster.NodePorts {
+	if r == nil || r.Info.Topology == nil {
+		return nil
+	}
+	ports := map[string]cluster.NodePorts{}
+	for _, pr := range r.Info.Topology.Processes {
+		u, err := url.Parse(pr.MetricsURL)
+		if err != nil || pr.Container != "" {
+			continue
+		}
+		metrics, err := strconv.Atoi(u.Port())
+		if err != nil {
+			continue
+		}
+		ports[pr.Name] = cluster.NodePorts{GRPC: pr.GRPCPort, Membership: pr.MembershipPort, Metrics: metrics}
+	}
+	return ports
 }
 
 // topologyVersions says which server versions the nodes run: one
