@@ -37,7 +37,8 @@ bench: build
 # The driver alone against a fake Temporal frontend (bench/fakefrontend):
 # its ceiling at rising rates (last line "ceiling: ..."), or with
 # BENCH_DRIVER_WORKFLOWS=1000000 one run of a million workflows in bounded
-# memory (last line "million: ... RSS max N MB ..."). docs/bench-driver.md.
+# memory (last line "million: ... RSS max N MB ..."). BENCH_DRIVER_OMES=PATH
+# runs an omes binary at the same rates beside it. docs/bench-driver.md.
 bench-driver: build
 	BENCH_DRIVER_WORKFLOWS=$(BENCH_DRIVER_WORKFLOWS) ./scripts/bench-driver.sh
 
