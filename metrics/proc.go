@@ -2,9 +2,14 @@ package metrics
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/procfs"
 )
+
+// procFS is /proc, opened once: ReadProc runs for every process at every
+// sample of a run.
+var procFS = sync.OnceValues(procfs.NewDefaultFS)
 
 // ProcUsage is what /proc says about one process.
 type ProcUsage struct {
@@ -21,7 +26,11 @@ type ProcUsage struct {
 // from /proc/PID/status.
 func ReadProc(pid int) (ProcUsage, error) {
 	var u ProcUsage
-	p, err := procfs.NewProc(pid)
+	fs, err := procFS()
+	if err != nil {
+		return u, err
+	}
+	p, err := fs.Proc(pid)
 	if err != nil {
 		return u, err
 	}

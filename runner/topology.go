@@ -115,9 +115,8 @@ func (c *clusterHandle) startTopology(ctx context.Context) (string, error) {
 	spec.Bin, spec.Dir = bin, c.dir
 	if p.Container {
 		spec.Containers = &cluster.TopologyContainers{RunID: c.runID}
-	} else {
-		spec.Ports = resumedNodePorts(p.Resume)
 	}
+	spec.Ports = resumedNodePorts(p.Resume)
 	start := time.Now()
 	topo, err := cluster.StartTopology(ctx, spec)
 	if err != nil {

@@ -108,7 +108,6 @@ type result struct {
 	// growth to its last (start-up, verification and the report are
 	// outside), the driver's CPU and the journal bytes in between.
 	loadCPU, loadBytes, journalBytes float64
-	wall                             time.Duration
 	verdict, runErr                  string
 	invariantsOK                     bool
 	invariantsFailedWhat             []string
@@ -328,7 +327,7 @@ func run(ctx context.Context, o options, addr, dir string, args []string, rss *o
 	full = append(full, o.extra...)
 	var firstCPU, firstSize, lastSize float64
 	var out bytes.Buffer
-	wall, _, werr := sampled(ctx, o.squall, full, "", &out, func(u metrics.ProcUsage, since time.Duration) {
+	_, werr := sampled(ctx, o.squall, full, "", &out, func(u metrics.ProcUsage, since time.Duration) {
 		r.rssMax, r.rssAnonMax = max(r.rssMax, u.RSSBytes), max(r.rssAnonMax, u.RSSAnonBytes)
 		if fi, err := os.Stat(filepath.Join(dir, "journal.jsonl")); err == nil && float64(fi.Size()) > lastSize {
 			if lastSize == 0 {
@@ -341,7 +340,6 @@ func run(ctx context.Context, o options, addr, dir string, args []string, rss *o
 			fmt.Fprintf(rss, "%.2f,%.1f,%.1f,%.2f\n", since.Seconds(), u.RSSBytes/(1<<20), u.RSSAnonBytes/(1<<20), u.CPUSeconds)
 		}
 	})
-	r.wall = wall
 	if errors.Is(werr, errNotStarted) {
 		return r, werr
 	}
@@ -440,10 +438,9 @@ var errNotStarted = errors.New("not started")
 // sampled runs bin with args as a child in cwd ("": this one's), its
 // output into out, and hands each /proc sample of it (every 250 ms, and
 // how long it has run) to onSample, one at a time and none after sampled
-// returns. It returns the wall time, the child's CPU seconds as the kernel
-// counted them at its exit, and its exit error; errNotStarted wraps a
-// failed start.
-func sampled(ctx context.Context, bin string, args []string, cwd string, out *bytes.Buffer, onSample func(metrics.ProcUsage, time.Duration)) (wall time.Duration, cpu float64, err error) {
+// returns. It returns the child's CPU seconds as the kernel counted them at
+// its exit, and its exit error; errNotStarted wraps a failed start.
+func sampled(ctx context.Context, bin string, args []string, cwd string, out *bytes.Buffer, onSample func(metrics.ProcUsage, time.Duration)) (cpu float64, err error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = cwd
 	cmd.Stdout, cmd.Stderr = out, out
@@ -455,7 +452,7 @@ func sampled(ctx context.Context, bin string, args []string, cwd string, out *by
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, fmt.Errorf("start %s: %w: %w", bin, errNotStarted, err)
+		return 0, fmt.Errorf("start %s: %w: %w", bin, errNotStarted, err)
 	}
 	var wg sync.WaitGroup
 	done := make(chan struct{})
@@ -481,5 +478,5 @@ func sampled(ctx context.Context, bin string, args []string, cwd string, out *by
 	if ps := cmd.ProcessState; ps != nil {
 		cpu = (ps.UserTime() + ps.SystemTime()).Seconds()
 	}
-	return time.Since(start), cpu, err
+	return cpu, err
 }

@@ -34,7 +34,6 @@ type omesResult struct {
 	// the last, the process's CPU and the starts in between.
 	loadCPU    float64
 	loadStarts int64
-	wall       time.Duration
 	runErr     string
 }
 
@@ -118,7 +117,7 @@ func omesRun(ctx context.Context, o options, rate float64) (omesResult, error) {
 	var firstStarts, lastStarts int64
 	var out bytes.Buffer
 	// omes writes files of its own (logs, metrics) where it runs.
-	wall, cpu, werr := sampled(ctx, o.omes, args, dir, &out, func(u metrics.ProcUsage, _ time.Duration) {
+	cpu, werr := sampled(ctx, o.omes, args, dir, &out, func(u metrics.ProcUsage, _ time.Duration) {
 		r.rssMax, r.rssAnonMax = max(r.rssMax, u.RSSBytes), max(r.rssAnonMax, u.RSSAnonBytes)
 		if n := fake.Calls()["StartWorkflowExecution"]; n > lastStarts {
 			if lastStarts == 0 {
@@ -128,7 +127,7 @@ func omesRun(ctx context.Context, o options, rate float64) (omesResult, error) {
 			r.loadCPU, r.loadStarts = u.CPUSeconds-firstCPU, n-firstStarts
 		}
 	})
-	r.wall, r.cpu = wall, cpu
+	r.cpu = cpu
 	if errors.Is(werr, errNotStarted) {
 		return r, werr
 	}
