@@ -357,8 +357,11 @@ func TestDashboardsShowALiveRun(t *testing.T) {
 	// histograms (approver delay, request duration).
 	res := squalltest.Run(t, 4*time.Minute, "--scenario", scenario,
 		"-o", "mode=single", "-o", "approve=1", "-o", "reject=0", "-o", "delay=200ms",
-		"--rate", "5/s", "--duration", "8s", "--workers", "1", "--run-id", runID,
-		"--fault", "none at=2s for=3s",
+		"--rate", "5/s", "--duration", "12s", "--workers", "1", "--run-id", runID,
+		// The fault window spans 8 scrapes at 1 s: a 3 s window once got
+		// none on a loaded CI machine (scrapes late or timed out), and the
+		// faults annotation came back empty.
+		"--fault", "none at=2s for=8s",
 		"--metrics-listen", driver, "--worker-metrics-base-port", strconv.Itoa(workerPort),
 		"--server-metrics-port", strconv.Itoa(serverPort))
 	end := time.Now()
