@@ -12,6 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/squallbench/squall/cli.version=$(VERSION) -X github.com/squallbench/squall/cli.commit=$(COMMIT)
 BIN     := bin/squall
+LEAN_BIN := bin/squall-lean
 
 # `make bench` defaults: noop, open loop, about 60 s on the embedded server.
 BENCH_SCENARIO ?= noop
@@ -21,8 +22,12 @@ BENCH_ARGS     ?=
 
 .PHONY: build temporal-server bench bench-driver chaos chaos-matrix soak test test-short test-containers lint image clean example upgrade docs docs-check
 
+# bin/squall-lean is the same squall without the Temporal server and the
+# container engine (-tags squall_lean, cluster/lean.go): for driving and
+# verifying a cluster someone else runs, in less than half the memory.
 build:
 	go build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/squall
+	go build -tags squall_lean -ldflags '$(LDFLAGS)' -o $(LEAN_BIN) ./cmd/squall
 
 # The official server command (go.temporal.io/server/cmd/server) at the
 # version squall embeds, from squall's own module (go.mod's tool line), so
@@ -47,7 +52,7 @@ bench-driver: build
 # starts one when absent (and leaves a running one alone).
 test: build temporal-server
 	./scripts/ensure-postgres.sh >/dev/null
-	SQUALL_BIN=$(CURDIR)/$(BIN) SQUALL_SERVER_BINARY=$(CURDIR)/bin/temporal-server go test -p 1 -count=1 -timeout 25m ./...
+	SQUALL_BIN=$(CURDIR)/$(BIN) SQUALL_LEAN_BIN=$(CURDIR)/$(LEAN_BIN) SQUALL_SERVER_BINARY=$(CURDIR)/bin/temporal-server go test -p 1 -count=1 -timeout 25m ./...
 	$(MAKE) example
 
 # The library path: examples/custom-scenario is a module of its own that
@@ -84,6 +89,7 @@ test-short:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	go vet -tags squall_lean ./...
 	@# The example is a module of its own: a dependency squall adds must reach
 	@# its go.sum too, or `make example` fails at the end of `make test`.
 	cd examples/custom-scenario && go mod tidy -diff

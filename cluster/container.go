@@ -1,3 +1,5 @@
+//go:build !squall_lean
+
 package cluster
 
 import (
@@ -29,35 +31,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
-
-// ServerAlias is the server container's name on the run's network: worker
-// containers dial ServerAlias:7233.
-const ServerAlias = "temporal"
-
-// Ports inside the server container.
-const (
-	containerFrontendPort = 7233
-	containerMetricsPort  = 9090
-)
-
-// ContainerSpec describes the server container of a --cluster container run.
-type ContainerSpec struct {
-	RunID string
-	// Image is another server image; empty: the squall image built from Bin.
-	Image string
-	Bin   string
-	// Server is the squall image's `squall server` options (persistence,
-	// shards, dynamic config, log level); the container sets the ports,
-	// bind address and SQLite path itself. The DSN goes in as a file
-	// (ServerOptions.ContainerSecrets), not in its command or environment.
-	Server ServerOptions
-	// ServerFlags are more `squall server` flags, appended after Server's.
-	ServerFlags []string
-	// Dynamic is the dynamic config, for the official image's preset.
-	Dynamic map[string]string
-	LogDir  string
-	Out     io.Writer // progress messages
-}
 
 // ContainerCluster is a server container (and optionally worker
 // containers) on a network of their own, all labelled with the run id.
@@ -536,9 +509,6 @@ func exitedEarly(ctx context.Context, target wait.StrategyTarget) error {
 	}
 	return fmt.Errorf("container exited with code %d during start-up: %s", st.ExitCode, last)
 }
-
-// Leftover is one Docker object `squall cleanup` removed.
-type Leftover struct{ Kind, Name, RunID string }
 
 // Cleanup removes every container and network labelled by squall (of the
 // one run runID, or of all runs when it is empty), running or not.

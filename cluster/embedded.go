@@ -1,7 +1,5 @@
-// Package cluster starts or connects to the Temporal cluster a run drives:
-// the embedded server (this file; run in-process by `squall server`), the same
-// server as a killable child process (process.go), a testcontainers backend
-// (container.go), or the user's own cluster (conn.go).
+//go:build !squall_lean
+
 package cluster
 
 import (
@@ -11,14 +9,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/squallbench/squall/exitcode"
-	"github.com/squallbench/squall/internal/sleep"
 
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
@@ -31,75 +25,16 @@ import (
 	"go.temporal.io/server/temporal"
 )
 
-// ServerVersion is the Temporal server version compiled into squall.
-const ServerVersion = "1.32.2"
+// Lean says whether this build leaves the server and container engine out
+// (-tags squall_lean, lean.go): this one has them.
+const Lean = false
 
-// DefaultNamespace is registered on every embedded server.
-const DefaultNamespace = "default"
-
-// LoadTestDynamicConfig are the embedded server's defaults, tuned for load
-// tests on a single shard. Each can be overridden with --dynamic-config.
-var LoadTestDynamicConfig = map[string]string{
-	// With one history shard the queue processors poll at most this often; the
-	// default (20/s) adds tens of milliseconds to every task hop under load.
-	"history.transferProcessorMaxPollRPS":   "10000",
-	"history.timerProcessorMaxPollRPS":      "10000",
-	"history.visibilityProcessorMaxPollRPS": "10000",
-	"history.outboundProcessorMaxPollRPS":   "10000",
-	// One partition: with a handful of pollers, tasks in other partitions wait
-	// for forwarding, which inflates latency without adding throughput.
-	"matching.numTaskqueueReadPartitions":  "1",
-	"matching.numTaskqueueWritePartitions": "1",
-	// The benchmark itself is the load; do not let frontend rate limits shape it.
-	"frontend.rps":          "100000",
-	"frontend.namespaceRPS": "100000",
-	// Needed by later scenarios and cheap to allow.
-	"system.enableEagerWorkflowStart": "true",
+// CheckDynamicConfig is ParseDynamicConfig for those who need only its
+// verdict: a plan, before anything starts.
+func CheckDynamicConfig(overrides map[string]string) error {
+	_, err := ParseDynamicConfig(overrides)
+	return err
 }
-
-// ServerOptions configure the embedded server.
-type ServerOptions struct {
-	// Persistence is "sqlite" (default: DBPath) or "postgres" (DSN).
-	Persistence string
-	DBPath      string // SQLite file; created with schema if absent, reused otherwise
-	// DSN is postgres://USER:PASSWORD@HOST:PORT/DB: databases DB and
-	// DB_visibility are created with schema if absent, reused otherwise.
-	DSN string
-	// Shards is the number of history shards (0: 1). Fixed when a
-	// database is created; a different count on an existing one is refused.
-	Shards      int
-	BindIP      string            // frontend bind address ("127.0.0.1"; "0.0.0.0" inside a container)
-	Port        int               // frontend gRPC port
-	MetricsPort int               // Prometheus /metrics port; 0 disables
-	Dynamic     map[string]string // dynamic config overrides, YAML scalar values
-	LogLevel    string            // server log level
-	LogFile     string            // server log file; empty = stderr
-	// ControlPort serves run-time persistence fault switching (0: off).
-	ControlPort int
-	// Services are the Temporal services this process runs (empty: all of
-	// them, the whole cluster in one process). A process running some of
-	// them is one node of a cluster whose other nodes are processes of
-	// their own, meeting through the database (membership) on Postgres.
-	Services []string
-	// BroadcastAddress is where the other processes reach this one ("":
-	// 127.0.0.1, internal services bound to loopback; BroadcastAuto: this
-	// host's own address, every service bound to BindIP, as in a container).
-	BroadcastAddress string
-	// FrontendAddress is the cluster's frontend host:port as the cluster
-	// metadata records it ("": this process's own first port on 127.0.0.1).
-	// Every process of one cluster must give the same, or each start
-	// rewrites the record.
-	FrontendAddress string
-	// PersistenceFaults are static fault-injection rules, fixed for this
-	// server process (the way to get ExecuteAndTimeout).
-	PersistenceFaults []PersistenceRule
-}
-
-// Usagef builds a usage error (exit 2).
-func Usagef(format string, a ...any) error { return exitcode.Usagef(format, a...) }
-
-// IsUsageErr reports whether err is a usage error.
-func IsUsageErr(err error) bool { return exitcode.IsUsage(err) }
 
 // ParseDynamicConfig turns key=value pairs (defaults first, then overrides)
 // into a dynamic config client. Unknown keys and values the server's own
@@ -130,56 +65,6 @@ type staticClient dynamicconfig.ConfigValueMap
 
 func (s staticClient) GetValue(key dynamicconfig.Key) []dynamicconfig.ConstrainedValue {
 	return s[key]
-}
-
-// ParseKeyValues parses repeated key=value flags.
-func ParseKeyValues(flag string, pairs []string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, p := range pairs {
-		k, v, ok := strings.Cut(p, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, Usagef("bad %s %q: want key=value", flag, p)
-		}
-		out[k] = strings.TrimSpace(v)
-	}
-	return out, nil
-}
-
-// checkWritable fails early, with a clear message, when the DB cannot be created.
-func checkWritable(dbPath string) error {
-	dir := filepath.Dir(dbPath)
-	st, err := os.Stat(dir)
-	if err != nil {
-		return Usagef("database directory %s does not exist: create it or choose another --db", dir)
-	}
-	if !st.IsDir() {
-		return Usagef("database path %s: %s is not a directory", dbPath, dir)
-	}
-	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return Usagef("database file %s is not writable (%v): choose another --db", dbPath, err)
-	}
-	return f.Close()
-}
-
-// CheckPortFree fails with a usage error when something already listens on ip:port.
-func CheckPortFree(ip string, port int, flag string) error {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-	if err != nil {
-		return Usagef("port %d is in use (%v): stop whatever listens there or pick another %s", port, err, flag)
-	}
-	return l.Close()
-}
-
-// FreePort asks the kernel for an unused loopback port.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // RunServer runs the embedded Temporal server until ctx is cancelled, then
@@ -354,46 +239,6 @@ func RunServer(ctx context.Context, o ServerOptions, ready func(hostPort string)
 	}
 }
 
-// bindFor is where a service listens: the frontend on BindIP, internal
-// services on loopback unless other hosts must reach them (a broadcast
-// address that is not loopback).
-func (o ServerOptions) bindFor(service string) string {
-	if service == ServiceFrontend || (o.BroadcastAddress != "" && !isLoopback(o.BroadcastAddress)) {
-		return o.BindIP
-	}
-	return "127.0.0.1"
-}
-
-func (o ServerOptions) frontendAddress() string {
-	if o.FrontendAddress != "" {
-		return o.FrontendAddress
-	}
-	return fmt.Sprintf("127.0.0.1:%d", o.Port)
-}
-
-func advertisedIP(bind string) string {
-	if bind == "0.0.0.0" || bind == "" {
-		return "127.0.0.1"
-	}
-	return bind
-}
-
-func waitTCP(ctx context.Context, hostPort string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", hostPort, time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		if !sleep.For(ctx, 50*time.Millisecond) {
-			return ctx.Err()
-		}
-	}
-}
-
 func registerNamespace(sqlCfg *config.SQL, clusterName string) error {
 	ns, err := sqlite.NewNamespaceConfig(clusterName, DefaultNamespace, false, nil)
 	if err != nil {
@@ -452,12 +297,6 @@ func serverLogger(o ServerOptions) (tlog.Logger, error) {
 		OutputFile: o.LogFile,
 	})), nil
 }
-
-// Persistence backends of the embedded server.
-const (
-	PersistenceSQLite   = "sqlite"
-	PersistencePostgres = "postgres"
-)
 
 func serverConfig(o ServerOptions) (*config.Config, error) {
 	cfg := &config.Config{}
@@ -556,45 +395,3 @@ func serverConfig(o ServerOptions) (*config.Config, error) {
 	}}
 	return cfg, nil
 }
-
-// InternalPorts is how many ports after the frontend port the embedded
-// server uses for its internal services and membership.
-const InternalPorts = 7
-
-// FreePortRange finds a frontend port whose next InternalPorts ports are
-// free too, for a server squall starts itself.
-//
-// It picks below the kernel's ephemeral range: the ports stay clear of
-// outgoing connections, and PostgreSQL stores membership ports as a
-// SMALLINT, so they must be below 32768.
-func FreePortRange() (int, error) { return freePortBlock(InternalPorts+1, nil) }
-
-// freePortBlock finds n consecutive free ports below MaxPostgresPort,
-// none of them in taken (which it extends): several processes of one
-// cluster pick their ports before any of them listens.
-func freePortBlock(n int, taken map[int]bool) (int, error) {
-	for try := 0; try < 200; try++ {
-		base := freeRangeLow + rand.IntN(MaxPostgresPort-n+1-freeRangeLow)
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			ok = !taken[base+i] && CheckPortFree("127.0.0.1", base+i, "") == nil
-		}
-		if ok {
-			for i := 0; i < n && taken != nil; i++ {
-				taken[base+i] = true
-			}
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("no %d consecutive free ports for the embedded server", n)
-}
-
-// MaxPostgresPort is the highest frontend+internal port a server on
-// PostgreSQL can use (cluster_membership.rpc_port is a SMALLINT).
-const MaxPostgresPort = 32767
-
-const freeRangeLow = 20000
-
-// ReadyLine is what `squall server` prints on stdout, followed by host:port,
-// once the frontend accepts connections.
-const ReadyLine = "SQUALL-SERVER-READY"

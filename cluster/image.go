@@ -1,3 +1,5 @@
+//go:build !squall_lean
+
 package cluster
 
 import (
@@ -19,24 +21,6 @@ import (
 
 	"github.com/squallbench/squall/deploy"
 )
-
-// ImageRepo is the repository of the locally built squall images; the tag
-// is a hash of the binary and the Dockerfile, so a rebuilt binary gets a
-// new image and an unchanged one never rebuilds.
-const ImageRepo = "squall"
-
-// Labels put on everything squall creates in Docker, so `squall cleanup`
-// finds leftovers of runs that could not clean up after themselves.
-const (
-	LabelRunID = "io.squall.run-id"
-	LabelRole  = "io.squall.role"
-)
-
-// IsSquallImage reports whether ref is a squall image (it takes squall's
-// own command line).
-func IsSquallImage(ref string) bool {
-	return ref == "" || ref == ImageRepo || strings.HasPrefix(ref, ImageRepo+":")
-}
 
 // ImageTag is the tag of the squall image for binary bin.
 func ImageTag(bin string) (string, error) {

@@ -1,3 +1,5 @@
+//go:build !squall_lean
+
 package cluster
 
 import (

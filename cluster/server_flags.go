@@ -1,20 +1,13 @@
+//go:build !squall_lean
+
 package cluster
 
 import (
 	"os"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/testcontainers/testcontainers-go"
-)
-
-// Defaults of `squall server`'s flags.
-const (
-	defaultServerDB   = "squall-temporal.db"
-	defaultServerPort = 7233
-	defaultLogLevel   = "warn"
 )
 
 // BindServerFlags defines `squall server`'s flags on f, bound to o. After
@@ -70,60 +63,6 @@ func BindServerFlags(f *pflag.FlagSet, o *ServerOptions) (finish func() error) {
 		}
 		return nil
 	}
-}
-
-// Args is the `squall server` command line (subcommand first) that makes
-// RunServer see o again; flags at their default are left out. The DSN is
-// not in it: pass Env to the child instead.
-func (o ServerOptions) Args() []string {
-	a := []string{"server"}
-	str := func(flag, v, def string) {
-		if v != "" && v != def {
-			a = append(a, flag, v)
-		}
-	}
-	num := func(flag string, v, def int) {
-		if v != 0 && v != def {
-			a = append(a, flag, strconv.Itoa(v))
-		}
-	}
-	str("--persistence", o.Persistence, PersistenceSQLite)
-	if o.Persistence == "" || o.Persistence == PersistenceSQLite {
-		str("--db", o.DBPath, defaultServerDB)
-	}
-	num("--shards", o.Shards, 1)
-	num("--port", o.Port, defaultServerPort)
-	str("--bind", o.BindIP, "127.0.0.1")
-	num("--metrics-port", o.MetricsPort, 0)
-	keys := make([]string, 0, len(o.Dynamic))
-	for k := range o.Dynamic {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		a = append(a, "--dynamic-config", k+"="+o.Dynamic[k])
-	}
-	str("--log-level", o.LogLevel, defaultLogLevel)
-	str("--log-file", o.LogFile, "")
-	num("--control-port", o.ControlPort, 0)
-	for _, r := range o.PersistenceFaults {
-		a = append(a, "--persistence-fault", r.String())
-	}
-	for _, s := range o.Services {
-		a = append(a, "--service", s)
-	}
-	str("--broadcast-address", o.BroadcastAddress, "")
-	str("--frontend-address", o.FrontendAddress, "")
-	return a
-}
-
-// ChildEnv is the environment of a local `squall server` child started
-// with Args: squall's own plus the DSN, kept off the command line.
-func (o ServerOptions) ChildEnv() []string {
-	if o.DSN == "" {
-		return nil // squall's own environment
-	}
-	return append(os.Environ(), DSNEnv+"="+o.DSN)
 }
 
 // ContainerSecrets are the flags and files that give a server container

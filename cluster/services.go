@@ -5,16 +5,14 @@ import (
 	"net"
 	"slices"
 	"strings"
-
-	"go.temporal.io/server/common/primitives"
 )
 
 // Temporal's services, in the order a process lays out its ports.
 const (
-	ServiceFrontend = string(primitives.FrontendService)
-	ServiceHistory  = string(primitives.HistoryService)
-	ServiceMatching = string(primitives.MatchingService)
-	ServiceWorker   = string(primitives.WorkerService)
+	ServiceFrontend = "frontend"
+	ServiceHistory  = "history"
+	ServiceMatching = "matching"
+	ServiceWorker   = "worker"
 )
 
 // Services are the services `squall server` can run, in port order.

@@ -1,3 +1,5 @@
+//go:build !squall_lean
+
 package cluster
 
 import (
@@ -16,10 +18,6 @@ import (
 	"go.temporal.io/server/common/persistence/sql/sqlplugin"
 	"go.temporal.io/server/common/resolver"
 )
-
-// MaxShards bounds --shards: every shard is a queue processor set and a
-// few connections; far more than a one-machine server can use.
-const MaxShards = 1024
 
 // checkShardCount compares the requested shard count with the one an
 // existing database was created with. The server itself would only log a

@@ -1,9 +1,10 @@
+//go:build !squall_lean
+
 package cluster
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -14,34 +15,6 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
 )
-
-// TopologyContainers runs a topology's nodes as containers of the squall
-// image, one per node, on the run's own network, so container faults
-// (pause, stop, network disconnect) can hit one node.
-type TopologyContainers struct {
-	RunID string
-	Out   io.Writer // progress, e.g. that the image had to be built
-}
-
-// Inside every node's container the node listens on the same ports; the
-// containers differ by address on the run's network.
-const (
-	containerNodePort = containerFrontendPort // gRPC; membership is the next port
-)
-
-// containerNodeOptions are a node's `squall server` options inside its
-// container: every service bound to the container's interface and
-// advertised at its address on the run's network, frontend-1 found by its
-// network alias.
-func containerNodeOptions(shared ServerOptions, service string) ServerOptions {
-	o := shared
-	o.Services = []string{service}
-	o.Port, o.MetricsPort = containerNodePort, containerMetricsPort
-	o.BindIP, o.BroadcastAddress = "0.0.0.0", BroadcastAuto
-	o.FrontendAddress = net.JoinHostPort(nodeName(ServiceFrontend, 1), strconv.Itoa(containerNodePort))
-	o.LogFile, o.DBPath = "", ""
-	return o
-}
 
 // startContainerNodes opens Docker and the run's network and gives every
 // node a container backend with fixed host ports (kept across restarts).

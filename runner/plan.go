@@ -162,6 +162,9 @@ func Validate(f Flags) (*Plan, error) {
 	var problems []string
 	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 	validateClusterFlags(f, bad)
+	if cluster.Lean && (p.Embedded || p.Container) {
+		bad("this squall has no Temporal server or container engine to start (built with -tags squall_lean): give --address HOST:PORT of your cluster (or TEMPORAL_ADDRESS, or a --profile), or use the full squall (make build)")
+	}
 
 	if f.Scenario == "" {
 		bad("missing --scenario (one of: %s)", strings.Join(scenarios.Names(), ", "))
@@ -222,7 +225,7 @@ func Validate(f Flags) (*Plan, error) {
 	dyn, err := cluster.ParseKeyValues("--dynamic-config", f.Dynamic)
 	if err != nil {
 		bad("%v", err)
-	} else if _, err := cluster.ParseDynamicConfig(dyn); err != nil {
+	} else if err := cluster.CheckDynamicConfig(dyn); err != nil {
 		bad("%v", err)
 	}
 	p.Dynamic = dyn

@@ -23,6 +23,7 @@ import (
 // process from its package.
 type command struct {
 	env, pkg, name, make string
+	tags                 string // build tags, if any
 
 	once sync.Once
 	path string
@@ -48,7 +49,7 @@ func (c *command) get(t testing.TB) string {
 			return
 		}
 		c.path = filepath.Join(dir, c.name)
-		cmd := exec.Command("go", "build", "-o", c.path, c.pkg)
+		cmd := exec.Command("go", "build", "-tags", c.tags, "-o", c.path, c.pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			c.err = errors.New(string(out))
@@ -67,6 +68,17 @@ var squallCmd = &command{env: "SQUALL_BIN", pkg: "github.com/squallbench/squall/
 func Binary(t testing.TB) string {
 	t.Helper()
 	return squallCmd.get(t)
+}
+
+var leanCmd = &command{env: "SQUALL_LEAN_BIN", pkg: "github.com/squallbench/squall/cmd/squall", name: "squall-lean", make: "make build", tags: "squall_lean"}
+
+// LeanBinary returns the path of a squall built without the Temporal
+// server and container engine (-tags squall_lean): $SQUALL_LEAN_BIN (the
+// Makefile builds bin/squall-lean and sets it), or one built once per test
+// process.
+func LeanBinary(t testing.TB) string {
+	t.Helper()
+	return leanCmd.get(t)
 }
 
 // Result is what one squall invocation did.
