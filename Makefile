@@ -43,7 +43,8 @@ bench: build
 # its ceiling at rising rates (last line "ceiling: ..."), or with
 # BENCH_DRIVER_WORKFLOWS=1000000 one run of a million workflows in bounded
 # memory (last line "million: ... RSS max N MB ..."). BENCH_DRIVER_OMES=PATH
-# runs an omes binary at the same rates beside it. docs/bench-driver.md.
+# runs an omes binary at the same rates beside it; BENCH_DRIVER_SQUALL=bin/squall-lean
+# drives with the lean build instead of bin/squall. docs/bench-driver.md.
 bench-driver: build
 	BENCH_DRIVER_WORKFLOWS=$(BENCH_DRIVER_WORKFLOWS) ./scripts/bench-driver.sh
 

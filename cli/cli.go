@@ -44,7 +44,7 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "squall",
 		Short:         "Load-and-chaos benchmark harness for Temporal",
-		Version:       fmt.Sprintf("%s (commit %s, temporal server %s)", version, commit, cluster.ServerVersion),
+		Version:       fmt.Sprintf("%s (commit %s, %s)", version, commit, builtIn()),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -63,4 +63,13 @@ func exitCode(err error) int {
 		fmt.Fprintln(os.Stderr, "squall:", err)
 	}
 	return exitcode.Of(err)
+}
+
+// builtIn says what server this binary carries, so a user can tell the
+// full squall from the lean one.
+func builtIn() string {
+	if cluster.Lean {
+		return "lean: no Temporal server or container engine inside"
+	}
+	return "temporal server " + cluster.ServerVersion
 }

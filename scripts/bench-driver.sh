@@ -13,13 +13,15 @@
 # BENCH_DRIVER_STEP (per rate, e.g. 15s), BENCH_DRIVER_RATE (million mode),
 # BENCH_DRIVER_OUT (directory), BENCH_DRIVER_ARGS (more squall run flags),
 # BENCH_DRIVER_PROFILE=1 (cpu.pprof per run: go tool pprof bin/squall DIR/cpu.pprof).
+# BENCH_DRIVER_SQUALL=PATH (the squall to drive: default bin/squall; bin/squall-lean
+# is the build without server and container engine).
 # BENCH_DRIVER_OMES=PATH (ceiling mode: also an omes binary at the same rates;
 # docs/bench-driver.md says how to build one).
 # A benchmark: run it on a quiet machine; its numbers are the machine's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go build -o bin/driverbench ./bench/cmd/driverbench
-args=(-squall bin/squall -out "${BENCH_DRIVER_OUT:-bin/driverbench-out}")
+args=(-squall "${BENCH_DRIVER_SQUALL:-bin/squall}" -out "${BENCH_DRIVER_OUT:-bin/driverbench-out}")
 [ -n "${BENCH_DRIVER_RATES:-}" ] && args+=(-rates "$BENCH_DRIVER_RATES")
 [ -n "${BENCH_DRIVER_STEP:-}" ] && args+=(-step "$BENCH_DRIVER_STEP")
 [ -n "${BENCH_DRIVER_RATE:-}" ] && args+=(-rate "$BENCH_DRIVER_RATE")
