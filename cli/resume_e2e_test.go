@@ -17,6 +17,7 @@ import (
 	"github.com/squallbench/squall/bench"
 	"github.com/squallbench/squall/internal/squalltest"
 	"github.com/squallbench/squall/reports"
+	"github.com/testcontainers/testcontainers-go"
 )
 
 // A driver killed with SIGKILL halfway through its load, then `squall run
@@ -31,6 +32,25 @@ func TestRunResumeAfterKill(t *testing.T) {
 	journal := filepath.Join(dir, reports.FileJournal)
 	before := lines(t, journal)
 
+	// A resume whose server cannot start (its database is, for now, a
+	// directory) fails, and leaves the run resumable: no run-end record.
+	db := filepath.Join(dir, "temporal.db")
+	if err := os.Rename(db, db+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(db, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := squalltest.Exec(t, 2*time.Minute, "run", "--resume", dir); r.Exit == 0 || !strings.Contains(r.Stderr, "still resumable") {
+		t.Fatalf("resume with its database unusable: exit %d, stderr %q: want a failure that says the run is still resumable", r.Exit, r.Stderr)
+	}
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(db+".aside", db); err != nil {
+		t.Fatal(err)
+	}
+
 	res := squalltest.Exec(t, 4*time.Minute, "run", "--resume", dir)
 	if res.Exit != 0 {
 		t.Fatalf("resume: exit %d\nstdout:\n%s\nstderr:\n%s", res.Exit, res.Stdout, res.Stderr)
@@ -40,7 +60,7 @@ func TestRunResumeAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep.Verdict != "pass" || len(rep.Run.Resumes) != 1 {
-		t.Fatalf("verdict %s, resumes %+v: want a pass with one resume", rep.Verdict, rep.Run.Resumes)
+		t.Fatalf("verdict %s, resumes %+v: want a pass with one resume (the failed one went nowhere)", rep.Verdict, rep.Run.Resumes)
 	}
 	// The resumed server takes the killed one's ports, so its membership
 	// ring forms at once instead of waiting for the dead member to expire.
@@ -175,4 +195,40 @@ func serverAddr(out string) string {
 		return m[1]
 	}
 	return ""
+}
+
+// A killed driver of a --cluster container run with worker containers,
+// resumed: the server container it left running is taken up on its ports
+// with its data (its SQLite lives in the container), the worker
+// containers are replaced, nothing is lost, and at the end nothing of the
+// run is left in Docker.
+func TestRunResumeContainerAfterKill(t *testing.T) {
+	squalltest.SkipIfShort(t)
+	testcontainers.SkipIfProviderIsNotHealthy(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	runID := fmt.Sprintf("resume-ctr-%d", time.Now().UnixNano()%1_000_000)
+	out := killAfterJournaled(t, 60, "run", "--scenario", "noop", "--rate", "10/s", "--duration", "20s", "--cluster", "container",
+		"--worker-containers", "--workers", "1", "--run-id", runID, "--out", dir)
+	t.Cleanup(func() { _ = squalltest.Exec(t, time.Minute, "cleanup", "--run-id", runID) })
+	res := squalltest.Exec(t, 4*time.Minute, "run", "--resume", dir)
+	if res.Exit != 0 {
+		t.Fatalf("resume: exit %d\nstdout:\n%s\nstderr:\n%s", res.Exit, res.Stdout, res.Stderr)
+	}
+	on := regexp.MustCompile(`Temporal in container \S+ \(image \S+\) on (\S+),`)
+	a, b := on.FindStringSubmatch(out), on.FindStringSubmatch(res.Stdout)
+	if a == nil || b == nil || a[1] != b[1] || !strings.Contains(res.Stdout, "taken up from the killed driver") {
+		t.Errorf("server container on %v before the kill, %v after: want the same one taken up\n%s", a, b, res.Stdout)
+	}
+	rep, err := reports.ReadReport(filepath.Join(dir, reports.FileJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := squalltest.Scenario(t, rep, "noop")
+	if rep.Verdict != "pass" || len(rep.Run.Resumes) != 1 || s.Lost != 0 || s.Verification == nil || s.Verification.Journaled < 150 {
+		t.Errorf("verdict %s, resumes %d, lost %d, verification %+v: want a pass with one resume and every journaled workflow verified", rep.Verdict, len(rep.Run.Resumes), s.Lost, s.Verification)
+	}
+	squalltest.InvariantsHold(t, s)
+	if left := squalltest.Exec(t, time.Minute, "cleanup", "--run-id", runID); !strings.Contains(left.Stdout, "nothing to remove") {
+		t.Errorf("the resumed run left containers or its network behind:\n%s", left.Stdout)
+	}
 }

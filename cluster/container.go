@@ -39,15 +39,23 @@ type ContainerCluster struct {
 	Address     string // the server's frontend, as this host reaches it
 	MetricsPort int    // the server's Prometheus port on this host
 	Image       string
-	Server      *Container
-	Workers     []*Container
+	// TakenUp: the server container is the one a killed driver of this
+	// run left behind, with its data (ContainerSpec.Resume).
+	TakenUp bool
+	Server  *Container
+	Workers []*Container
 	// Nodes are a topology's service containers (no Server then).
 	Nodes []*Container
 
-	cli    *testcontainers.DockerClient
-	net    *testcontainers.DockerNetwork
-	logDir string
-	mu     sync.Mutex // Nodes, appended as they start in parallel
+	cli *testcontainers.DockerClient
+	// The run's network: created here (net set), or a killed driver's,
+	// taken up by a resume (net nil).
+	net     *testcontainers.DockerNetwork
+	netName string
+	netID   string
+	resume  bool
+	logDir  string
+	mu      sync.Mutex // Nodes, appended as they start in parallel
 }
 
 // Container is one container of the run, with what faults need: pause,
@@ -90,7 +98,7 @@ func labels(runID, role string) map[string]string {
 // network and starts the server container, ready when its frontend answers
 // a gRPC health check.
 func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *ContainerCluster, err error) {
-	cc, err := openContainerCluster(ctx, spec.RunID, spec.LogDir, spec.Image, spec.Bin, spec.Out)
+	cc, err := openContainerCluster(ctx, spec.RunID, spec.LogDir, spec.Image, spec.Bin, spec.Out, spec.Resume)
 	if err != nil {
 		return nil, err
 	}
@@ -111,16 +119,19 @@ func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *Containe
 	} else if isOfficialImage(spec.Image) {
 		cmd = officialPreset(spec.Dynamic)
 	} // any other image: its own default command
-	nw := cc.net
-
 	// Fixed host ports: a container started again after a stop or kill
-	// keeps them, so clients reconnect to the same address.
+	// keeps them, so clients reconnect to the same address; a resumed run's
+	// server container is taken up on the ports it has.
+	frontendP, metricsP := fmt.Sprintf("%d/tcp", containerFrontendPort), fmt.Sprintf("%d/tcp", containerMetricsPort)
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
 	if cc.MetricsPort, err = FreePort(); err != nil {
 		return nil, err
+	}
+	if old, ok := cc.leftoverPorts(ctx, "server"); ok && old[frontendP] > 0 && old[metricsP] > 0 {
+		port, cc.MetricsPort, cc.TakenUp = old[frontendP], old[metricsP], true
 	}
 	host := "127.0.0.1"
 	if h := os.Getenv("TESTCONTAINERS_HOST_OVERRIDE"); h != "" {
@@ -131,7 +142,7 @@ func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *Containe
 		Image:        cc.Image,
 		Cmd:          cmd,
 		Files:        files,
-		ExposedPorts: []string{fmt.Sprintf("%d/tcp", containerFrontendPort), fmt.Sprintf("%d/tcp", containerMetricsPort)},
+		ExposedPorts: []string{frontendP, metricsP},
 		HostConfigModifier: func(hc *container.HostConfig) {
 			// /data on an anonymous volume, not the image's layered file
 			// system: under fuse-overlayfs SQLite's writes slow to the point
@@ -139,11 +150,11 @@ func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *Containe
 			// across stop and start), and goes with it.
 			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: "/data"})
 			hc.PortBindings = network.PortMap{
-				network.MustParsePort(fmt.Sprintf("%d/tcp", containerFrontendPort)): {{HostPort: strconv.Itoa(port)}},
-				network.MustParsePort(fmt.Sprintf("%d/tcp", containerMetricsPort)):  {{HostPort: strconv.Itoa(cc.MetricsPort)}},
+				network.MustParsePort(frontendP): {{HostPort: strconv.Itoa(port)}},
+				network.MustParsePort(metricsP):  {{HostPort: strconv.Itoa(cc.MetricsPort)}},
 			}
 		},
-		NetworkAliases: map[string][]string{nw.Name: {ServerAlias}},
+		NetworkAliases: map[string][]string{cc.netName: {ServerAlias}},
 		WaitingFor:     &grpcHealth{addr: cc.Address, timeout: 2 * time.Minute},
 	})
 	if err != nil {
@@ -156,7 +167,7 @@ func StartContainerCluster(ctx context.Context, spec ContainerSpec) (_ *Containe
 // openContainerCluster connects to Docker, finds (or builds, or pulls)
 // the image and creates the run's network: what every container of a run
 // needs before the first one starts.
-func openContainerCluster(ctx context.Context, runID, logDir, image, bin string, out io.Writer) (_ *ContainerCluster, err error) {
+func openContainerCluster(ctx context.Context, runID, logDir, image, bin string, out io.Writer, resume bool) (_ *ContainerCluster, err error) {
 	quietTestcontainers()
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
@@ -166,7 +177,7 @@ func openContainerCluster(ctx context.Context, runID, logDir, image, bin string,
 		cli.Close()
 		return nil, dockerUnavailable(err)
 	}
-	cc := &ContainerCluster{RunID: runID, cli: cli, logDir: logDir}
+	cc := &ContainerCluster{RunID: runID, cli: cli, logDir: logDir, resume: resume}
 	defer func() {
 		if err != nil {
 			cc.Close(context.WithoutCancel(ctx))
@@ -189,12 +200,53 @@ func openContainerCluster(ctx context.Context, runID, logDir, image, bin string,
 			return nil, err
 		}
 	}
+	if resume {
+		// The killed driver's containers are on its network: the ones taken
+		// up stay there, and new ones must join them.
+		nl, err := cli.NetworkList(ctx, dockerclient.NetworkListOptions{Filters: dockerclient.Filters{}.
+			Add("label", LabelRunID+"="+runID).Add("label", LabelRole+"=network")})
+		if err != nil {
+			return nil, dockerUnavailable(err)
+		}
+		if len(nl.Items) > 0 {
+			cc.netName, cc.netID = nl.Items[0].Name, nl.Items[0].ID
+			return cc, nil
+		}
+	}
 	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(labels(runID, "network")), tcnetwork.WithAttachable())
 	if err != nil {
 		return nil, fmt.Errorf("create docker network: %w", err)
 	}
-	cc.net = nw
+	cc.net, cc.netName, cc.netID = nw, nw.Name, nw.ID
 	return cc, nil
+}
+
+// containerName is the name of the run's container of role: fixed, so a
+// resumed run finds what its killed driver left behind.
+func (cc *ContainerCluster) containerName(role string) string {
+	return "squall-" + cc.RunID + "-" + role
+}
+
+// leftoverPorts are the host ports, by container port ("7233/tcp"), of the
+// run's container of role that a killed driver left behind, when this is
+// a resume and there is one.
+func (cc *ContainerCluster) leftoverPorts(ctx context.Context, role string) (map[string]int, bool) {
+	if !cc.resume {
+		return nil, false
+	}
+	ins, err := cc.cli.ContainerInspect(ctx, cc.containerName(role), dockerclient.ContainerInspectOptions{})
+	if err != nil || ins.Container.HostConfig == nil {
+		return nil, false
+	}
+	ports := map[string]int{}
+	for p, bs := range ins.Container.HostConfig.PortBindings {
+		for _, b := range bs {
+			if n, err := strconv.Atoi(b.HostPort); err == nil {
+				ports[p.String()] = n
+			}
+		}
+	}
+	return ports, true
 }
 
 // ensurePulled makes sure ref is present, pulling it when it is not; a
@@ -280,12 +332,19 @@ func (cc *ContainerCluster) StartWorkers(ctx context.Context, n int, conn Conn, 
 }
 
 func (cc *ContainerCluster) start(ctx context.Context, role string, req testcontainers.ContainerRequest) (*Container, error) {
-	name := "squall-" + cc.RunID + "-" + role
-	req.Name = name
+	req.Name = cc.containerName(role)
 	req.Labels = labels(cc.RunID, role)
-	req.Networks = []string{cc.net.Name}
-	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
-	c := &Container{name: role, ctr: ctr, cli: cc.cli, network: cc.net.Name, aliases: req.NetworkAliases[cc.net.Name]}
+	req.Networks = []string{cc.netName}
+	// A resume takes up what the killed driver left: the server and the
+	// topology's nodes hold the cluster's data and membership, so they are
+	// reused (started again if they stopped); workers hold nothing and
+	// are replaced, to run the resumed driver's command line.
+	reuse := cc.resume && !strings.HasPrefix(role, "worker-")
+	if cc.resume && !reuse {
+		_, _ = cc.cli.ContainerRemove(ctx, req.Name, dockerclient.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true, Reuse: reuse})
+	c := &Container{name: role, ctr: ctr, cli: cc.cli, network: cc.netName, aliases: req.NetworkAliases[cc.netName]}
 	if ctr != nil && err != nil {
 		cc.saveLogs(c)
 		_ = ctr.Terminate(context.WithoutCancel(ctx))
@@ -352,10 +411,14 @@ func (cc *ContainerCluster) Close(ctx context.Context) error {
 	cc.Workers, cc.Nodes, cc.Server = nil, nil, nil
 	if cc.net != nil {
 		if err := cc.net.Remove(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("remove network %s: %w", cc.net.Name, err))
+			errs = append(errs, fmt.Errorf("remove network %s: %w", cc.netName, err))
 		}
-		cc.net = nil
+	} else if cc.netID != "" && cc.cli != nil {
+		if _, err := cc.cli.NetworkRemove(ctx, cc.netID, dockerclient.NetworkRemoveOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", cc.netName, err))
+		}
 	}
+	cc.net, cc.netID = nil, ""
 	if cc.cli != nil {
 		cc.cli.Close()
 		cc.cli = nil

@@ -34,6 +34,10 @@ type ContainerSpec struct {
 	Dynamic map[string]string
 	LogDir  string
 	Out     io.Writer // progress messages
+	// Resume takes up the containers and network a killed driver of the
+	// same run left behind: the server container is started again if it
+	// stopped and keeps its data and ports; worker containers are replaced.
+	Resume bool
 }
 
 // Leftover is one Docker object `squall cleanup` removed.
@@ -45,6 +49,9 @@ type Leftover struct{ Kind, Name, RunID string }
 type TopologyContainers struct {
 	RunID string
 	Out   io.Writer // progress, e.g. that the image had to be built
+	// Resume takes up the node containers and network a killed driver of
+	// the same run left behind (ContainerSpec.Resume).
+	Resume bool
 }
 
 // Inside every node's container the node listens on the same ports; the

@@ -76,6 +76,7 @@ type ContainerCluster struct {
 	Address     string
 	MetricsPort int
 	Image       string
+	TakenUp     bool
 	Server      *Container
 	Workers     []*Container
 	Nodes       []*Container

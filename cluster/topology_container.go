@@ -25,7 +25,7 @@ func (t *Topology) startContainerNodes(ctx context.Context) error {
 	} else if isLoopback(pg.host) {
 		return Usagef("--dsn points at loopback, which inside a node's container is the container itself: give an address of the database the containers can reach")
 	}
-	cc, err := openContainerCluster(ctx, spec.Containers.RunID, spec.Dir, "", spec.Bin, spec.Containers.Out)
+	cc, err := openContainerCluster(ctx, spec.Containers.RunID, spec.Dir, "", spec.Bin, spec.Containers.Out, spec.Containers.Resume)
 	if err != nil {
 		return err
 	}
@@ -35,6 +35,7 @@ func (t *Topology) startContainerNodes(ctx context.Context) error {
 		host = h
 	}
 	for _, n := range t.nodes {
+		grpcP, metricsP := fmt.Sprintf("%d/tcp", containerNodePort), fmt.Sprintf("%d/tcp", containerMetricsPort)
 		grpcPort, err := FreePort()
 		if err != nil {
 			return err
@@ -42,6 +43,9 @@ func (t *Topology) startContainerNodes(ctx context.Context) error {
 		metricsPort, err := FreePort()
 		if err != nil {
 			return err
+		}
+		if old, ok := cc.leftoverPorts(ctx, n.Name); ok && old[grpcP] > 0 && old[metricsP] > 0 {
+			grpcPort, metricsPort = old[grpcP], old[metricsP] // a resume takes the node up where it is
 		}
 		n.Ports = NodePorts{GRPC: grpcPort, Metrics: metricsPort}
 		n.dial = net.JoinHostPort(host, strconv.Itoa(grpcPort))
@@ -53,7 +57,6 @@ func (t *Topology) startContainerNodes(ctx context.Context) error {
 			// Worker containers dial ServerAlias: any frontend will do.
 			aliases = append(aliases, ServerAlias)
 		}
-		grpcP, metricsP := fmt.Sprintf("%d/tcp", containerNodePort), fmt.Sprintf("%d/tcp", containerMetricsPort)
 		secretArgs, files := o.ContainerSecrets()
 		n.backend = &containerNode{cc: cc, node: n, req: testcontainers.ContainerRequest{
 			Image:        cc.Image,
@@ -66,7 +69,7 @@ func (t *Topology) startContainerNodes(ctx context.Context) error {
 					network.MustParsePort(metricsP): {{HostPort: strconv.Itoa(metricsPort)}},
 				}
 			},
-			NetworkAliases: map[string][]string{cc.net.Name: aliases},
+			NetworkAliases: map[string][]string{cc.netName: aliases},
 			WaitingFor:     &logReady{line: ReadyLine, timeout: 2 * time.Minute},
 		}}
 	}
@@ -115,9 +118,9 @@ func (b *containerNode) readAddress(ctx context.Context, c *Container) error {
 	if err != nil {
 		return fmt.Errorf("inspect %s container: %w", b.node.Name, err)
 	}
-	ep := ins.NetworkSettings.Networks[b.cc.net.Name]
+	ep := ins.NetworkSettings.Networks[b.cc.netName]
 	if ep == nil || !ep.IPAddress.IsValid() {
-		return fmt.Errorf("%s container has no address on network %s", b.node.Name, b.cc.net.Name)
+		return fmt.Errorf("%s container has no address on network %s", b.node.Name, b.cc.netName)
 	}
 	b.setPid(ins.State.Pid)
 	b.node.mu.Lock()
@@ -182,7 +185,7 @@ func (b *containerNode) pid() int {
 	return b.hostPid
 }
 
-func (b *containerNode) container() string { return "squall-" + b.cc.RunID + "-" + b.node.Name }
+func (b *containerNode) container() string { return b.cc.containerName(b.node.Name) }
 
 // NodeContainer is a container node as container faults see it: the
 // methods of *Container, through the node, so its events are recorded

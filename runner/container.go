@@ -130,13 +130,18 @@ func (c *clusterHandle) startContainers(ctx context.Context) (string, error) {
 	start := time.Now()
 	cc, err := cluster.StartContainerCluster(ctx, cluster.ContainerSpec{
 		RunID: c.runID, Image: p.Image, Bin: bin, Server: cluster.ServerOptions{Persistence: p.Persistence, DSN: p.DSN, Shards: p.Shards, Dynamic: p.Dynamic, LogLevel: p.ServerLogLevel}, Dynamic: dyn, LogDir: c.dir, Out: c.out,
+		Resume: p.Resume != nil,
 	})
 	if err != nil {
 		return "", err
 	}
 	c.containers = cc
-	fmt.Fprintf(c.out, "Temporal in container %s (image %s) on %s, metrics :%d/metrics, ready in %s\n",
-		"squall-"+cc.RunID+"-server", cc.Image, cc.Address, cc.MetricsPort, time.Since(start).Round(time.Millisecond))
+	how := "ready"
+	if cc.TakenUp {
+		how = "taken up from the killed driver, ready"
+	}
+	fmt.Fprintf(c.out, "Temporal in container %s (image %s) on %s, metrics :%d/metrics, %s in %s\n",
+		"squall-"+cc.RunID+"-server", cc.Image, cc.Address, cc.MetricsPort, how, time.Since(start).Round(time.Millisecond))
 	return cc.Address, nil
 }
 

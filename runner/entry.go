@@ -194,6 +194,7 @@ func (e *entry) load(ctx, loadCtx context.Context, driver scenarios.Driver, fenv
 		executor, start, resumed = ex, ex.Origin, &res
 		faultSpecs = faultsFrom(p.Faults, ex.Pacer.Due(res.From)) // the earlier ones were the killed driver's
 		e.write(bench.Record{Kind: bench.KindResume}, res)
+		s.wentOn = true
 		fmt.Fprintf(s.con.Out, "resuming at iteration %d (%d due around the stop are not started again), the schedule moved %s\n",
 			res.From, res.Unaccounted(), time.Duration(res.ShiftSeconds*float64(time.Second)).Round(time.Second))
 	}

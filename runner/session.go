@@ -34,7 +34,11 @@ type Session struct {
 	// multi: the run has more than one entry (errors name theirs).
 	multi      bool
 	wroteStart bool
-	cluster    *clusterHandle // the current cluster; nil before the first entry
+	// wentOn: a resumed session took the schedule up again (its resume
+	// record is written). Until then the run stays resumable: a resume that
+	// fails before it (the cluster would not start) closes nothing.
+	wentOn  bool
+	cluster *clusterHandle // the current cluster; nil before the first entry
 	// cpuAtOpen is this process's and its children's CPU when the session
 	// opened: a run's figures are deltas, not the process's totals (with
 	// --runs N, one process holds N sessions).
@@ -171,7 +175,13 @@ func (s *Session) Close(loadCtx context.Context, runErr error) (*reports.Report,
 	if !s.wroteStart {
 		s.writeRunStart()
 	}
-	s.stream.Write(bench.Record{Kind: bench.KindRunEnd}, end)
+	if r := s.first.Resume; r != nil && !s.wentOn && runErr != nil {
+		// No run-end record: the killed driver's part is intact, and the
+		// run can be taken up again once what stopped this resume is fixed.
+		runErr = fmt.Errorf("%w (the run is still resumable: squall run --resume %s)", runErr, r.Dir)
+	} else {
+		s.stream.Write(bench.Record{Kind: bench.KindRunEnd}, end)
+	}
 	_ = s.journal.Close()
 	if err := s.stream.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("write result stream: %w", err)

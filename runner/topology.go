@@ -114,7 +114,7 @@ func (c *clusterHandle) startTopology(ctx context.Context) (string, error) {
 	spec := p.topologySpec()
 	spec.Bin, spec.Dir = bin, c.dir
 	if p.Container {
-		spec.Containers = &cluster.TopologyContainers{RunID: c.runID}
+		spec.Containers = &cluster.TopologyContainers{RunID: c.runID, Resume: p.Resume != nil}
 	}
 	spec.Ports = resumedNodePorts(p.Resume)
 	start := time.Now()
