@@ -81,7 +81,7 @@ upgrade: build
 test-containers: build
 	./scripts/ensure-postgres.sh >/dev/null
 	SQUALL_BIN=$(CURDIR)/$(BIN) SQUALL_CONTAINER_TOPOLOGY=1 go test -p 1 -count=1 -v -timeout 20m \
-		-run 'TestContainerTopologyHistoryKillMovesShards|TestOfflineComposeServicesRunsScenario' ./cluster/ ./deploy/
+		-run 'TestContainerTopologyHistoryKillMovesShards|TestContainerTopologyResumeTakesUpNodes|TestOfflineComposeServicesRunsScenario' ./cluster/ ./deploy/
 
 # Unit tests only: no servers, no containers.
 test-short:

@@ -238,3 +238,89 @@ func (quietLogger) Debug(string, ...any) {}
 func (quietLogger) Info(string, ...any)  {}
 func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
+
+// A container topology whose driver died (the Topology is dropped, not
+// closed: its containers and network go on), started again with Resume:
+// every node is taken up in its container on its host ports, the cluster
+// serves at once, and a workflow started before is there after. Opt-in
+// like the other container topology (SQUALL_CONTAINER_TOPOLOGY=1).
+func TestContainerTopologyResumeTakesUpNodes(t *testing.T) {
+	squalltest.SkipIfShort(t)
+	if os.Getenv("SQUALL_CONTAINER_TOPOLOGY") == "" {
+		t.Skip("set SQUALL_CONTAINER_TOPOLOGY=1 to run the container topology")
+	}
+	testcontainers.SkipIfProviderIsNotHealthy(t)
+	u, err := url.Parse(postgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = squalltest.RelayFromBridge(t, u.Host)
+	runID := fmt.Sprintf("topores%d", time.Now().UnixNano()%1e9)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	spec := func(resume bool) cluster.TopologySpec {
+		return cluster.TopologySpec{Shape: cluster.Shape{History: 2},
+			Server: cluster.ServerOptions{Persistence: cluster.PersistencePostgres, DSN: u.String()},
+			Bin:    squalltest.Binary(t), Dir: dir, Containers: &cluster.TopologyContainers{RunID: runID, Resume: resume}}
+	}
+	first, err := cluster.StartTopology(ctx, spec(false))
+	if err != nil {
+		dumpLogs(t, dir)
+		t.Fatal(err)
+	}
+	ports := map[string]cluster.NodePorts{}
+	for _, p := range first.Processes() {
+		ports[p.Name] = p.Ports
+	}
+	cl, err := client.DialContext(ctx, client.Options{HostPort: first.Address(), Namespace: cluster.DefaultNamespace, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "greet-before-the-kill", TaskQueue: "topology"}, "greet", "kill"); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	begin := time.Now()
+	topo, err := cluster.StartTopology(ctx, spec(true))
+	if err != nil {
+		dumpLogs(t, dir)
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := topo.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if left := squallContainers(t, runID); len(left) > 0 {
+			t.Errorf("containers left behind: %v", left)
+		}
+	}()
+	took := time.Since(begin)
+	t.Logf("taken up and serving in %s", took.Round(time.Millisecond))
+	for _, p := range topo.Processes() {
+		if p.Ports.GRPC != ports[p.Name].GRPC || p.Ports.Metrics != ports[p.Name].Metrics {
+			t.Errorf("%s on ports %+v after the resume, %+v before: want it taken up where it was", p.Name, p.Ports, ports[p.Name])
+		}
+	}
+	if took > 30*time.Second {
+		t.Errorf("serving %s after the resume began: the nodes were started anew, not taken up", took.Round(time.Second))
+	}
+	cl, err = client.DialContext(ctx, client.Options{HostPort: topo.Address(), Namespace: cluster.DefaultNamespace, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	w := worker.New(cl, "topology", worker.Options{})
+	w.RegisterWorkflowWithOptions(greet, workflow.RegisterOptions{Name: "greet"})
+	w.RegisterActivity(hello)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var s string
+	if err := cl.GetWorkflow(ctx, "greet-before-the-kill", "").Get(ctx, &s); err != nil || s != "hello kill" {
+		t.Errorf("the workflow started before the resume: %q, %v", s, err)
+	}
+	runGreet(ctx, t, cl, "after")
+}
