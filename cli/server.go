@@ -30,6 +30,11 @@ database. That needs PostgreSQL: the server's SQLite lives inside one process.
 See docs/topology.md.`,
 		Args: cobra.NoArgs,
 	}
+	if cluster.Lean {
+		// Nothing to serve in this build: whatever it is given, the same
+		// refusal (not cobra's "unknown flag"), and no place in --help.
+		cmd.Hidden, cmd.DisableFlagParsing, cmd.Args = true, true, cobra.ArbitraryArgs
+	}
 	finish := cluster.BindServerFlags(cmd.Flags(), &o)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := finish(); err != nil {

@@ -161,6 +161,7 @@ func TestLeanSquallRefusesToStartAServer(t *testing.T) {
 		{"run", "--scenario", "noop", "--rate", "5/s", "--duration", "3s", "--out", filepath.Join(t.TempDir(), "run")},
 		{"run", "--scenario", "noop", "--rate", "5/s", "--duration", "3s", "--cluster", "container", "--out", filepath.Join(t.TempDir(), "run")},
 		{"server"},
+		{"server", "--port", "7233", "--db", "t.db"},
 		{"cleanup"},
 	} {
 		cmd := exec.Command(lean, args...)
