@@ -20,6 +20,10 @@ type ProcUsage struct {
 	// binary's: shared, clean, and as large as the binary is wide, so a
 	// big binary shows a big RSS that is not memory it holds.
 	RSSAnonBytes float64
+	// PeakRSSBytes is the largest resident set so far (VmHWM): unlike a
+	// child's wait status Maxrss, it counts only this process's own pages,
+	// none its parent shared with it before exec.
+	PeakRSSBytes float64
 }
 
 // ReadProc reads pid's CPU time from /proc/PID/stat and its resident set
@@ -43,6 +47,6 @@ func ReadProc(pid int) (ProcUsage, error) {
 	if err != nil {
 		return u, fmt.Errorf("/proc/%d/status: %w", pid, err)
 	}
-	u.RSSBytes, u.RSSAnonBytes = float64(s.VmRSS), float64(s.RssAnon)
+	u.RSSBytes, u.RSSAnonBytes, u.PeakRSSBytes = float64(s.VmRSS), float64(s.RssAnon), float64(s.VmHWM)
 	return u, nil
 }

@@ -3,16 +3,15 @@ package fakefrontend
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/squallbench/squall/internal/squalltest"
+	"github.com/squallbench/squall/metrics"
 )
 
 // squallAgainst runs `squall run` of n noop workflows against s, with no
@@ -40,10 +39,10 @@ func runAgainst(t *testing.T, bin string, s *Server, n, rate string) (map[string
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The peak RSS is the kernel's high-water mark of the process's own
-	// memory (VmHWM), read while it runs: the wait status's Maxrss also
-	// counts the parent's pages the child shared before exec, and this
-	// test binary is larger than a lean squall.
+	// The peak RSS is the kernel's high-water mark (VmHWM), read while it
+	// runs: the wait status's Maxrss also counts the parent's pages the
+	// child shared before exec, and this test binary is larger than a lean
+	// squall.
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var peak int64
@@ -52,8 +51,8 @@ func runAgainst(t *testing.T, bin string, s *Server, n, rate string) (map[string
 		case <-done:
 			waiting = false
 		case <-time.After(20 * time.Millisecond):
-			if hwm := vmHWM(cmd.Process.Pid); hwm > peak {
-				peak = hwm
+			if u, err := metrics.ReadProc(cmd.Process.Pid); err == nil {
+				peak = max(peak, int64(u.PeakRSSBytes))
 			}
 		}
 	}
@@ -66,21 +65,6 @@ func runAgainst(t *testing.T, bin string, s *Server, n, rate string) (map[string
 		t.Fatal(err)
 	}
 	return rep, out.Bytes(), peak
-}
-
-// vmHWM is pid's peak resident memory in bytes so far (0 once it is gone).
-func vmHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // A squall run against the fake starts, awaits and verifies every
